@@ -1,0 +1,176 @@
+"""The DuckDB warehouse: the only module that opens it, and the schema of the tables the pipeline owns.
+
+DuckDB allows one writing process at a time, so only pipeline tasks call ``connect(settings)``; everything a
+person or a BI tool reads goes through ``connect(settings, read_only=True)`` or the published copy.
+The tables below are the contract between the loader, the topic engine and dbt (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from turret.settings import Settings
+
+SCHEMA_DDL: tuple[str, ...] = (
+    "create schema if not exists raw",
+    "create schema if not exists pipeline",
+    """
+    create table if not exists raw.events (
+        project_id varchar not null,
+        event_id varchar not null,
+        contract varchar not null,
+        event_type varchar,
+        name varchar not null,
+        session_id varchar not null,
+        user_id varchar not null,
+        session_id_generated boolean not null,
+        user_id_generated boolean not null,
+        occurred_at timestamp not null,
+        received_at timestamp not null,
+        metadata json not null,
+        segment varchar not null,
+        line_no integer not null,
+        primary key (project_id, event_id)
+    )
+    """,
+    """
+    create table if not exists raw.loaded_segments (
+        segment varchar primary key,
+        loaded_at timestamp not null,
+        rows_loaded integer not null,
+        rows_quarantined integer not null,
+        rows_duplicate integer not null
+    )
+    """,
+    """
+    create table if not exists raw.quarantine (
+        segment varchar not null,
+        line_no integer not null,
+        reason varchar not null,
+        line varchar,
+        quarantined_at timestamp not null,
+        primary key (segment, line_no)
+    )
+    """,
+    """
+    create table if not exists raw.projects (
+        project_id varchar primary key,
+        name varchar not null,
+        plan varchar not null,
+        monthly_limit bigint,
+        created_at timestamp not null
+    )
+    """,
+    """
+    create table if not exists pipeline.fields (
+        project_id varchar not null,
+        field varchar not null,
+        detected_type varchar not null,
+        override_type varchar,
+        effective_type varchar not null,
+        n_values bigint not null,
+        n_distinct bigint not null,
+        examples json,
+        updated_at timestamp not null,
+        primary key (project_id, field)
+    )
+    """,
+    """
+    create table if not exists pipeline.event_texts (
+        project_id varchar not null,
+        event_id varchar not null,
+        field varchar not null,
+        text_hash varchar not null,
+        text varchar not null,
+        primary key (project_id, event_id, field)
+    )
+    """,
+    """
+    create table if not exists pipeline.topics (
+        project_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        label varchar not null,
+        description varchar,
+        keywords json,
+        label_source varchar not null,
+        theme_id integer,
+        size bigint not null,
+        status varchar not null,
+        created_run_id varchar,
+        updated_run_id varchar,
+        primary key (project_id, field, topic_id)
+    )
+    """,
+    """
+    create table if not exists pipeline.themes (
+        project_id varchar not null,
+        field varchar not null,
+        theme_id integer not null,
+        label varchar not null,
+        description varchar,
+        primary key (project_id, field, theme_id)
+    )
+    """,
+    """
+    create table if not exists pipeline.event_topics (
+        project_id varchar not null,
+        event_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        assigned_by varchar not null,
+        similarity double,
+        run_id varchar,
+        primary key (project_id, event_id, field)
+    )
+    """,
+    """
+    create table if not exists pipeline.topic_lineage (
+        run_id varchar not null,
+        project_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        change varchar not null,
+        related_topic_ids json,
+        created_at timestamp not null
+    )
+    """,
+    """
+    create table if not exists pipeline.runs (
+        run_id varchar primary key,
+        kind varchar not null,
+        started_at timestamp not null,
+        finished_at timestamp,
+        data_interval_start timestamp,
+        data_interval_end timestamp,
+        stats json
+    )
+    """,
+)
+
+
+def ensure_schema(con: "duckdb.DuckDBPyConnection") -> None:
+    """Create the contract tables if they are missing (idempotent)."""
+    for statement in SCHEMA_DDL:
+        con.execute(statement)
+
+
+def connect(settings: "Settings", *, read_only: bool = False) -> "duckdb.DuckDBPyConnection":
+    """Open the warehouse. Writers get the schema ensured; readers fail clearly if it does not exist yet."""
+    import duckdb
+
+    path = Path(settings.warehouse)
+    if read_only:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no warehouse at {path}: run the pipeline first (turret pipeline run)"
+            )
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    ensure_schema(con)
+    return con
