@@ -10,6 +10,12 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "projects": ("turret.cli.projects", "projects"),
     "serve": ("turret.cli.serve", "serve"),
+    "landing": ("turret.cli.landing", "landing"),
+    "fields": ("turret.cli.fields", "fields"),
+    "cluster": ("turret.cli.cluster", "cluster"),
+    "topics": ("turret.cli.topics", "topics"),
+    "journeys": ("turret.cli.journeys", "journeys"),
+    "pipeline": ("turret.cli.pipeline", "pipeline"),
 }
 
 
