@@ -7,8 +7,9 @@ The tables below are the contract between the loader, the topic engine and dbt (
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import duckdb
@@ -174,3 +175,37 @@ def connect(settings: "Settings", *, read_only: bool = False) -> "duckdb.DuckDBP
     con = duckdb.connect(str(path))
     ensure_schema(con)
     return con
+
+
+@contextmanager
+def writer(settings: "Settings", *, timeout_seconds: float = 3600.0) -> Iterator["duckdb.DuckDBPyConnection"]:
+    """The warehouse opened for writing by one process at a time.
+
+    DuckDB refuses a second writing process outright; this waits for the first one instead (an exclusive
+    ``flock`` on ``<warehouse>.lock``), so pipeline tasks of overlapping DAG runs, a re-fit and the
+    command line queue up rather than fail. Airflow's one-slot ``turret_warehouse`` pool keeps the
+    scheduler from starting them together in the first place.
+    """
+    import fcntl
+    import time
+
+    path = Path(settings.warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_seconds
+    with open(str(path) + ".lock", "a+") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has held {path} for over {timeout_seconds:.0f} s")
+                time.sleep(0.2)
+        try:
+            con = connect(settings)
+            try:
+                yield con
+            finally:
+                con.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

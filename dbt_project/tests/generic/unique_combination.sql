@@ -1,0 +1,7 @@
+{#- Fails with one row per duplicated combination of `columns` (no dbt_utils: the DAG installs no packages). -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as n
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

@@ -1,0 +1,763 @@
+"""The landing store: append-only JSON Lines segments, one writer file per process and hour.
+
+Writer side (the ingest API): :class:`LandingWriter` appends records to this process's own open segment
+``<root>/date=YYYY-MM-DD/hour=HH/<host>-<pid>-<start>-<rand>.jsonl.open`` and returns only once the lines
+are on disk (``fsync``); concurrent appends share one ``fsync`` (group commit). No lock is ever taken across
+processes: every process owns its files.
+
+Sealing: a segment is sealed by ``fsync`` + atomic rename of ``.jsonl.open`` to ``.jsonl`` + ``fsync`` of the
+directory. The loader reads sealed segments only (:func:`iter_sealed_segments`, :func:`read_segment`), so a
+sealed file never changes again. Open segments are sealed
+
+- by their writer when the hour of ``received_at`` rolls over (checked at every write and once a second),
+  on :meth:`LandingWriter.seal` / :meth:`LandingWriter.close` (server shutdown), and when a *seal request*
+  (:func:`request_seal`, a timestamp in ``<root>/.seal-request``) is newer than the segment's start;
+- by :func:`seal_orphans` when the writing process is dead (crash, ``SIGKILL``), e.g. at server start;
+- by :func:`seal_idle` for hours that ended before the pipeline's interval when the writer is dead or the
+  hour ended more than an hour ago (a stuck writer or one on another host).
+
+A torn last line (the writer died mid-``write``) is never dropped or repaired: it stays in the sealed file and
+:func:`read_segment` reports it with a reason, so nothing is silently lost. docs/adr/0002-landing-store.md
+explains the choices.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+OPEN_SUFFIX = ".jsonl.open"
+SEALED_SUFFIX = ".jsonl"
+SEAL_REQUEST_FILE = ".seal-request"
+# How often a writer looks at the clock (hour rollover) and at the seal-request file when idle.
+TICK_SECONDS = 1.0
+
+CONTRACTS = ("turret", "trieve")
+_EVENT_ID_RE = re.compile(r"^evt_[0-9a-f]{32}$")
+_NAME_RE = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)-(?P<start>\d{8}T\d{12}Z)-(?P<rand>[0-9a-f]+)$")
+_START_FMT = "%Y%m%dT%H%M%S%fZ"
+
+
+class LandingError(Exception):
+    """The landing store cannot take the write (disk full, permission, ...). The API answers 503."""
+
+
+# --------------------------------------------------------------------------------------------- ids and time
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a ``Z``: ``2025-01-31T12:00:00.000000Z``. Naive means UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse a timestamp written by :func:`iso` (or any ISO 8601 form with an offset) to aware UTC."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+_id_lock = threading.Lock()
+_id_last_ms = 0
+_id_seq = 0
+
+
+def new_event_id() -> str:
+    """``evt_`` + 32 hex digits laid out like a UUIDv7: 48-bit milliseconds, then a sequence, then random.
+
+    Ids generated in one process sort in generation order (the 12-bit sequence counts up within a
+    millisecond); across processes they sort by millisecond.
+    """
+    global _id_last_ms, _id_seq
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _id_last_ms:
+            # Same millisecond (or the clock stepped back): keep ordering by counting up.
+            _id_seq += 1
+            if _id_seq > 0xFFF:
+                _id_last_ms += 1
+                _id_seq = 0
+            ms = _id_last_ms
+        else:
+            _id_last_ms = ms
+            # Start low in the 12-bit space so a burst within one millisecond does not overflow.
+            _id_seq = secrets.randbits(8)
+        seq = _id_seq
+    rand = secrets.randbits(62)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+    return f"evt_{value:032x}"
+
+
+# ------------------------------------------------------------------------------------------------ records
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "v": int,
+    "event_id": str,
+    "project_id": str,
+    "contract": str,
+    "name": str,
+    "session_id": str,
+    "user_id": str,
+    "session_id_generated": bool,
+    "user_id_generated": bool,
+    "timestamp": str,
+    "received_at": str,
+    "metadata": dict,
+}
+
+
+def make_record(
+    *,
+    project_id: str,
+    contract: str,
+    name: str,
+    metadata: dict[str, Any],
+    session_id: str,
+    user_id: str,
+    session_id_generated: bool,
+    user_id_generated: bool,
+    timestamp: datetime,
+    received_at: datetime,
+    event_id: str,
+    event_type: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One landing record (format version 1, docs/architecture.md). ``payload`` only for Trieve events."""
+    record: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "event_id": event_id,
+        "project_id": project_id,
+        "contract": contract,
+        "event_type": event_type,
+        "name": name,
+        "session_id": session_id,
+        "user_id": user_id,
+        "session_id_generated": bool(session_id_generated),
+        "user_id_generated": bool(user_id_generated),
+        "timestamp": iso(timestamp),
+        "received_at": iso(received_at),
+        "metadata": metadata,
+    }
+    if payload is not None:
+        record["payload"] = payload
+    return record
+
+
+def validate_record(obj: Any) -> str | None:
+    """``None`` if ``obj`` is a valid version-1 record, else the first reason it is not."""
+    if not isinstance(obj, dict):
+        return f"record is a JSON {type(obj).__name__}, not an object"
+    for key, kind in _REQUIRED.items():
+        if key not in obj:
+            return f"missing key {key!r}"
+        value = obj[key]
+        # bool is an int subclass: "v": true must not pass as version 1.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"key {key!r} has type {type(value).__name__}, expected {kind.__name__}"  # type: ignore[union-attr]
+    if obj["v"] != FORMAT_VERSION:
+        return f"unsupported format version {obj['v']} (this reader knows {FORMAT_VERSION})"
+    if obj["contract"] not in CONTRACTS:
+        return f"unknown contract {obj['contract']!r}"
+    if obj.get("event_type") is not None and not isinstance(obj["event_type"], str):
+        return "key 'event_type' must be a string or null"
+    for key in ("event_id", "project_id", "name", "session_id", "user_id"):
+        if not obj[key]:
+            return f"key {key!r} is empty"
+    for key in ("timestamp", "received_at"):
+        try:
+            parse_iso(obj[key])
+        except ValueError:
+            return f"key {key!r} is not an ISO 8601 timestamp: {obj[key]!r}"
+    for mkey, mvalue in obj["metadata"].items():
+        if mvalue is not None and not isinstance(mvalue, str | int | float | bool):
+            return f"metadata {mkey!r} is a {type(mvalue).__name__}; values must be str, number, bool or null"
+    if "payload" in obj and not isinstance(obj["payload"], dict):
+        return "key 'payload' must be an object"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ segment names
+
+
+def _safe_host(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+
+
+def default_host() -> str:
+    """This machine's name as it appears in segment file names."""
+    return _safe_host(socket.gethostname())
+
+
+@dataclass(frozen=True)
+class SegmentName:
+    """What a segment's file name says: who wrote it and when the segment was opened."""
+
+    host: str
+    pid: int
+    started_at: datetime
+    sealed: bool
+
+    @classmethod
+    def parse(cls, path: Path) -> SegmentName | None:
+        name = path.name
+        if name.endswith(OPEN_SUFFIX):
+            stem, sealed = name[: -len(OPEN_SUFFIX)], False
+        elif name.endswith(SEALED_SUFFIX):
+            stem, sealed = name[: -len(SEALED_SUFFIX)], True
+        else:
+            return None
+        m = _NAME_RE.match(stem)
+        if not m:
+            return None
+        started = datetime.strptime(m["start"], _START_FMT).replace(tzinfo=UTC)
+        return cls(host=m["host"], pid=int(m["pid"]), started_at=started, sealed=sealed)
+
+
+def hour_dir(root: Path, at: datetime) -> Path:
+    """``<root>/date=YYYY-MM-DD/hour=HH`` for the UTC hour containing ``at``."""
+    at = at.astimezone(UTC)
+    return Path(root) / f"date={at:%Y-%m-%d}" / f"hour={at:%H}"
+
+
+def segment_hour(path: Path) -> datetime | None:
+    """The UTC hour a segment belongs to, read from its ``date=``/``hour=`` directories."""
+    try:
+        date = path.parent.parent.name.removeprefix("date=")
+        hour = path.parent.name.removeprefix("hour=")
+        return datetime.strptime(f"{date} {hour}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _seal_path(path: Path) -> Path:
+    """fsync, rename ``.jsonl.open`` -> ``.jsonl`` atomically, fsync the directory. Never edits content."""
+    target = path.with_name(path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(path, target)
+    _fsync_dir(path.parent)
+    return target
+
+
+# ------------------------------------------------------------------------------------------------- writer
+
+
+class _Pending:
+    __slots__ = ("data", "hour", "enqueued", "done", "error")
+
+    def __init__(self, data: bytes, hour: datetime) -> None:
+        self.data = data
+        self.hour = hour
+        self.enqueued = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class _Segment:
+    __slots__ = ("path", "fd", "hour", "started_at", "size")
+
+    def __init__(self, path: Path, fd: int, hour: datetime, started_at: datetime) -> None:
+        self.path = path
+        self.fd = fd
+        self.hour = hour
+        self.started_at = started_at
+        self.size = 0
+
+
+_live_writers: weakref.WeakSet[LandingWriter] = weakref.WeakSet()
+
+
+def close_all_writers() -> None:
+    """Close every writer of this process (gunicorn ``worker_exit``, ``atexit``)."""
+    for writer in list(_live_writers):
+        try:
+            writer.close()
+        except LandingError:
+            pass  # Nothing more to do at exit; orphan recovery seals what is left.
+
+
+atexit.register(close_all_writers)
+
+
+class LandingWriter:
+    """Appends records to this process's open segment; durable on return (group-committed ``fsync``).
+
+    One background thread does the writing: appenders queue their serialized lines and wait; the thread
+    takes everything queued, waits up to ``group_commit_ms`` after the oldest line for more, writes all of
+    it with one ``write`` per segment and one ``fsync``, then wakes the appenders. The same thread seals
+    segments at hour rollover and on seal requests, checking at least every second.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        group_commit_ms: float = 2.0,
+        host: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if group_commit_ms < 0:
+            raise ValueError(f"group_commit_ms must be >= 0, got {group_commit_ms}")
+        self.root = Path(root)
+        self.group_commit_ms = float(group_commit_ms)
+        self.host = _safe_host(host) if host else default_host()
+        self.clock = clock
+        self.pid = os.getpid()
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._segments: dict[datetime, _Segment] = {}  # open segments by hour; touched only by the thread
+        self._seal_now = False
+        self._sealed_event = threading.Event()
+        self._closed = False
+        self._seal_request_seen: float | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self.fsyncs = 0  # how many group commits ran (tests and benchmarks read it)
+        _live_writers.add(self)
+
+    # ---- public API
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        """Write ``records`` as JSON lines; return once they are fsynced. Raises :class:`LandingError`."""
+        if not records:
+            return
+        try:
+            groups: dict[datetime, list[bytes]] = {}
+            for record in records:
+                line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                groups.setdefault(self._hour_of(record), []).append(line.encode("utf-8") + b"\n")
+        except (TypeError, ValueError) as exc:
+            # A programming error in the caller, not storage: say so plainly.
+            raise ValueError(f"record cannot be serialized as JSON: {exc}") from exc
+        pendings = [_Pending(b"".join(lines), hour) for hour, lines in groups.items()]
+        self._ensure_thread()
+        with self._cond:
+            if self._closed:
+                raise LandingError("landing writer is closed")
+            self._queue.extend(pendings)
+            self._cond.notify_all()
+        for pending in pendings:
+            pending.done.wait()
+        for pending in pendings:
+            if pending.error is not None:
+                raise LandingError(f"landing store write failed: {pending.error}") from pending.error
+
+    def seal(self) -> None:
+        """Seal the open segments now (queued lines are written first)."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        with self._cond:
+            self._sealed_event.clear()
+            self._seal_now = True
+            self._cond.notify_all()
+        self._sealed_event.wait()
+
+    def close(self) -> None:
+        """Write what is queued, seal, stop the thread. Idempotent; later appends raise LandingError."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+        else:
+            self._seal_all()
+        _live_writers.discard(self)
+
+    def open_segments(self) -> list[Path]:
+        """Paths of this writer's open segments (for status output and tests)."""
+        return [seg.path for seg in list(self._segments.values())]
+
+    # ---- thread
+
+    def _hour_of(self, record: dict[str, Any]) -> datetime:
+        try:
+            at = parse_iso(record["received_at"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            at = self.clock()
+        return at.replace(minute=0, second=0, microsecond=0)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive() and self.pid == os.getpid():
+            return
+        with self._thread_lock:
+            if self.pid != os.getpid():
+                # Forked after use: the parent's segments belong to the parent. Start afresh.
+                self.pid = os.getpid()
+                self._segments = {}
+                self._thread = None
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="landing-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed and not self._seal_now:
+                    timeout = next_tick - time.monotonic()
+                    if timeout <= 0:
+                        break
+                    self._cond.wait(timeout)
+                if self._queue and self.group_commit_ms > 0 and not self._closed:
+                    # Group commit: give concurrent appenders until oldest + window to join this fsync.
+                    deadline = self._queue[0].enqueued + self.group_commit_ms / 1000.0
+                    while (remaining := deadline - time.monotonic()) > 0 and not self._closed:
+                        self._cond.wait(remaining)
+                batch, self._queue = self._queue, []
+                closing, seal_now = self._closed, self._seal_now
+                self._seal_now = False
+            if batch:
+                self._write_batch(batch)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + TICK_SECONDS
+                self._seal_rolled_over()
+                self._check_seal_request()
+            if seal_now or closing:
+                self._seal_all()
+                self._sealed_event.set()
+            if closing:
+                with self._cond:
+                    leftover, self._queue = self._queue, []
+                for pending in leftover:
+                    pending.error = LandingError("landing writer is closed")
+                    pending.done.set()
+                return
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        by_hour: dict[datetime, list[_Pending]] = {}
+        for pending in batch:
+            by_hour.setdefault(pending.hour, []).append(pending)
+        for hour, pendings in by_hour.items():
+            error: BaseException | None = None
+            seg: _Segment | None = None
+            try:
+                seg = self._segment_for(hour)
+                data = b"".join(p.data for p in pendings)
+                view = memoryview(data)
+                while view:
+                    written = os.write(seg.fd, view)
+                    view = view[written:]
+                os.fdatasync(seg.fd)
+                seg.size += len(data)
+                self.fsyncs += 1
+            except OSError as exc:
+                error = exc
+                if seg is not None:
+                    self._abandon(seg)
+            except BaseException as exc:  # noqa: BLE001 - appenders must always be woken
+                error = exc
+            for pending in pendings:
+                pending.error = error
+                pending.done.set()
+        # Hour rollover is checked after every write too, not only on the tick.
+        self._seal_rolled_over()
+
+    def _segment_for(self, hour: datetime) -> _Segment:
+        seg = self._segments.get(hour)
+        if seg is not None:
+            return seg
+        directory = hour_dir(self.root, hour)
+        directory.mkdir(parents=True, exist_ok=True)
+        started = self.clock().astimezone(UTC)
+        name = f"{self.host}-{self.pid}-{started.strftime(_START_FMT)}-{secrets.token_hex(4)}{OPEN_SUFFIX}"
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            # The new directory entry must survive a crash as much as the lines in it.
+            _fsync_dir(directory)
+        except OSError:
+            os.close(fd)
+            raise
+        seg = _Segment(path, fd, hour, started)
+        self._segments[hour] = seg
+        return seg
+
+    def _abandon(self, seg: _Segment) -> None:
+        """After a failed write: cut back to the last good length, seal, and start a new segment next time."""
+        self._segments.pop(seg.hour, None)
+        try:
+            os.ftruncate(seg.fd, seg.size)
+        except OSError:
+            pass  # The reader will report the partial line; nothing was acknowledged from it.
+        self._close_segment(seg)
+
+    def _close_segment(self, seg: _Segment) -> None:
+        try:
+            os.close(seg.fd)
+        except OSError:
+            pass
+        try:
+            _seal_path(seg.path)
+        except FileNotFoundError:
+            pass  # Sealed by someone else (seal_idle); the content is already in the .jsonl.
+        except OSError:
+            pass  # Left open on disk; seal_orphans picks it up once this process is gone.
+
+    def _seal_all(self) -> None:
+        for hour in list(self._segments):
+            self._close_segment(self._segments.pop(hour))
+
+    def _seal_rolled_over(self) -> None:
+        current = self.clock().astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        for hour in [h for h in self._segments if h < current]:
+            self._close_segment(self._segments.pop(hour))
+
+    def _check_seal_request(self) -> None:
+        if not self._segments:
+            return
+        requested = read_seal_request(self.root)
+        if requested is None:
+            return
+        for hour, seg in list(self._segments.items()):
+            if requested > seg.started_at:
+                self._close_segment(self._segments.pop(hour))
+
+
+# ------------------------------------------------------------------------------------------ seal requests
+
+
+def request_seal(root: str | os.PathLike[str], at: datetime | None = None) -> datetime:
+    """Ask every live writer to seal segments opened before ``at`` (default now); they do within ~1 s."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    at = (at or utc_now()).astimezone(UTC)
+    tmp = root / f"{SEAL_REQUEST_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    tmp.write_text(iso(at) + "\n")
+    os.replace(tmp, root / SEAL_REQUEST_FILE)
+    return at
+
+
+def read_seal_request(root: str | os.PathLike[str]) -> datetime | None:
+    """The time of the latest seal request, or ``None``."""
+    try:
+        return parse_iso((Path(root) / SEAL_REQUEST_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_seal(root: str | os.PathLike[str], before: datetime, timeout: float = 3.0) -> list[Path]:
+    """Wait until no live writer holds a segment opened before ``before``; return those still open."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [p for p in iter_open_segments(root) if (n := SegmentName.parse(p)) and n.started_at < before]
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------- recovery and reading
+
+
+def _pid_alive(pid: int, started_at: datetime | None = None) -> bool:
+    """Whether ``pid`` is alive and could be the process that opened a segment at ``started_at``."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # Exists, owned by someone else.
+    if started_at is not None:
+        proc_start = _process_start_time(pid)
+        # A process that started after the segment was opened cannot have written it: the pid was reused.
+        if proc_start is not None and proc_start > started_at + timedelta(seconds=2):
+            return False
+    return True
+
+
+def _process_start_time(pid: int) -> datetime | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks = int(fields[19])  # field 22 of /proc/<pid>/stat: start time in clock ticks after boot
+        btime = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK"), UTC)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def iter_open_segments(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Open (``.jsonl.open``) segments, sorted by path."""
+    yield from sorted(Path(root).glob(f"date=*/hour=*/*{OPEN_SUFFIX}"))
+
+
+def iter_sealed_segments(root: str | os.PathLike[str]) -> Iterator[Path]:
+    """Sealed (``.jsonl``) segments sorted by path; never an open one."""
+    yield from sorted(p for p in Path(root).glob(f"date=*/hour=*/*{SEALED_SUFFIX}") if p.is_file())
+
+
+def seal_orphans(root: str | os.PathLike[str], *, host: str | None = None) -> list[Path]:
+    """Seal open segments of this host whose writer process is dead; return the sealed paths.
+
+    Segments of other hosts are left alone (their pids mean nothing here): :func:`seal_idle` handles them.
+    Content is never changed, so a torn last line stays for the reader to report.
+    """
+    host = _safe_host(host) if host else default_host()
+    sealed = []
+    for path in iter_open_segments(root):
+        name = SegmentName.parse(path)
+        if name is None or name.host != host or _pid_alive(name.pid, name.started_at):
+            continue
+        try:
+            sealed.append(_seal_path(path))
+        except FileNotFoundError:
+            continue  # Sealed concurrently by another recoverer.
+        except OSError as exc:
+            raise LandingError(f"cannot seal orphan segment {path}: {exc}") from exc
+    return sealed
+
+
+def seal_idle(root: str | os.PathLike[str], *, before: datetime) -> list[Path]:
+    """Seal open segments of hours that ended at or before ``before``, if their writer is dead (this host)
+    or the hour ended more than an hour before ``before`` (a stuck writer, or one on another host)."""
+    before = before.astimezone(UTC)
+    here = default_host()
+    sealed = []
+    for path in iter_open_segments(root):
+        hour = segment_hour(path)
+        name = SegmentName.parse(path)
+        if hour is None or name is None or hour + timedelta(hours=1) > before:
+            continue
+        writer_dead = name.host == here and not _pid_alive(name.pid, name.started_at)
+        if not writer_dead and hour + timedelta(hours=2) > before:
+            continue
+        try:
+            sealed.append(_seal_path(path))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise LandingError(f"cannot seal idle segment {path}: {exc}") from exc
+    return sealed
+
+
+@dataclass
+class LandingLine:
+    """One line of a segment: ``record`` when valid, else ``error`` says why not; ``raw`` is the text."""
+
+    segment: Path
+    line_no: int
+    record: dict[str, Any] | None
+    error: str | None
+    raw: str
+
+
+def read_segment(path: str | os.PathLike[str]) -> Iterator[LandingLine]:
+    """Every line of a segment, 1-based; torn, malformed or invalid lines come with a reason."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        for line_no, data in enumerate(fh, start=1):
+            torn = not data.endswith(b"\n")
+            body = data[:-1] if not torn else data
+            try:
+                raw = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raw = body.decode("utf-8", errors="replace")
+                yield LandingLine(path, line_no, None, _torn_reason(torn, f"invalid UTF-8: {exc.reason}"), raw)
+                continue
+            if torn:
+                # Not acknowledged to any client (the newline is written with the line, then fsynced).
+                yield LandingLine(path, line_no, None, _torn_reason(True, None, raw), raw)
+                continue
+            if not raw.strip():
+                yield LandingLine(path, line_no, None, "empty line", raw)
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError as exc:
+                yield LandingLine(path, line_no, None, f"invalid JSON: {exc}", raw)
+                continue
+            reason = validate_record(obj)
+            if reason is not None:
+                yield LandingLine(path, line_no, None, reason, raw)
+            else:
+                yield LandingLine(path, line_no, obj, None, raw)
+
+
+def _torn_reason(torn: bool, reason: str | None, raw: str = "") -> str:
+    if not torn:
+        return reason or ""
+    base = f"torn line: no trailing newline ({len(raw.encode())} bytes; the writer stopped mid-write)"
+    return f"{base}; {reason}" if reason else base
+
+
+@dataclass
+class SegmentInfo:
+    """A segment as ``turret landing status`` shows it."""
+
+    path: Path
+    hour: datetime | None
+    sealed: bool
+    host: str | None
+    pid: int | None
+    writer_alive: bool | None
+    bytes: int
+    lines: int
+
+
+def describe_segments(root: str | os.PathLike[str]) -> list[SegmentInfo]:
+    """Every segment, open and sealed, with its size and line count."""
+    here = default_host()
+    infos = []
+    paths = sorted([*iter_open_segments(root), *iter_sealed_segments(root)])
+    for path in paths:
+        name = SegmentName.parse(path)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            continue  # Sealed while we looked.
+        lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+        alive = None
+        if name is not None and not name.sealed and name.host == here:
+            alive = _pid_alive(name.pid, name.started_at)
+        infos.append(
+            SegmentInfo(
+                path=path,
+                hour=segment_hour(path),
+                sealed=path.name.endswith(SEALED_SUFFIX),
+                host=name.host if name else None,
+                pid=name.pid if name else None,
+                writer_alive=alive,
+                bytes=len(data),
+                lines=lines,
+            )
+        )
+    return infos

@@ -1,0 +1,147 @@
+"""PII scrubbing: replace personal data in free text with typed placeholders before it is stored or embedded.
+
+``scrub(text)`` replaces e-mail addresses with ``[EMAIL]``, IBANs with ``[IBAN]``, payment card numbers with
+``[CARD]``, US social security numbers with ``[SSN]``, IP addresses (v4 and v6) with ``[IP]`` and phone
+numbers with ``[PHONE]``. Text without any of these comes back byte for byte.
+
+Every pattern is paired with a check where one exists (Luhn for cards, mod-97 for IBANs, the SSA's invalid
+ranges for SSNs, ``ipaddress`` for IPs) so that ordinary numbers -- order ids, prices, dates, times -- are not
+mangled. Where a string is ambiguous and no check helps (a dotted quad such as ``1.2.3.4`` that is also a
+plausible version number) we scrub it unless it is written as a version (``v1.2.3.4``, ``version 1.2.3.4``):
+over-scrubbing a version costs a little topic quality, under-scrubbing an address leaks data.
+The choices are documented in docs/topics.md ("Privacy").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+EMAIL = "[EMAIL]"
+PHONE = "[PHONE]"
+CARD = "[CARD]"
+SSN = "[SSN]"
+IP = "[IP]"
+IBAN = "[IBAN]"
+
+_EMAIL_RE = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+# Two-letter country code, two check digits, then 11-30 alphanumerics, optionally grouped by fours.
+_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+# 13-19 digits, single spaces or dashes allowed between digits; not glued to other digits.
+_CARD_RE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d]|-\d)")
+_SSN_RE = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d]|-\d)")
+# Candidate IPv6: hex groups and colons (and a trailing dotted quad for mapped addresses), validated later.
+_IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_RE = re.compile(
+    rf"(?<![\w.])(?P<version>(?:[vV]|[vV]ersion\s+))?{_OCTET}(?:\.{_OCTET}){{3}}(?:/\d{{1,2}})?(?![\w]|\.\d)"
+)
+# Phones: an optional +country code, then groups split by separators (2-4, 3-4, 3-4 digits), or a
+# compact E.164 number. A bare run of digits without + or separators is not taken: it is more often an
+# order or account number than a phone, and cards are handled above.
+_PHONE_RE = re.compile(
+    r"(?<![\w+.\-/])"
+    r"(?:"
+    r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
+    r"|\+\d{7,15}"
+    r")"
+    r"(?![\w]|[.\-/]\d)"
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    digits = re.sub(r"[ -]", "", raw)
+    # Mixed separators ("1234-5678 9012") and all-same digits are not how cards are written.
+    if " " in raw and "-" in raw:
+        return raw
+    if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits):
+        return CARD
+    return raw
+
+
+def _ssn(match: re.Match[str]) -> str:
+    area, group, serial = match.group(1), match.group(2), match.group(3)
+    # Numbers the SSA never issues: area 000, 666 or 9xx; group 00; serial 0000.
+    if area in ("000", "666") or area.startswith("9") or group == "00" or serial == "0000":
+        return match.group(0)
+    return SSN
+
+
+def _iban(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    compact = raw.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return raw
+    rearranged = compact[4:] + compact[:4]
+    numeric = "".join(str(int(ch, 36)) for ch in rearranged)
+    return IBAN if int(numeric) % 97 == 1 else raw
+
+
+def _ipv6(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    if raw.count(":") < 2 or raw.strip(":") == "":
+        return raw
+    try:
+        ipaddress.IPv6Address(raw)
+    except ValueError:
+        return raw
+    # "12:30:45" is not valid IPv6, but "1::2" style fragments are: require some hex content beyond a time.
+    return IP
+
+
+def _ipv4(match: re.Match[str]) -> str:
+    if match.group("version"):
+        return match.group(0)
+    return IP
+
+
+def _phone(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    digits = sum(ch.isdigit() for ch in raw)
+    if digits < 7 or digits > 15:
+        return raw
+    return PHONE
+
+
+# Order matters: e-mails first (they may contain digits), IBAN and cards before phones (long digit runs),
+# IPs before phones (dotted groups look like phone separators).
+_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (_EMAIL_RE, lambda m: EMAIL),
+    (_IBAN_RE, _iban),
+    (_CARD_RE, _card),
+    (_SSN_RE, _ssn),
+    (_IPV6_RE, _ipv6),
+    (_IPV4_RE, _ipv4),
+    (_PHONE_RE, _phone),
+)
+
+# Cheap pre-check: every rule needs a digit, or an "@" (e-mails), or a ":" (IPv6 like "fe80::").
+_MAYBE_PII = re.compile(r"[\d@:]")
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with PII replaced by typed placeholders; text without PII is returned unchanged."""
+    if not isinstance(text, str):
+        raise TypeError(f"scrub() expects str, got {type(text).__name__}")
+    if not _MAYBE_PII.search(text):
+        return text
+    for pattern, replace in _RULES:
+        text = pattern.sub(replace, text)
+    return text

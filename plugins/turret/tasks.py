@@ -1,0 +1,164 @@
+"""One function per pipeline task. The DAG files call these and nothing else.
+
+Each function takes the settings and the run's identity, opens the warehouse through
+``turret.warehouse.writer`` (one writer at a time), does one step, and returns a small JSON-able dict of
+figures that Airflow keeps as the task's return value (XCom) and the run summary collects.
+
+Idempotence: every step only adds what is missing (segments not loaded, texts not embedded, events not
+assigned) or replaces what it derives, so running the same hour twice leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from turret.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Task order of the hourly DAG; `turret pipeline run` and the docs list them in this order.
+HOURLY_TASKS = (
+    "load_landed",
+    "check_raw",
+    "type_fields",
+    "embed_texts",
+    "assign_topics",
+    "label_topics",
+    "dbt_build",
+    "compute_journeys",
+    "check_marts",
+    "publish_marts",
+)
+
+
+def run_id_for(dag_id: str, interval_end: datetime | None) -> str:
+    """A run id that is the same when the same hour runs again (idempotent lineage and run rows)."""
+    end = interval_end or datetime.now(timezone.utc)
+    return f"{dag_id}/{end.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def _timed(fn):
+    def wrapper(*args: Any, **kwargs: Any) -> dict:
+        started = time.perf_counter()
+        result = fn(*args, **kwargs) or {}
+        result = {k: v for k, v in dict(result).items()}
+        result["seconds"] = round(time.perf_counter() - started, 3)
+        log.info("%s: %s", fn.__name__, json.dumps(result, default=str))
+        return result
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_timed
+def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> dict:
+    """Seal landing segments of finished hours, then load every sealed segment not loaded yet."""
+    from turret import landing, loader, warehouse
+    from turret.controlplane import ControlPlane
+
+    root = settings.landing_root
+    root.mkdir(parents=True, exist_ok=True)
+    sealed = landing.seal_orphans(root)
+    sealed += landing.seal_idle(root, before=interval_end or landing.utc_now())
+    with warehouse.writer(settings) as con:
+        loader.sync_projects(con, ControlPlane.from_settings(settings))
+        stats = loader.load_landing(con, root)
+    return {"segments_sealed": len(sealed), **_as_dict(stats)}
+
+
+@_timed
+def check_raw(settings: Settings) -> dict:
+    """Validate raw events with great-expectations; a failing suite fails the task with its report."""
+    from turret import quality, warehouse
+
+    with warehouse.writer(settings) as con:
+        report = quality.validate_raw(con, settings)
+    return _as_dict(report)
+
+
+@_timed
+def type_fields(settings: Settings) -> dict:
+    """Detect each metadata field's type, then extract (scrubbed) texts of the text fields."""
+    from turret import fields, texts, warehouse
+
+    with warehouse.writer(settings) as con:
+        typed = fields.type_fields(con)
+        extracted = texts.extract_texts(con, settings)
+    return {"fields": len(typed), "texts_extracted": extracted}
+
+
+@_timed
+def embed_texts(settings: Settings) -> dict:
+    """Embed every distinct text not embedded before with the configured model."""
+    from turret import embed, warehouse
+
+    embedder = embed.get_embedder(settings)
+    with warehouse.writer(settings) as con:
+        count = embed.embed_pending(con, embedder)
+    return {"model": embedder.model_name, "texts_embedded": count}
+
+
+@_timed
+def assign_topics(settings: Settings, *, run_id: str, mode: str = "auto") -> dict:
+    """Assign new texts to topics (incremental), or re-fit when asked or when drift calls for it."""
+    from turret import topics, warehouse
+
+    with warehouse.writer(settings) as con:
+        return topics.update_topics(con, settings, run_id=run_id, mode=mode)
+
+
+@_timed
+def label_topics(settings: Settings, *, run_id: str) -> dict:
+    """Name new and changed topics (LLM when configured, keywords otherwise)."""
+    from turret import topics, warehouse
+
+    with warehouse.writer(settings) as con:
+        return topics.label_topics(con, settings, run_id=run_id)
+
+
+@_timed
+def compute_journeys(settings: Settings) -> dict:
+    """Paths, entries, exits and drop-offs per topic, from the session transition marts."""
+    from turret import journeys, warehouse
+
+    with warehouse.writer(settings) as con:
+        return journeys.compute_journeys(con)
+
+
+@_timed
+def check_marts(settings: Settings) -> dict:
+    """Validate the marts with great-expectations; a failing suite fails the task with its report."""
+    from turret import quality, warehouse
+
+    with warehouse.writer(settings) as con:
+        report = quality.validate_marts(con, settings)
+    return _as_dict(report)
+
+
+@_timed
+def publish_marts(settings: Settings) -> dict:
+    """Publish a read-only copy of the marts for BI tools, switched atomically."""
+    from turret import publish, warehouse
+
+    with warehouse.writer(settings) as con:
+        path = publish.publish(settings, con)
+    return {"published": str(path)}
+
+
+def _as_dict(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return {k: v for k, v in dataclasses.asdict(obj).items() if isinstance(v, (int, float, str, bool))}
+    return {"result": str(obj)}

@@ -1,0 +1,1 @@
+"""Airflow-only glue: builds Turret's DAGs from the task functions in ``turret.tasks``."""
