@@ -15,14 +15,18 @@ counts as (
     group by all
 ),
 
+firsts as (
+    select project_id, field, topic_id, min(period_start) as first_period
+    from counts
+    group by all
+),
+
 bounds as (
     select
-        project_id,
-        field,
-        topic_id,
-        min(period_start) as first_period,
-        max(max(period_start)) over (partition by project_id, field) as last_period
-    from counts
+        firsts.*,
+        max(counts.period_start) as last_period,
+    from firsts
+    inner join counts using (project_id, field)
     group by all
 ),
 

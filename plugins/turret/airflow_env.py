@@ -53,6 +53,10 @@ def airflow_environment(settings: Settings, environ: dict[str, str] | None = Non
         env.setdefault(key, value)
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", _persistent_secret(home / "jwt_secret"))
     env.setdefault("AIRFLOW__CORE__FERNET_KEY", "")
+    # cosmos looks dbt up on PATH; it lives beside this interpreter.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]).rstrip(os.pathsep)
     # The project's packages must be importable by every Airflow process, wherever it was started from.
     extra = [str(REPO_ROOT / "plugins"), str(REPO_ROOT)]
     env["PYTHONPATH"] = os.pathsep.join(extra + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT_VERSION = 1
+logger = logging.getLogger(__name__)
 OPEN_SUFFIX = ".jsonl.open"
 SEALED_SUFFIX = ".jsonl"
 SEAL_REQUEST_FILE = ".seal-request"
@@ -174,7 +176,8 @@ def validate_record(obj: Any) -> str | None:
         value = obj[key]
         # bool is an int subclass: "v": true must not pass as version 1.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            return f"key {key!r} has type {type(value).__name__}, expected {kind.__name__}"  # type: ignore[union-attr]
+            expected = kind.__name__  # type: ignore[union-attr]
+            return f"key {key!r} has type {type(value).__name__}, expected {expected}"
     if obj["v"] != FORMAT_VERSION:
         return f"unsupported format version {obj['v']} (this reader knows {FORMAT_VERSION})"
     if obj["contract"] not in CONTRACTS:
@@ -260,7 +263,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _seal_path(path: Path) -> Path:
     """fsync, rename ``.jsonl.open`` -> ``.jsonl`` atomically, fsync the directory. Never edits content."""
-    target = path.with_name(path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
+    target = _sealed_name(path)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -445,8 +448,11 @@ class LandingWriter:
                 self._write_batch(batch)
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + TICK_SECONDS
-                self._seal_rolled_over()
-                self._check_seal_request()
+                try:
+                    self._seal_rolled_over()
+                    self._check_seal_request()
+                except Exception:  # noqa: BLE001 - housekeeping must never stop the writer thread
+                    logger.exception("landing writer housekeeping failed; retrying in %.0f s", TICK_SECONDS)
             if seal_now or closing:
                 self._seal_all()
                 self._sealed_event.set()
@@ -483,9 +489,13 @@ class LandingWriter:
                 error = exc
             for pending in pendings:
                 pending.error = error
+        # Hour rollover is checked after every write too, not only on the tick, and before the appenders
+        # wake, so an acknowledged write of a new hour implies the previous hour's segment is sealed.
+        try:
+            self._seal_rolled_over()
+        finally:
+            for pending in batch:
                 pending.done.set()
-        # Hour rollover is checked after every write too, not only on the tick.
-        self._seal_rolled_over()
 
     def _segment_for(self, hour: datetime) -> _Segment:
         seg = self._segments.get(hour)
@@ -551,8 +561,11 @@ class LandingWriter:
 # ------------------------------------------------------------------------------------------ seal requests
 
 
-def request_seal(root: str | os.PathLike[str], at: datetime | None = None) -> datetime:
-    """Ask every live writer to seal segments opened before ``at`` (default now); they do within ~1 s."""
+def write_seal_request(root: str | os.PathLike[str], at: datetime | None = None) -> datetime:
+    """Write ``<root>/.seal-request`` (atomically) asking live writers to seal segments opened before ``at``.
+
+    Writers look at it at least once a second. Returns the request time.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     at = (at or utc_now()).astimezone(UTC)
@@ -560,6 +573,29 @@ def request_seal(root: str | os.PathLike[str], at: datetime | None = None) -> da
     tmp.write_text(iso(at) + "\n")
     os.replace(tmp, root / SEAL_REQUEST_FILE)
     return at
+
+
+def request_seal(
+    root: str | os.PathLike[str], *, timeout: float = 5.0, at: datetime | None = None
+) -> list[Path]:
+    """Seal everything written before now: ask live writers, wait for them, seal dead writers' segments.
+
+    Used before a pipeline run so every event acknowledged before it is loadable. Returns the sealed
+    paths of the segments that were open when asked. A live writer that does not answer within
+    ``timeout`` seconds keeps its segment open (:func:`wait_for_seal` lists those).
+    """
+    root = Path(root)
+    at = write_seal_request(root, at)
+    asked = [p for p in iter_open_segments(root) if (n := SegmentName.parse(p)) and n.started_at < at]
+    # Dead writers never answer: seal theirs first so waiting is only for live ones.
+    seal_orphans(root)
+    wait_for_seal(root, at, timeout=timeout)
+    seal_orphans(root)  # a writer that died while we waited
+    return sorted(target for p in asked if not p.exists() and (target := _sealed_name(p)).exists())
+
+
+def _sealed_name(path: Path) -> Path:
+    return path.with_name(path.name[: -len(OPEN_SUFFIX)] + SEALED_SUFFIX)
 
 
 def read_seal_request(root: str | os.PathLike[str]) -> datetime | None:
@@ -574,7 +610,9 @@ def wait_for_seal(root: str | os.PathLike[str], before: datetime, timeout: float
     """Wait until no live writer holds a segment opened before ``before``; return those still open."""
     deadline = time.monotonic() + timeout
     while True:
-        pending = [p for p in iter_open_segments(root) if (n := SegmentName.parse(p)) and n.started_at < before]
+        pending = [
+            p for p in iter_open_segments(root) if (n := SegmentName.parse(p)) and n.started_at < before
+        ]
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.1)
@@ -607,7 +645,9 @@ def _process_start_time(pid: int) -> datetime | None:
         fields = stat[stat.rindex(")") + 2 :].split()
         ticks = int(fields[19])  # field 22 of /proc/<pid>/stat: start time in clock ticks after boot
         btime = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
         )
         return datetime.fromtimestamp(btime + ticks / os.sysconf("SC_CLK_TCK"), UTC)
     except (OSError, ValueError, IndexError, StopIteration):
@@ -690,7 +730,8 @@ def read_segment(path: str | os.PathLike[str]) -> Iterator[LandingLine]:
                 raw = body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raw = body.decode("utf-8", errors="replace")
-                yield LandingLine(path, line_no, None, _torn_reason(torn, f"invalid UTF-8: {exc.reason}"), raw)
+                reason = _torn_reason(torn, f"invalid UTF-8: {exc.reason}")
+                yield LandingLine(path, line_no, None, reason, raw)
                 continue
             if torn:
                 # Not acknowledged to any client (the newline is written with the line, then fsynced).

@@ -31,25 +31,28 @@ _EMAIL_RE = re.compile(
 )
 # Two-letter country code, two check digits, then 11-30 alphanumerics, optionally grouped by fours.
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
-# 13-19 digits, single spaces or dashes allowed between digits; not glued to other digits.
-_CARD_RE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d]|-\d)")
+# The whole run of 13+ digits with single spaces or dashes between them; _card finds a 13-19 digit,
+# Luhn-valid card in it (alone, or as whole digit groups inside a longer run).
+_CARD_RE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}")
 _SSN_RE = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d]|-\d)")
 # Candidate IPv6: hex groups and colons (and a trailing dotted quad for mapped addresses), validated later.
-_IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+_IPV6_RE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?![\w:]|\.\d)"
+)
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(
     rf"(?<![\w.])(?P<version>(?:[vV]|[vV]ersion\s+))?{_OCTET}(?:\.{_OCTET}){{3}}(?:/\d{{1,2}})?(?![\w]|\.\d)"
 )
-# Phones: an optional +country code, then groups split by separators (2-4, 3-4, 3-4 digits), or a
-# compact E.164 number. A bare run of digits without + or separators is not taken: it is more often an
+# Phones: an optional +country code (or NANP's leading 1), then groups split by separators (2-4, 3-4, 3-4 digits), or a
+# compact E.164 number; a digit group right before or after means it is part of something longer. A bare run of digits without + or separators is not taken: it is more often an
 # order or account number than a phone, and cards are handled above.
 _PHONE_RE = re.compile(
-    r"(?<![\w+.\-/])"
+    r"(?<![\w+.\-/])(?<!\d[ .\-])"
     r"(?:"
-    r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
+    r"(?:\+\d{1,3}[ .-]?|1[ .-])?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}"
     r"|\+\d{7,15}"
     r")"
-    r"(?![\w]|[.\-/]\d)"
+    r"(?![\w]|[ .\-/]?\d)"
 )
 
 
@@ -65,14 +68,37 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(match: re.Match[str]) -> str:
-    raw = match.group(0)
+_CARD_SHAPES = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 1)}
+
+
+def _is_card(raw: str) -> bool:
     digits = re.sub(r"[ -]", "", raw)
     # Mixed separators ("1234-5678 9012") and all-same digits are not how cards are written.
     if " " in raw and "-" in raw:
-        return raw
-    if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits):
+        return False
+    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits)
+
+
+def _card(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    if _is_card(raw):
         return CARD
+    # The run may glue a card to a neighbouring number ("page 2 4111 1111 1111 1111"): try the runs of
+    # whole digit groups inside it, longest first, and scrub the first that is a card.
+    # Only card-shaped windows (4-4-4-4, 4-6-5, ...) count, or each window is one more 10% Luhn lottery.
+    parts = re.split(r"([ -])", raw)  # digit groups at even indexes, separators at odd ones
+    groups = len(parts) // 2 + 1
+    spans = sorted(
+        ((i, j) for i in range(groups) for j in range(i + 1, groups + 1) if (i, j) != (0, groups)),
+        key=lambda ij: ij[0] - ij[1],
+    )
+    for i, j in spans:
+        shape = tuple(len(parts[2 * k]) for k in range(i, j))
+        if shape not in _CARD_SHAPES and not (len(shape) == 1 and 13 <= shape[0] <= 19):
+            continue
+        inner = "".join(parts[2 * i : 2 * j - 1])
+        if _is_card(inner):
+            return "".join(parts[: 2 * i]) + CARD + "".join(parts[2 * j - 1 :])
     return raw
 
 
@@ -102,7 +128,10 @@ def _ipv6(match: re.Match[str]) -> str:
         ipaddress.IPv6Address(raw)
     except ValueError:
         return raw
-    # "12:30:45" is not valid IPv6, but "1::2" style fragments are: require some hex content beyond a time.
+    # "a::b" (C++ scopes) is valid IPv6 too: ask for a digit and three hex digits, as real addresses have.
+    hex_digits = sum(ch in "0123456789abcdefABCDEF" for ch in raw)
+    if not any(ch.isdigit() for ch in raw) or hex_digits < 3:
+        return raw
     return IP
 
 

@@ -65,6 +65,9 @@ class Settings:
     openai_api_key: str = ""
     openai_base_url: str = ""
 
+    # Pipeline.
+    task_retries: int = 2
+
     @property
     def control_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.home) / 'control.db'}"

@@ -17,11 +17,13 @@ from airflow.sdk import Param, chain, dag, task
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = Path(os.environ.get("TURRET_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
 WAREHOUSE_POOL = "turret_warehouse"
+
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 DEFAULT_ARGS = {
     "owner": "turret",
-    "retries": 2,
+    # Transient failures (a locked file, a slow LLM) are retried; `turret pipeline run` sets 0 to fail fast.
+    "retries": int(os.environ.get("TURRET_TASK_RETRIES", "2")),
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "pool": WAREHOUSE_POOL,
@@ -33,6 +35,19 @@ def _settings():
     from turret.settings import Settings
 
     return Settings.from_env()
+
+
+def _call(step: str, **kwargs):
+    """Run one step of ``turret.tasks``; a failed data check fails the task at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from turret import tasks
+    from turret.quality import DataCheckFailed
+
+    try:
+        return getattr(tasks, step)(_settings(), **kwargs)
+    except DataCheckFailed as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def dbt_task_group(group_id: str = "dbt_build"):
@@ -59,7 +74,6 @@ def dbt_task_group(group_id: str = "dbt_build"):
             load_method=LoadMode.DBT_LS,
             test_behavior=TestBehavior.AFTER_EACH,
             invocation_mode=InvocationMode.DBT_RUNNER,
-            env_vars=env,
         ),
         operator_args={"pool": WAREHOUSE_POOL, "install_deps": False},
         default_args=DEFAULT_ARGS,
@@ -83,58 +97,44 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
     def pipeline():
         @task
         def load_landed(data_interval_end=None) -> dict:
-            from turret import tasks
-
-            return tasks.load_landed(_settings(), interval_end=data_interval_end)
+            return _call("load_landed", interval_end=data_interval_end)
 
         @task
         def check_raw() -> dict:
-            from turret import tasks
-
-            return tasks.check_raw(_settings())
+            return _call("check_raw")
 
         @task
         def type_fields() -> dict:
-            from turret import tasks
-
-            return tasks.type_fields(_settings())
+            return _call("type_fields")
 
         @task
         def embed_texts() -> dict:
-            from turret import tasks
-
-            return tasks.embed_texts(_settings())
+            return _call("embed_texts")
 
         @task
         def assign_topics(params=None, data_interval_end=None, dag=None) -> dict:
-            from turret import tasks
+            from turret.tasks import run_id_for
 
-            run_id = tasks.run_id_for(dag.dag_id, data_interval_end)
-            return tasks.assign_topics(_settings(), run_id=run_id, mode=params["topic_mode"])
+            run_id = run_id_for(dag.dag_id, data_interval_end)
+            return _call("assign_topics", run_id=run_id, mode=params["topic_mode"])
 
         @task
         def label_topics(data_interval_end=None, dag=None) -> dict:
-            from turret import tasks
+            from turret.tasks import run_id_for
 
-            return tasks.label_topics(_settings(), run_id=tasks.run_id_for(dag.dag_id, data_interval_end))
+            return _call("label_topics", run_id=run_id_for(dag.dag_id, data_interval_end))
 
         @task
         def compute_journeys() -> dict:
-            from turret import tasks
-
-            return tasks.compute_journeys(_settings())
+            return _call("compute_journeys")
 
         @task
         def check_marts() -> dict:
-            from turret import tasks
-
-            return tasks.check_marts(_settings())
+            return _call("check_marts")
 
         @task
         def publish_marts() -> dict:
-            from turret import tasks
-
-            return tasks.publish_marts(_settings())
+            return _call("publish_marts")
 
         chain(
             load_landed(),

@@ -35,7 +35,9 @@ def pipeline() -> None:
 @click.option("--refit", is_flag=True, help="Re-cluster all texts (the daily re-fit DAG) instead of an hourly run.")
 @click.option("--seal-timeout", default=5.0, show_default=True, help="Seconds to wait for live writers to seal.")
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
-def run(refit: bool, seal_timeout: float, quiet: bool) -> None:
+@click.option("--logical-date", default=None, help="ISO 8601 logical date of the run (default: now).")
+@click.option("--retries", default=0, show_default=True, help="Retries per task (a run by hand fails fast).")
+def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None, retries: int) -> None:
     """Run the pipeline once, now, over every event acknowledged before it started."""
     from turret import airflow_env, landing
 
@@ -59,7 +61,10 @@ def run(refit: bool, seal_timeout: float, quiet: bool) -> None:
     task_started: dict[str, float] = {}
     figures: dict[str, dict] = {}
     current = None
+    env = {**env, "TURRET_TASK_RETRIES": str(retries)}
     cmd = [airflow_env.airflow_bin(), "dags", "test", dag_id]
+    if logical_date:
+        cmd.append(_validated_date(logical_date))
     with open(log_path, "w") as log, subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
@@ -84,6 +89,16 @@ def run(refit: bool, seal_timeout: float, quiet: bool) -> None:
         click.echo(_failure_excerpt(log_path), err=True)
         sys.exit(1)
     click.echo(f"Pipeline run finished in {total:.0f}s; marts published under {settings.published}")
+
+
+def _validated_date(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date", param_hint="--logical-date") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.isoformat()
 
 
 def _parse_figures(text: str) -> dict:

@@ -1,0 +1,311 @@
+"""Ingest throughput and latency against a real gunicorn server (``python -m bench ingest``).
+
+The server is ``turret serve`` as a subprocess: gunicorn with ``turret.gunicorn_conf`` (gthread workers,
+``TURRET_WORKERS`` x ``TURRET_THREADS``, default 2 x 8) over a temporary TURRET_HOME,
+with ``TURRET_BENCH_ENDPOINTS=1`` so that ``POST /bench/noop`` exists. The load generator is a second
+process (``python -m bench.ingest --loadgen``): threads with keep-alive ``http.client`` connections,
+loopback only, each phase bounded in time.
+
+Phases: the no-op endpoint (framework ceiling, the baseline), durable ``/track`` (one fsynced event per
+request), ``/track/batch`` with 100 events per request, and ``/track`` at a fixed offered rate of 400
+requests/s for 10 s (open loop: latency counts from the scheduled send time, so a stalled server is not
+hidden by a slowed-down client). Prints the figures and the ratios track/noop and batch/single, and
+writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
+DURATION = float(os.environ.get("BENCH_INGEST_SECONDS", "6"))
+CONCURRENCY = int(os.environ.get("BENCH_INGEST_CONCURRENCY", "16"))
+BATCH_SIZE = 100
+FIXED_RATE = 400.0
+FIXED_SECONDS = 10.0
+WARMUP = 1.0
+
+
+def _event(i: int) -> dict[str, Any]:
+    return {"name": "user_message", "session_id": f"s{i % 97}",
+            "metadata": {"prompt": f"How do I reset my password? attempt {i}", "platform": "web"}}
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+# ----------------------------------------------------------------------------------------- load generator
+
+
+class _Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request("POST", path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                response.read()
+                return response.status
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _closed_loop(port: int, path: str, bodies: list[bytes], key: str, seconds: float, threads: int) -> dict:
+    """``threads`` clients send back to back for ``seconds`` (after a warm-up); counts and latencies."""
+    headers = {"Content-Type": "application/json", "X-API-Key": key}
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors = [0] * threads
+    start_at = time.monotonic() + WARMUP
+    stop_at = start_at + seconds
+
+    def worker(n: int) -> None:
+        client = _Client(port)
+        i = n
+        while True:
+            now = time.monotonic()
+            if now >= stop_at:
+                return
+            t0 = time.perf_counter()
+            try:
+                status = client.post(path, bodies[i % len(bodies)], headers)
+            except (OSError, http.client.HTTPException):
+                status = 0
+            elapsed = time.perf_counter() - t0
+            i += threads
+            if now >= start_at:  # warm-up requests are not counted
+                latencies[n].append(elapsed)
+                if status != 200:
+                    errors[n] += 1
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    values = sorted(v for per in latencies for v in per)
+    return {
+        "requests": len(values),
+        "errors": sum(errors),
+        "seconds": seconds,
+        "req_per_s": len(values) / seconds,
+        "p50_ms": _percentile(values, 0.50) * 1000,
+        "p99_ms": _percentile(values, 0.99) * 1000,
+    }
+
+
+def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: float, threads: int) -> dict:
+    """Open loop: request k is due at start + k/rate; latency is measured from that due time."""
+    headers = {"Content-Type": "application/json", "X-API-Key": key}
+    total = int(rate * seconds)
+    lock = threading.Lock()
+    next_index = [0]
+    latencies: list[float] = []
+    errors = [0]
+    start = time.perf_counter() + 0.2
+
+    def worker() -> None:
+        client = _Client(port)
+        while True:
+            with lock:
+                k = next_index[0]
+                next_index[0] += 1
+            if k >= total:
+                return
+            due = start + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                status = client.post("/track", bodies[k % len(bodies)], headers)
+            except (OSError, http.client.HTTPException):
+                status = 0
+            done = time.perf_counter()
+            with lock:
+                latencies.append(done - due)
+                if status != 200:
+                    errors[0] += 1
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    values = sorted(latencies)
+    return {
+        "offered_req_per_s": rate,
+        "achieved_req_per_s": len(values) / elapsed,
+        "requests": len(values),
+        "errors": errors[0],
+        "seconds": seconds,
+        "p50_ms": _percentile(values, 0.50) * 1000,
+        "p99_ms": _percentile(values, 0.99) * 1000,
+    }
+
+
+def loadgen(port: int, key: str, seconds: float, threads: int) -> dict:
+    singles = [json.dumps(_event(i)).encode() for i in range(1000)]
+    batches = [json.dumps({"events": [_event(b * BATCH_SIZE + i) for i in range(BATCH_SIZE)]}).encode()
+               for b in range(20)]
+    # Warm every endpoint first: workers build their landing writer and control plane on first use.
+    for path, bodies in (("/bench/noop", singles), ("/track", singles), ("/track/batch", batches[:2])):
+        _closed_loop(port, path, bodies, key, 1.0, threads)
+    noop = _closed_loop(port, "/bench/noop", singles, key, seconds, threads)
+    track = _closed_loop(port, "/track", singles, key, seconds, threads)
+    batch = _closed_loop(port, "/track/batch", batches, key, seconds, threads)
+    batch["events_per_s"] = batch["req_per_s"] * BATCH_SIZE
+    fixed = _fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS, max(threads, 32))
+    return {"noop": noop, "track": track, "batch": batch, "track_fixed_rate": fixed}
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not become healthy in time")
+
+
+def main() -> int:
+    from turret.controlplane import ControlPlane
+    from turret.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="turret-bench-") as home:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TURRET_")}
+        env.update({"TURRET_HOME": home, "TURRET_PORT": str(port), "TURRET_BENCH_ENDPOINTS": "1"})
+        for name in ("TURRET_WORKERS", "TURRET_THREADS"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        settings = Settings.from_env(env)
+        control_plane = ControlPlane.from_settings(settings)
+        _, key = control_plane.create_project("bench", "enterprise", monthly_limit=10**12)
+        control_plane.dispose()
+
+        log_path = Path(home) / "gunicorn.log"
+        log = open(log_path, "w")  # a file, not a pipe: an unread pipe would block the server
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from turret.cli import main; main()", "serve"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            try:
+                _wait_healthy(port, server)
+            except RuntimeError:
+                print(log_path.read_text()[-4000:], file=sys.stderr)
+                raise
+            gen = subprocess.run(
+                [sys.executable, "-m", "bench.ingest", "--loadgen", "--port", str(port), "--key", key,
+                 "--seconds", str(DURATION), "--threads", str(CONCURRENCY)],
+                capture_output=True, text=True, timeout=DURATION * 3 + FIXED_SECONDS + 60,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            if gen.returncode != 0:
+                print(gen.stderr, file=sys.stderr)
+                return 1
+            phases = json.loads(gen.stdout)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+        # Graceful stop runs worker_exit: every segment must be sealed, every event readable.
+        from turret.landing import iter_open_segments, iter_sealed_segments, read_segment
+
+        landing = settings.landing_root
+        still_open = len(list(iter_open_segments(landing)))
+        landed = sum(1 for seg in iter_sealed_segments(landing) for line in read_segment(seg) if line.error is None)
+        server_errors = [ln for ln in log_path.read_text().splitlines() if "Traceback" in ln or "ERROR" in ln]
+
+    noop, track, batch, fixed = phases["noop"], phases["track"], phases["batch"], phases["track_fixed_rate"]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "loadavg_1m_at_end": os.getloadavg()[0], "python": platform.python_version(), "platform": platform.platform()},
+        "server": {"workers": settings.workers, "threads": settings.threads, "group_commit_ms": settings.group_commit_ms},
+        "load": {"threads": CONCURRENCY, "seconds_per_phase": DURATION, "batch_size": BATCH_SIZE},
+        **phases,
+        "after_shutdown": {"segments_left_open": still_open, "events_landed": landed,
+                           "server_error_lines": len(server_errors)},
+        "ratios": {
+            "track_over_noop": track["req_per_s"] / noop["req_per_s"],
+            "batch_events_over_single_events": batch["events_per_s"] / track["req_per_s"],
+        },
+    }
+    print(f"server: gunicorn {settings.workers} workers x {settings.threads} threads; "
+          f"load: {CONCURRENCY} keep-alive clients, {DURATION:g} s per phase, {os.cpu_count()} CPUs")
+    print(f"  noop           {noop['req_per_s']:9.0f} req/s     p50 {noop['p50_ms']:6.1f} ms  p99 {noop['p99_ms']:6.1f} ms")
+    print(f"  /track         {track['req_per_s']:9.0f} events/s  p50 {track['p50_ms']:6.1f} ms  "
+          f"p99 {track['p99_ms']:6.1f} ms  errors {track['errors']}")
+    print(f"  /track/batch   {batch['events_per_s']:9.0f} events/s  ({batch['req_per_s']:.1f} req/s of {BATCH_SIZE}) "
+          f"p50 {batch['p50_ms']:6.1f} ms  p99 {batch['p99_ms']:6.1f} ms  errors {batch['errors']}")
+    print(f"  /track @ {FIXED_RATE:.0f}/s  achieved {fixed['achieved_req_per_s']:.0f}/s  p50 {fixed['p50_ms']:6.1f} ms  "
+          f"p99 {fixed['p99_ms']:6.1f} ms  errors {fixed['errors']}")
+    print(f"  ratio track/noop {result['ratios']['track_over_noop']:.2f}   "
+          f"batch/single (events/s) {result['ratios']['batch_events_over_single_events']:.1f}")
+    print(f"  after shutdown: {landed} events landed, {still_open} segments left open, "
+          f"{len(server_errors)} error lines in the server log")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+def _cli() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loadgen", action="store_true", help="run the load generator (internal)")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--key")
+    parser.add_argument("--seconds", type=float, default=DURATION)
+    parser.add_argument("--threads", type=int, default=CONCURRENCY)
+    args = parser.parse_args()
+    if args.loadgen:
+        print(json.dumps(loadgen(args.port, args.key, args.seconds, args.threads)))
+        return 0
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())

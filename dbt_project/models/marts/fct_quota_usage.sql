@@ -1,0 +1,89 @@
+-- One row per project: its current quota period, events accepted in it (by received_at, as the ingest API
+-- counts them), and a linear projection to the period's end. Plan rules (docs/marts.md):
+--   trial      = 14 days from the project's creation, 250,000 events in total
+--   pro        = calendar month (UTC), 1,000,000 events
+--   business   = calendar month (UTC), 10,000,000 events
+--   enterprise and any other plan = calendar month (UTC), raw.projects.monthly_limit (null: no limit known)
+with
+
+projects as (
+    select * from {{ ref('stg_raw__projects') }}
+),
+
+events as (
+    select project_id, received_at from {{ ref('stg_raw__events') }}
+),
+
+periods as (
+    select
+        projects.project_id,
+        projects.project_name,
+        projects.plan,
+        {{ as_of() }} as as_of_at,
+        case
+            when projects.plan = 'trial' then projects.created_at
+            else cast(date_trunc('month', {{ as_of() }}) as timestamp)
+        end as period_start,
+        case
+            when projects.plan = 'trial' then projects.created_at + interval 14 day
+            else cast(date_trunc('month', {{ as_of() }}) as timestamp) + interval 1 month
+        end as period_end,
+        case projects.plan
+            when 'trial' then 250000
+            when 'pro' then 1000000
+            when 'business' then 10000000
+            else projects.monthly_limit
+        end as event_limit,
+    from projects
+),
+
+usage as (
+    select
+        periods.project_id,
+        count(events.received_at) as events_accepted,
+    from periods
+    left join events
+        on periods.project_id = events.project_id
+        and events.received_at >= periods.period_start
+        and events.received_at < periods.period_end
+        and events.received_at <= periods.as_of_at
+    group by all
+),
+
+measured as (
+    select
+        periods.*,
+        usage.events_accepted,
+        epoch(periods.period_end) - epoch(periods.period_start) as period_seconds,
+        epoch(least(periods.as_of_at, periods.period_end)) - epoch(periods.period_start) as elapsed_seconds,
+    from periods
+    inner join usage using (project_id)
+),
+
+final as (
+    select
+        project_id,
+        project_name,
+        plan,
+        cast(period_start as timestamp) as period_start,
+        cast(period_end as timestamp) as period_end,
+        cast(as_of_at as timestamp) as as_of_at,
+        cast(events_accepted as bigint) as events_accepted,
+        cast(event_limit as bigint) as event_limit,
+        cast(case when event_limit > 0 then events_accepted / event_limit end as double) as share_used,
+        cast(greatest(0, ceil((epoch(period_end) - epoch(as_of_at)) / 86400.0)) as integer) as days_left,
+        cast(
+            case when elapsed_seconds <= 0 then events_accepted
+                 else events_accepted * period_seconds / elapsed_seconds end
+            as double
+        ) as projected_events,
+        coalesce(events_accepted > event_limit, false) as is_over_limit,
+        coalesce(
+            case when elapsed_seconds <= 0 then events_accepted
+                 else events_accepted * period_seconds / elapsed_seconds end > event_limit,
+            false
+        ) as is_projected_over_limit,
+    from measured
+)
+
+select * from final

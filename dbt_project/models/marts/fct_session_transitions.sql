@@ -1,0 +1,45 @@
+-- One row per consecutive pair of steps within a session (per text field). is_repeat marks a step that
+-- stays in the same topic (a rephrased question); agg_topic_transitions and the journeys leave those out.
+with
+
+steps as (
+    select * from {{ ref('int_session_steps') }}
+),
+
+paired as (
+    select
+        project_id,
+        field,
+        session_id,
+        user_id,
+        step_index,
+        lag(event_id) over w as from_event_id,
+        event_id as to_event_id,
+        lag(topic_id) over w as from_topic_id,
+        topic_id as to_topic_id,
+        lag(occurred_at) over w as from_occurred_at,
+        occurred_at as to_occurred_at,
+    from steps
+    window w as (partition by project_id, field, session_id order by step_index)
+),
+
+final as (
+    select
+        project_id,
+        field,
+        session_id,
+        user_id,
+        cast(step_index as integer) as step_index,
+        from_event_id,
+        to_event_id,
+        cast(from_topic_id as integer) as from_topic_id,
+        cast(to_topic_id as integer) as to_topic_id,
+        from_occurred_at,
+        to_occurred_at,
+        cast(epoch(to_occurred_at) - epoch(from_occurred_at) as double) as seconds_between,
+        from_topic_id = to_topic_id as is_repeat,
+    from paired
+    where from_event_id is not null
+)
+
+select * from final

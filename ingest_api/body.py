@@ -1,0 +1,126 @@
+"""Strict reading of JSON request bodies.
+
+Python's ``json`` module is lenient where a data pipeline should not be: it accepts ``NaN`` and
+``Infinity``, turns ``1e400`` into ``inf``, keeps the last of duplicate keys, and accepts lone UTF-16
+surrogates (``"\\ud800"``) that cannot be written back as UTF-8. Each of those would either corrupt the
+landing store or fail later with a 500, so they are refused here with a 400 that says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .errors import ApiError
+
+# Deeper documents are refused: no Turret field nests, and Trieve payloads nest a few levels at most.
+MAX_JSON_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError("INVALID_REQUEST", message, 400)
+
+
+def _reject_constant(name: str) -> Any:
+    raise _invalid(f"request body contains {name}; JSON numbers must be finite")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _invalid(f"number {text[:40]} is out of range; JSON numbers must be finite")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _invalid(f"key {key[:80]!r} appears twice in the same object")
+        out[key] = value
+    return out
+
+
+def _check_values(value: Any, depth: int = 0) -> None:
+    """Walk the parsed document: bounded depth, UTF-8-encodable strings, 64-bit integers."""
+    if depth > MAX_JSON_DEPTH:
+        raise _invalid(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid("request body contains a lone UTF-16 surrogate escape (\\ud800-\\udfff)") from None
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        return
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _invalid(f"integer {str(value)[:40]} does not fit in a signed 64-bit integer")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(key, depth + 1)
+            _check_values(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_values(item, depth + 1)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse ``raw`` as strict JSON (UTF-8) or raise ``ApiError`` INVALID_REQUEST."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise _invalid("request body starts with a byte order mark; send plain UTF-8 JSON")
+    if not text.strip():
+        raise _invalid("request body is empty; send a JSON object")
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_no_duplicates,
+        )
+    except RecursionError:
+        raise _invalid(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, and int() of a 5000-digit number
+        raise _invalid(f"request body is not valid JSON: {exc}") from None
+    _check_values(value)
+    return value
+
+
+def check_json_content_type() -> None:
+    """Require ``Content-Type: application/json`` (a UTF-8 charset parameter is allowed)."""
+    if request.mimetype != "application/json":
+        sent = request.headers.get("Content-Type")
+        raise _invalid(
+            f"Content-Type must be application/json, got {sent!r}" if sent else
+            "Content-Type header is missing; it must be application/json"
+        )
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise _invalid(f"charset {charset!r} is not supported; send UTF-8")
+
+
+def check_body_size() -> None:
+    """Refuse a declared body over the limit before reading a byte of it."""
+    limit = request.max_content_length
+    length = request.content_length
+    if limit is not None and length is not None and length > limit:
+        raise ApiError("INVALID_REQUEST", f"request body exceeds {limit} bytes", 413)
+
+
+def read_json_body() -> Any:
+    """Content type, size, then strict parse. Call only after the API key has been checked."""
+    check_body_size()
+    check_json_content_type()
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:  # chunked bodies: the limit trips while reading
+        raise ApiError("INVALID_REQUEST", f"request body exceeds {request.max_content_length} bytes", 413) from None
+    return parse_json(raw)

@@ -1,0 +1,134 @@
+"""Turret's own contract: ``POST /track`` and ``POST /track/batch`` with an ``X-API-Key`` header.
+
+Order of checks, cheapest first and never reading a byte of an unauthenticated body: API key (401),
+declared body size (413), Content-Type, strict JSON, fields, quota (429), durable append (503 on failure).
+A 200 is sent only after the landing writer has fsynced the events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import auth
+from .body import read_json_body
+from .errors import ApiError
+from .events import json_type, to_record, validate_event
+
+bp = Blueprint("track", __name__)
+
+API_KEY_HEADER = "X-API-Key"
+BATCH_FIELDS = ("events",)
+
+
+def _settings():
+    return current_app.extensions["turret"].settings
+
+
+def _project():
+    return auth.authenticate(request.headers.get(API_KEY_HEADER), API_KEY_HEADER)
+
+
+def _now():
+    from turret.landing import utc_now
+
+    return utc_now()
+
+
+@bp.post("/track")
+def track() -> Any:
+    """Track one event."""
+    project = _project()
+    body = read_json_body()
+    settings = _settings()
+    event = validate_event(body, settings, _now())
+    granted, headers, decision = auth.acquire(project, 1)
+    if granted < 1:
+        raise auth.rate_limited(decision, headers)
+    record = to_record(event, project.project_id, _now())
+    auth.append([record])
+    response = jsonify(
+        success=True,
+        message="Event tracked successfully",
+        event_id=record["event_id"],
+        session_id=record["session_id"],
+        user_id=record["user_id"],
+    )
+    response.headers.update(headers)
+    return response
+
+
+@bp.post("/track/batch")
+def track_batch() -> Any:
+    """Track up to ``max_batch_events`` events with one durable write; results per event, in order."""
+    project = _project()
+    body = read_json_body()
+    settings = _settings()
+    if not isinstance(body, dict):
+        raise ApiError("INVALID_REQUEST", f"request body must be a JSON object, got {json_type(body)}")
+    unknown = sorted(set(body) - set(BATCH_FIELDS))
+    if unknown:
+        raise ApiError(
+            "INVALID_REQUEST",
+            f"unknown field {unknown[0][:60]!r}; a batch is {{\"events\": [...]}}",
+            field=unknown[0][:60],
+        )
+    events = body.get("events")
+    if events is None:
+        raise ApiError("MISSING_REQUIRED_FIELD", "events is required: an array of event objects", field="events")
+    if not isinstance(events, list):
+        raise ApiError("INVALID_REQUEST", f"events must be an array, got {json_type(events)}", field="events")
+    if not events:
+        raise ApiError("INVALID_REQUEST", "events is empty; send at least one event", field="events")
+    if len(events) > settings.max_batch_events:
+        raise ApiError(
+            "INVALID_REQUEST",
+            f"events has {len(events)} items; the maximum is {settings.max_batch_events}",
+            field="events",
+        )
+
+    now = _now()
+    results: list[dict[str, Any] | None] = [None] * len(events)
+    valid = []
+    for index, item in enumerate(events):
+        try:
+            valid.append((index, validate_event(item, settings, now)))
+        except ApiError as exc:
+            results[index] = {"index": index, "success": False, "error": exc.message, "code": exc.code}
+
+    headers: dict[str, str] = {}
+    if valid:
+        granted, headers, decision = auth.acquire(project, len(valid))
+        if granted == 0:
+            raise auth.rate_limited(decision, headers)
+        over = valid[granted:]
+        valid = valid[:granted]
+        for index, _ in over:
+            results[index] = {
+                "index": index,
+                "success": False,
+                "error": "this project's event limit was reached during this batch; "
+                f"retry after {auth.retry_after(decision)} seconds",
+                "code": "RATE_LIMIT_EXCEEDED",
+            }
+        received_at = _now()
+        records = [to_record(event, project.project_id, received_at) for _, event in valid]
+        auth.append(records)  # one call, one fsync for the whole batch
+        for (index, _), record in zip(valid, records, strict=True):
+            results[index] = {
+                "index": index,
+                "success": True,
+                "event_id": record["event_id"],
+                "session_id": record["session_id"],
+                "user_id": record["user_id"],
+            }
+    accepted = len(valid)
+    response = jsonify(
+        success=accepted == len(events),
+        accepted=accepted,
+        rejected=len(events) - accepted,
+        results=results,
+    )
+    response.headers.update(headers)
+    return response

@@ -1,0 +1,89 @@
+"""``turret serve``: the ingest API under gunicorn (threaded workers in several processes)."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import click
+
+from turret.settings import Settings, SettingsError
+
+
+class CommandError(click.ClickException):
+    """A clear, one-line error; exit status 2 for bad input (like click's own usage errors)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    raise CommandError(message, code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def build_options(host: str, port: int, workers: int, threads: int) -> dict[str, object]:
+    """gunicorn settings: those of :mod:`turret.gunicorn_conf`, with bind/workers/threads from the command."""
+    import turret.gunicorn_conf as conf
+
+    from gunicorn.config import KNOWN_SETTINGS
+
+    known = {s.name for s in KNOWN_SETTINGS}
+    options = {name: value for name, value in vars(conf).items() if name in known}
+    options.update(bind=f"{host}:{port}", workers=workers, threads=threads)
+    return options
+
+
+def make_server(options: dict[str, object]):
+    """A gunicorn application that builds ``ingest_api.create_app()`` in each worker."""
+    from gunicorn.app.base import BaseApplication
+
+    class TurretServer(BaseApplication):
+        def load_config(self) -> None:
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            from ingest_api import create_app
+
+            return create_app()
+
+    return TurretServer(prog="turret serve")
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to bind (default TURRET_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default TURRET_PORT, 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (TURRET_WORKERS).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Threads per worker (TURRET_THREADS).")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
+    """Run the ingest API (POST /track, /track/batch, PUT /api/analytics/events) until SIGTERM or Ctrl-C.
+
+    Events are acknowledged only once fsynced to the landing store; SIGTERM finishes in-flight requests,
+    seals the landing segments and returns unused quota.
+    """
+    settings = load_settings()
+    host = host or settings.host
+    if not host.strip() or any(c.isspace() for c in host):
+        fail(f"--host {host!r} is not a host name or address")
+    try:
+        import ingest_api  # noqa: F401 - fail here, clearly, rather than in every worker
+    except ImportError as exc:
+        fail(f"the ingest API package cannot be imported: {exc}", code=1)
+    options = build_options(
+        host, port or settings.port, workers or settings.workers, threads or settings.threads
+    )
+    click.echo(
+        f"Starting Turret ingest API on http://{options['bind']} "
+        f"({options['workers']} workers x {options['threads']} threads); "
+        f"landing store {settings.landing_root}"
+    )
+    make_server(options).run()

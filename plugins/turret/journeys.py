@@ -1,0 +1,310 @@
+"""User journeys between topics: transition graphs, top paths, entries, exits and drop-off.
+
+A journey is the ordered list of topics of one session (per project and text field), or, across sessions,
+the ordered list of each session's first topic per user. Consecutive repeats of the same topic collapse to
+one step (``[A, A, B, A]`` is ``A > B > A``): a user rephrasing a question is not moving anywhere, and
+counting the repeat would make every topic look like its own most likely successor.
+
+The functions below are pure (sequences in, numbers out) and use networkx for the graph; only
+``compute_journeys`` touches DuckDB. It writes two tables, replaced whole on every run:
+
+- ``marts.journey_paths(project_id, field, scope, path_length, path, path_topic_ids, sessions, share)``:
+  contiguous paths of 2..k steps; ``sessions`` counts the sessions (users, for ``scope='user'``) whose
+  journey contains the path at least once; ``share`` divides by all sessions (users) of that project/field.
+- ``marts.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate)``: per
+  topic, over sessions: how many start there, end there, visit it; ``dropoff_rate = exits / visits``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+if TYPE_CHECKING:
+    import duckdb
+
+# Longest path stored in marts.journey_paths (a setting candidate: see the report).
+MAX_PATH_LENGTH = 4
+# Most frequent paths kept per (project, field, scope, length): long sessions over many topics would
+# otherwise produce a combinatorial number of once-seen paths nobody reads.
+PATHS_PER_LENGTH = 1000
+PATH_SEPARATOR = " > "
+
+Topic = Hashable
+
+
+@dataclass(frozen=True)
+class PathCount:
+    """A path of topics, how many journeys contain it, and that count over all journeys."""
+
+    path: tuple
+    sessions: int
+    share: float
+
+
+@dataclass(frozen=True)
+class TopicStats:
+    """Per topic: journeys starting there, ending there, visiting it, and exits / visits."""
+
+    entries: int
+    exits: int
+    visits: int
+
+    @property
+    def dropoff_rate(self) -> float:
+        return self.exits / self.visits if self.visits else 0.0
+
+
+def collapse_repeats(sequence: Iterable[Topic]) -> list:
+    """Drop consecutive duplicates: ``[A, A, B, B, A] -> [A, B, A]``."""
+    out: list = []
+    for topic in sequence:
+        if not out or out[-1] != topic:
+            out.append(topic)
+    return out
+
+
+def transition_graph(sequences: Iterable[Sequence[Topic]]) -> nx.DiGraph:
+    """Directed graph of topic moves; edge ``count`` = moves, edge ``probability`` = count / node out-count.
+
+    Nodes carry ``visits``, ``entries`` and ``exits`` (counted over journeys, as in ``topic_stats``).
+    Sequences are collapsed first.
+    """
+    graph = nx.DiGraph()
+    for raw in sequences:
+        steps = collapse_repeats(raw)
+        if not steps:
+            continue
+        for topic in set(steps):
+            graph.add_node(topic)
+            graph.nodes[topic]["visits"] = graph.nodes[topic].get("visits", 0) + 1
+        for end, key in ((steps[0], "entries"), (steps[-1], "exits")):
+            graph.nodes[end][key] = graph.nodes[end].get(key, 0) + 1
+        for a, b in zip(steps, steps[1:], strict=False):
+            if graph.has_edge(a, b):
+                graph[a][b]["count"] += 1
+            else:
+                graph.add_edge(a, b, count=1)
+    for node in graph.nodes:
+        for key in ("visits", "entries", "exits"):
+            graph.nodes[node].setdefault(key, 0)
+        out_total = sum(d["count"] for _, _, d in graph.out_edges(node, data=True))
+        for _, _, data in graph.out_edges(node, data=True):
+            data["probability"] = data["count"] / out_total
+    return graph
+
+
+def transition_probabilities(graph: nx.DiGraph) -> dict[tuple, float]:
+    """``{(from, to): P(to | from)}``; sums to 1 over each from-topic that has any move."""
+    return {(a, b): data["probability"] for a, b, data in graph.edges(data=True)}
+
+
+def top_transitions(graph: nx.DiGraph, limit: int | None = None) -> list[tuple]:
+    """``[(from, to, count, probability)]`` by count (then from, to), most frequent first."""
+    rows = [(a, b, d["count"], d["probability"]) for a, b, d in graph.edges(data=True)]
+    rows.sort(key=lambda r: (-r[2], str(r[0]), str(r[1])))
+    return rows[:limit] if limit is not None else rows
+
+
+def topic_stats(sequences: Iterable[Sequence[Topic]]) -> dict[Topic, TopicStats]:
+    """Entries, exits and visits per topic, counted once per journey."""
+    graph = transition_graph(sequences)
+    return {
+        node: TopicStats(entries=data["entries"], exits=data["exits"], visits=data["visits"])
+        for node, data in graph.nodes(data=True)
+    }
+
+
+def entry_topics(sequences: Iterable[Sequence[Topic]]) -> Counter:
+    """How many journeys start at each topic."""
+    return Counter(steps[0] for steps in map(collapse_repeats, sequences) if steps)
+
+
+def exit_topics(sequences: Iterable[Sequence[Topic]]) -> Counter:
+    """How many journeys end at each topic."""
+    return Counter(steps[-1] for steps in map(collapse_repeats, sequences) if steps)
+
+
+def top_paths(
+    sequences: Iterable[Sequence[Topic]],
+    *,
+    min_length: int = 2,
+    max_length: int = MAX_PATH_LENGTH,
+    limit: int | None = None,
+) -> list[PathCount]:
+    """Contiguous paths of ``min_length..max_length`` steps, by the number of journeys containing them.
+
+    A path counts once per journey even if the journey goes through it twice. ``share`` is over all
+    journeys given (including those too short to contain any path). Ties sort by path for stable output.
+    ``limit`` applies per path length.
+    """
+    if min_length < 1 or max_length < min_length:
+        raise ValueError(f"need 1 <= min_length <= max_length, got {min_length}..{max_length}")
+    counts: dict[int, Counter] = {n: Counter() for n in range(min_length, max_length + 1)}
+    total = 0
+    for raw in sequences:
+        steps = collapse_repeats(raw)
+        total += 1
+        for n in counts:
+            seen = {tuple(steps[i : i + n]) for i in range(len(steps) - n + 1)}
+            counts[n].update(seen)
+    out: list[PathCount] = []
+    for n in sorted(counts):
+        ranked = sorted(counts[n].items(), key=lambda kv: (-kv[1], [str(t) for t in kv[0]]))
+        if limit is not None:
+            ranked = ranked[:limit]
+        out.extend(PathCount(path=p, sessions=c, share=c / total) for p, c in ranked)
+    return out
+
+
+def paths_from(paths: Iterable[PathCount], topic: Topic) -> list[PathCount]:
+    """The paths that start at ``topic``."""
+    return [p for p in paths if p.path[0] == topic]
+
+
+def paths_to(paths: Iterable[PathCount], topic: Topic) -> list[PathCount]:
+    """The paths that end at ``topic``."""
+    return [p for p in paths if p.path[-1] == topic]
+
+
+def most_likely_path(graph: nx.DiGraph, source: Topic, steps: int) -> list:
+    """Follow the most probable next topic from ``source`` for up to ``steps`` moves, never revisiting."""
+    path = [source]
+    while len(path) <= steps:
+        options = [
+            (-d["probability"], str(b), b) for _, b, d in graph.out_edges(path[-1], data=True) if b not in path
+        ]
+        if not options:
+            break
+        # Ties on probability go to the topic that sorts first, so the answer is stable.
+        path.append(min(options, key=lambda o: (o[0], o[1]))[2])
+    return path
+
+
+def user_sequences(sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]]) -> dict[Any, list]:
+    """Cross-session journeys: ``{user: [first topic of each session, in session order]}``.
+
+    ``sessions`` holds ``(user_id, session_started_at, session_id, topics)``; sessions order by start time,
+    then id. Empty sessions are skipped.
+    """
+    by_user: dict[Any, list] = {}
+    for user, started, session, topics in sorted(sessions, key=lambda s: (str(s[0]), s[1], str(s[2]))):
+        if topics:
+            by_user.setdefault(user, []).append(topics[0])
+    return by_user
+
+
+def format_path(path: Sequence[Any], labels: dict | None = None) -> str:
+    """``'A > B > C'``, with labels where given (topic ids otherwise)."""
+    return PATH_SEPARATOR.join(str(labels.get(t, t)) if labels else str(t) for t in path)
+
+
+# --- warehouse ---------------------------------------------------------------------------------------
+
+_SESSIONS_SQL = """
+    select
+        t.project_id,
+        t.field,
+        e.session_id,
+        min(e.user_id) as user_id,
+        min(e.occurred_at) as session_started_at,
+        list(t.topic_id order by e.occurred_at, e.received_at, e.event_id) as topics
+    from pipeline.event_topics as t
+    join raw.events as e on e.project_id = t.project_id and e.event_id = t.event_id
+    group by all
+    order by 1, 2, 3
+"""
+
+PATHS_DDL = """
+    create or replace table marts.journey_paths (
+        project_id varchar not null,
+        field varchar not null,
+        scope varchar not null,
+        path_length integer not null,
+        path varchar not null,
+        path_topic_ids integer[] not null,
+        sessions bigint not null,
+        share double not null
+    )
+"""
+
+STATS_DDL = """
+    create or replace table marts.journey_topic_stats (
+        project_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        entries bigint not null,
+        exits bigint not null,
+        visits bigint not null,
+        dropoff_rate double not null
+    )
+"""
+
+
+def compute_journeys(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    max_path_length: int = MAX_PATH_LENGTH,
+    paths_per_length: int = PATHS_PER_LENGTH,
+) -> dict[str, int]:
+    """Recompute ``marts.journey_paths`` and ``marts.journey_topic_stats`` from the topic assignments.
+
+    Reads ``pipeline.event_topics`` joined to ``raw.events`` (ordered like dbt's ``int_session_steps``),
+    replaces both tables in one transaction, and returns row counts and the number of journeys seen.
+    Paths in ``path`` are written with topic ids (``'0 > 1 > 2'``); labels live in ``marts.dim_topics``.
+    """
+    sessions = con.execute(_SESSIONS_SQL).fetchall()
+    grouped: dict[tuple[str, str], list] = {}
+    for project_id, field, session_id, user_id, started, topics in sessions:
+        grouped.setdefault((project_id, field), []).append((user_id, started, session_id, topics))
+
+    path_rows: list[tuple] = []
+    stat_rows: list[tuple] = []
+    users_total = 0
+    for (project_id, field), rows in grouped.items():
+        session_seqs = [topics for _, _, _, topics in rows]
+        user_seqs = list(user_sequences(rows).values())
+        users_total += len(user_seqs)
+        for scope, seqs in (("session", session_seqs), ("user", user_seqs)):
+            for p in top_paths(seqs, max_length=max_path_length, limit=paths_per_length):
+                path_rows.append(
+                    (project_id, field, scope, len(p.path), format_path(p.path), list(p.path), p.sessions, p.share)
+                )
+        for topic, st in topic_stats(session_seqs).items():
+            stat_rows.append((project_id, field, topic, st.entries, st.exits, st.visits, st.dropoff_rate))
+
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists marts")
+        con.execute(PATHS_DDL)
+        con.execute(STATS_DDL)
+        _insert(con, "marts.journey_paths", path_rows, 8)
+        _insert(con, "marts.journey_topic_stats", stat_rows, 7)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return {
+        "sessions": len(sessions),
+        "users": users_total,
+        "journey_paths": len(path_rows),
+        "journey_topic_stats": len(stat_rows),
+    }
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple], width: int) -> None:
+    if not rows:
+        return
+    import pandas as pd
+
+    # A DataFrame scan is far faster than executemany for thousands of rows.
+    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)])
+    con.register("_turret_rows", frame)
+    try:
+        con.execute(f"insert into {table} select * from _turret_rows")
+    finally:
+        con.unregister("_turret_rows")

@@ -1,0 +1,298 @@
+"""Data checks with great-expectations: one suite on raw events, one on the marts.
+
+Each check is a SQL query over the warehouse that yields a small frame, validated with one GX expectation
+in an ephemeral context (pandas datasource over DuckDB ``.df()``; GX over SQLAlchemy/duckdb-engine fails on
+table reflection). Aggregated invariants (probabilities summing to 1, facts finding their topic) are shaped
+in SQL first, so GX sees one row per thing that can be wrong and the report can show that row.
+
+Every validation writes ``<home>/quality/<suite>-<UTC timestamp>.json`` and ``<suite>-latest.json``. A
+failing suite raises ``DataCheckFailed`` whose message names each failed check, the number of bad rows and
+a few examples. great_expectations is imported inside functions: it takes seconds to import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from turret.settings import Settings
+
+# Events older than this are surely a client clock or parsing bug.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1)
+# Sums of floating-point probabilities may differ from 1 by rounding, never by more than this.
+PROBABILITY_TOLERANCE = 1e-9
+# How many failing rows a report shows per check.
+EXAMPLES_PER_CHECK = 5
+
+
+class DataCheckFailed(Exception):
+    """A suite had failing checks. ``report`` holds the details; ``str()`` is readable on a terminal."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.render())
+        self.report = report
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one expectation on one table."""
+
+    name: str
+    table: str
+    expectation: str
+    success: bool
+    rows_checked: int
+    unexpected_count: int
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    """A suite's results; ``path`` is the JSON file written for it."""
+
+    suite: str
+    success: bool
+    checked_at: str
+    checks: list[CheckResult]
+    path: str | None = None
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.success]
+
+    def render(self) -> str:
+        """Multi-line text: a summary line, then each failed check with its bad rows."""
+        passed = len(self.checks) - len(self.failed)
+        lines = [
+            f"data checks '{self.suite}': {'passed' if self.success else 'FAILED'} "
+            f"({passed}/{len(self.checks)} checks passed)"
+        ]
+        for check in self.failed:
+            what = check.error or f"{check.unexpected_count} of {check.rows_checked} rows fail"
+            lines.append(f"  x {check.name} [{check.table}, {check.expectation}]: {what}")
+            for example in check.examples:
+                lines.append("      " + ", ".join(f"{k}={v}" for k, v in example.items()))
+        if self.path:
+            lines.append(f"  full results: {self.path}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named invariant: the SQL giving the rows to look at, and the expectation they must meet."""
+
+    name: str
+    table: str
+    sql: str
+    expectation: Callable[[Any], Any]  # gx.expectations module -> Expectation
+
+
+def raw_checks(settings: Settings, now: datetime | None = None) -> list[Check]:
+    """Checks on raw.events: ids, required columns, plausible times, text lengths."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    latest = now + timedelta(seconds=settings.max_future_skew_seconds)
+    required = [
+        "project_id", "event_id", "contract", "name", "session_id", "user_id",
+        "occurred_at", "received_at", "metadata",
+    ]  # fmt: skip
+    checks = [
+        Check(
+            "event_id unique per project",
+            "raw.events",
+            "select project_id, event_id from raw.events",
+            lambda E: E.ExpectCompoundColumnsToBeUnique(column_list=["project_id", "event_id"]),
+        ),
+    ]
+    for column in required:
+        checks.append(
+            Check(
+                f"{column} not null",
+                "raw.events",
+                f"select project_id, event_id, {column} is null as is_missing from raw.events",
+                lambda E: E.ExpectColumnValuesToBeInSet(column="is_missing", value_set=[False]),
+            )
+        )
+    checks += [
+        Check(
+            "occurred_at between 2000 and now",
+            "raw.events",
+            "select project_id, event_id, occurred_at from raw.events",
+            lambda E: E.ExpectColumnValuesToBeBetween(
+                column="occurred_at", min_value=EARLIEST_OCCURRED_AT, max_value=latest
+            ),
+        ),
+        Check(
+            f"metadata texts at most {settings.max_text_length} characters",
+            "raw.events",
+            # Longest string value of each event's metadata (Trieve payload objects are not strings).
+            """
+            select project_id, event_id, max(length(metadata ->> k)) as longest_text
+            from (select project_id, event_id, metadata, unnest(json_keys(metadata)) as k from raw.events)
+            where json_type(metadata -> k) = 'VARCHAR'
+            group by all
+            """,
+            lambda E: E.ExpectColumnValuesToBeBetween(
+                column="longest_text", min_value=0, max_value=settings.max_text_length
+            ),
+        ),
+    ]
+    return checks
+
+
+def marts_checks() -> list[Check]:
+    """Checks on the marts dbt built and the journey tables."""
+    low, high = 1 - PROBABILITY_TOLERANCE, 1 + PROBABILITY_TOLERANCE
+    return [
+        Check(
+            "transition probabilities sum to 1 per from-topic",
+            "marts.agg_topic_transitions",
+            """select project_id, field, from_topic_id, sum(probability) as probability_sum
+               from marts.agg_topic_transitions group by all""",
+            lambda E: E.ExpectColumnValuesToBeBetween(column="probability_sum", min_value=low, max_value=high),
+        ),
+        Check(
+            "every event's topic is in dim_topics",
+            "marts.fct_events",
+            """select f.project_id, f.event_id, f.field, f.topic_id, d.topic_id is not null as has_topic
+               from marts.fct_events f
+               left join marts.dim_topics d using (project_id, field, topic_id)""",
+            lambda E: E.ExpectColumnValuesToBeInSet(column="has_topic", value_set=[True]),
+        ),
+        Check(
+            "every text field has an Unclustered topic",
+            "marts.dim_topics",
+            """select project_id, field, bool_or(topic_id = -1) as has_unclustered
+               from marts.dim_topics group by all""",
+            lambda E: E.ExpectColumnValuesToBeInSet(column="has_unclustered", value_set=[True]),
+        ),
+        Check(
+            "quota usage never negative",
+            "marts.fct_quota_usage",
+            """select project_id, plan, least(events_accepted, projected_events, coalesce(share_used, 0))
+                      as smallest_value
+               from marts.fct_quota_usage""",
+            lambda E: E.ExpectColumnValuesToBeBetween(column="smallest_value", min_value=0),
+        ),
+        Check(
+            "quota share between 0 and 1 unless over the limit",
+            "marts.fct_quota_usage",
+            """select project_id, plan, events_accepted, event_limit, share_used
+               from marts.fct_quota_usage where not is_over_limit and share_used is not null""",
+            lambda E: E.ExpectColumnValuesToBeBetween(column="share_used", min_value=0, max_value=1),
+        ),
+    ]
+
+
+def validate_raw(con: duckdb.DuckDBPyConnection, settings: Settings, *, raise_on_failure: bool = True) -> Report:
+    """Run the raw-events suite; write its JSON; raise ``DataCheckFailed`` if any check fails."""
+    return run_suite("raw", raw_checks(settings), con, settings, raise_on_failure=raise_on_failure)
+
+
+def validate_marts(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, raise_on_failure: bool = True
+) -> Report:
+    """Run the marts suite (after dbt build and compute_journeys); same contract as ``validate_raw``."""
+    return run_suite("marts", marts_checks(), con, settings, raise_on_failure=raise_on_failure)
+
+
+def run_suite(
+    suite: str,
+    checks: list[Check],
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    *,
+    raise_on_failure: bool = True,
+) -> Report:
+    """Validate every check (a missing table or a broken query is a failed check, not a crash)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    # Progress bars would flood the Airflow task log.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = context.data_sources.add_pandas(f"turret_{suite}")
+    batch_definition = source.add_dataframe_asset(name="frame").add_batch_definition_whole_dataframe("all")
+
+    results = []
+    for check in checks:
+        results.append(_run_check(check, con, batch_definition, gx.expectations))
+    report = Report(
+        suite=suite,
+        success=all(r.success for r in results),
+        checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        checks=results,
+    )
+    report.path = str(_write_report(report, settings))
+    if not report.success and raise_on_failure:
+        raise DataCheckFailed(report)
+    return report
+
+
+def _run_check(check: Check, con: Any, batch_definition: Any, expectations: Any) -> CheckResult:
+    expectation = check.expectation(expectations)
+    kind = type(expectation).__name__
+    try:
+        frame = con.execute(check.sql).df()
+    except Exception as exc:  # a missing table or column is itself a finding
+        return CheckResult(check.name, check.table, kind, False, 0, 0, error=_first_line(exc))
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    outcome = batch.validate(expectation, result_format="SUMMARY")
+    info = outcome.result or {}
+    if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+        error = outcome.exception_info.get("exception_message")
+        return CheckResult(check.name, check.table, kind, False, len(frame), 0, error=error)
+    indexes = (info.get("partial_unexpected_index_list") or [])[:EXAMPLES_PER_CHECK]
+    examples = [_plain(frame.loc[i].to_dict()) for i in indexes if i in frame.index]
+    return CheckResult(
+        name=check.name,
+        table=check.table,
+        expectation=kind,
+        success=bool(outcome.success),
+        rows_checked=len(frame),
+        unexpected_count=int(info.get("unexpected_count") or 0),
+        examples=examples,
+    )
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-friendly values (timestamps and numpy scalars become str/float/int)."""
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if not isinstance(value, str | int | float | bool | type(None)):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _write_report(report: Report, settings: Settings) -> Path:
+    """``<home>/quality/<suite>-<stamp>.json`` plus ``<suite>-latest.json``, each written atomically."""
+    folder = Path(settings.home) / "quality"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"{report.suite}-{stamp}.json"
+    report.path = str(path)
+    text = json.dumps(report.to_dict(), indent=2, default=str)
+    for target in (path, folder / f"{report.suite}-latest.json"):
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    return path

@@ -1,0 +1,881 @@
+"""Topics in the warehouse: full re-fits, hourly incremental assignment, the pending pool, themes, labels.
+
+Everything is per (project_id, field) "dimension". State beyond the contract tables lives in three tables
+this module creates:
+
+- ``pipeline.topic_centroids``: one unit centroid per live topic, its member count, the representative
+  texts (hashes) and keywords that describe it, and the label cache key it was last named under;
+- ``pipeline.topic_models``: per dimension, the embedding model, when and on how many texts the last full
+  fit ran, its min_cluster_size and mean similarity (the drift baseline), the next fresh topic id (ids are
+  never reused), and the pool size at the last discovery attempt;
+- ``pipeline.topic_label_cache``: labels by ``label_cache_key``, so an unchanged topic is never relabelled.
+
+The pending pool is not a table: it is the ``pipeline.event_topics`` rows with ``topic_id = -1``.
+Auto mode refits when (docs/topics_engine.md, "When a full re-fit runs"): the dimension has no fitted
+model or the embedding model changed; the texts doubled since the last fit; the pool holds more than
+``drift_unclustered_share`` of all texts after discovery; or the mean similarity of this run's new texts
+fell ``drift_similarity_drop`` below the last fit's. Each dimension is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from turret.topics import engine as eng
+from turret.topics.hierarchy import assign_themes
+from turret.topics.matching import match_topics
+from turret.topics.reduce import make_reducer
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from turret.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "incremental", "refit")
+UNCLUSTERED_ID = -1
+UNCLUSTERED_LABEL = "Unclustered"
+UNCLUSTERED_DESCRIPTION = "Texts that fit no topic yet; they are re-examined as more arrive."
+REPRESENTATIVE_DOCS = 5  # closest distinct texts to the centroid, shown to the labeler
+KEYWORD_SAMPLE = 100  # members per topic (closest first) fed to c-TF-IDF
+
+STATE_DDL: tuple[str, ...] = (
+    """
+    create table if not exists pipeline.topic_centroids (
+        project_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        centroid float[] not null,
+        n_members bigint not null,
+        representative_hashes json,
+        keywords json,
+        label_key varchar,
+        primary key (project_id, field, topic_id)
+    )
+    """,
+    """
+    create table if not exists pipeline.topic_models (
+        project_id varchar not null,
+        field varchar not null,
+        model varchar not null,
+        fitted_run_id varchar,
+        fitted_at timestamp not null,
+        n_fit bigint not null,
+        min_cluster_size integer not null,
+        mean_similarity double,
+        next_topic_id integer not null,
+        pool_attempt_size bigint not null,
+        params json,
+        primary key (project_id, field)
+    )
+    """,
+    """
+    create table if not exists pipeline.topic_label_cache (
+        cache_key varchar primary key,
+        label varchar not null,
+        description varchar,
+        label_source varchar not null,
+        created_at timestamp not null
+    )
+    """,
+)
+
+
+class TopicsError(ValueError):
+    """A bad argument to the topic engine; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Knobs of the engine. Defaults are the tuned values (docs/topics_engine.md); TURRET_* settings for
+    them are requested from the settings owner, until then pass a config."""
+
+    reducer: str = "pca"
+    n_components: int = 10
+    min_cluster_size: int | None = None  # None: max(5, n/400)
+    min_samples: int | None = eng.MIN_SAMPLES
+    cluster_selection_method: str = "leaf"
+    outlier_threshold: float = eng.OUTLIER_THRESHOLD
+    assign_threshold: float = eng.ASSIGN_THRESHOLD
+    refine_iterations: int = eng.REFINE_ITERATIONS
+    hysteresis_margin: float = 0.10  # a text leaves its continued topic only for one this much closer
+    split_fold_cosine: float = 0.70  # a refit's split-off piece this close to its old topic is folded back
+    pool_min: int = 50  # pending texts needed before the pool is clustered on its own
+    pool_growth: float = 1.25  # ...and the pool must have grown this much since the last attempt
+    drift_unclustered_share: float = 0.10
+    drift_similarity_drop: float = 0.10
+    drift_min_texts: int = 50  # new texts needed before the similarity-drop rule is trusted
+    refit_growth: float = 2.0  # refit when the dimension has this many times the texts of the last fit
+
+    def topic_model(self, *, min_cluster_size: int | None = None) -> eng.TopicModel:
+        reducer_kwargs = {"n_components": self.n_components} if self.reducer != "none" else {}
+        return eng.TopicModel(
+            reducer=make_reducer(self.reducer, **reducer_kwargs),
+            min_cluster_size=min_cluster_size or self.min_cluster_size,
+            min_samples=self.min_samples,
+            cluster_selection_method=self.cluster_selection_method,
+            outlier_threshold=self.outlier_threshold,
+            refine_iterations=self.refine_iterations,
+        )
+
+
+DEFAULT_CONFIG = EngineConfig()
+
+
+def ensure_state(con: "duckdb.DuckDBPyConnection") -> None:
+    """Create the engine's own state tables (idempotent)."""
+    from turret.warehouse import ensure_schema
+
+    ensure_schema(con)
+    for statement in STATE_DDL:
+        _exec(con, statement)
+
+
+def model_key(settings: "Settings", embedder: Any = None) -> str:
+    """How the configured embedder's vectors are keyed in pipeline.embeddings (see turret.embed)."""
+    if embedder is not None:
+        return getattr(embedder, "cache_model_id", embedder.model_name)
+    if settings.embedding_backend == "torch":
+        return settings.embedding_model
+    return f"{settings.embedding_model}@{settings.embedding_backend}"
+
+
+# --------------------------------------------------------------------------------------------- update
+
+
+def update_topics(
+    con: "duckdb.DuckDBPyConnection",
+    settings: "Settings",
+    *,
+    run_id: str,
+    mode: str = "auto",
+    project_id: str | None = None,
+    embedder: Any = None,
+    config: EngineConfig | None = None,
+) -> dict:
+    """Give every embedded event text a topic, per (project, text field); returns run statistics.
+
+    ``mode``: ``auto`` (incremental; a first run or drift refits), ``incremental`` (never refits a fitted
+    dimension), ``refit`` (cluster everything again, ids kept by matching). Idempotent: with no new texts
+    nothing changes. Texts without a vector for the model yet are left for the next run.
+    """
+    if mode not in MODES:
+        raise TopicsError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if not run_id or not isinstance(run_id, str):
+        raise TopicsError("run_id must be a non-empty string")
+    config = config or DEFAULT_CONFIG
+    ensure_state(con)
+    model = model_key(settings, embedder)
+    started = _now()
+    sql = "select distinct project_id, field from pipeline.event_texts"
+    params: list[Any] = []
+    if project_id is not None:
+        sql += " where project_id = ?"
+        params.append(project_id)
+    dimensions = con.execute(sql + " order by 1, 2", params).fetchall()
+    if not _has_embeddings_table(con):
+        dimensions_stats = {f"{p}/{f}": {"skipped": "no pipeline.embeddings table yet"} for p, f in dimensions}
+    else:
+        dimensions_stats = {}
+        for pid, field in dimensions:
+            _exec(con, "begin transaction")
+            try:
+                dimensions_stats[f"{pid}/{field}"] = _update_dimension(
+                    con, pid, field, run_id=run_id, mode=mode, model=model, config=config
+                )
+                _exec(con, "commit")
+            except BaseException:
+                _exec(con, "rollback")
+                raise
+    stats = {"mode": mode, "model": model, "dimensions": dimensions_stats}
+    _record_run(con, run_id, "topics", started, {"topics": stats})
+    return stats
+
+
+def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, model: str, config) -> dict:
+    state = _load_model_state(con, pid, field)
+    reason = None
+    if mode == "refit":
+        reason = "asked"
+    elif state is None:
+        reason = "first fit"
+    elif state["model"] != model:
+        reason = f"embedding model changed ({state['model']} -> {model})"
+    if reason:
+        return _refit(con, pid, field, run_id=run_id, model=model, config=config, state=state, reason=reason)
+
+    new_ids, X = _load_vectors(con, pid, field, model, only_unassigned=True)
+    n_total = _count(con, "pipeline.event_texts", pid, field)
+    if not new_ids:
+        return {"action": "none", "new_texts": 0, "texts": n_total}
+    centroid_ids, C, n_members = _load_centroids(con, pid, field)
+    idx, sim = eng.nearest_centroid(X, C)
+    assigned = (idx >= 0) & (sim >= config.assign_threshold)
+
+    if mode == "auto":
+        pending_after = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1") + int((~assigned).sum())
+        drift = _drift_reason(state, config, n_total, pending_after, sim, assigned)
+        if drift:
+            return _refit(con, pid, field, run_id=run_id, model=model, config=config, state=state, reason=drift)
+
+    topic_of = np.where(assigned, np.asarray(centroid_ids, dtype=np.int64)[np.maximum(idx, 0)], UNCLUSTERED_ID)
+    by = np.where(assigned, eng.ASSIGNED_NEAREST, eng.ASSIGNED_PENDING)
+    _insert_event_topics(con, pid, field, new_ids, topic_of, by, sim, run_id)
+
+    # Centroids follow their topics as they grow (running mean), so slow drift needs no refit.
+    if assigned.any():
+        k = len(centroid_ids)
+        sums = np.zeros_like(C, dtype=np.float64)
+        np.add.at(sums, idx[assigned], X[assigned])
+        counts = np.bincount(idx[assigned], minlength=k)
+        grown = np.flatnonzero(counts)
+        moved = eng.l2_normalize(C[grown] * n_members[grown, None] + sums[grown])
+        for row, t in enumerate(grown):
+            _exec(con, 
+                "update pipeline.topic_centroids set centroid = ?, n_members = n_members + ? "
+                "where project_id = ? and field = ? and topic_id = ?",
+                [moved[row].tolist(), int(counts[t]), pid, field, int(centroid_ids[t])],
+            )
+    stats = {
+        "action": "incremental",
+        "new_texts": len(new_ids),
+        "assigned": int(assigned.sum()),
+        "pending": int((~assigned).sum()),
+        "mean_similarity": float(sim[assigned].mean()) if assigned.any() else None,
+        "texts": n_total,
+    }
+    stats["discovered_topics"] = _discover_from_pool(con, pid, field, run_id=run_id, model=model, config=config,
+                                                     state=state)
+    _refresh_sizes(con, pid, field, run_id)
+    if stats["discovered_topics"]:
+        _assign_themes(con, pid, field)
+    stats["unclustered_share"] = _unclustered_share(con, pid, field)
+    return stats
+
+
+def _drift_reason(state, config, n_total, pending_after, sim, assigned) -> str | None:
+    if n_total >= config.refit_growth * max(1, state["n_fit"]):
+        return f"texts grew {n_total / max(1, state['n_fit']):.1f}x since the last fit"
+    if n_total and pending_after / n_total > config.drift_unclustered_share:
+        return f"unclustered share {pending_after / n_total:.0%} > {config.drift_unclustered_share:.0%}"
+    if assigned.size >= config.drift_min_texts and state["mean_similarity"] is not None:
+        mean_new = float(np.where(assigned, sim, 0.0).mean())
+        if mean_new < state["mean_similarity"] - config.drift_similarity_drop:
+            return f"mean similarity fell to {mean_new:.2f} from {state['mean_similarity']:.2f}"
+    return None
+
+
+def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
+    event_ids, X = _load_vectors(con, pid, field, model, only_unassigned=False)
+    fitted = config.topic_model().fit(X)
+    labels, C, sims = fitted.labels_, fitted.centroids_, fitted.similarities_.copy()
+    by = fitted.assigned_by_.copy()
+
+    old_ids, old_C, _ = _load_centroids(con, pid, field)
+    old_rows = con.execute(
+        "select event_id, topic_id from pipeline.event_topics where project_id = ? and field = ? "
+        "and topic_id >= 0",
+        [pid, field],
+    ).fetchall()
+    position = {t: i for i, t in enumerate(old_ids)}
+    old_members = [set() for _ in old_ids]
+    old_topic_of = {}
+    for e, t in old_rows:
+        if t in position:
+            old_members[position[t]].add(e)
+            old_topic_of[e] = t
+    next_id = state["next_topic_id"] if state else 0
+    if state and state["model"] != model:
+        old_C = np.zeros((len(old_ids), X.shape[1]), dtype=np.float32)  # other space: members only
+    folded = 0
+    while True:
+        members_of = _members(event_ids, labels, C.shape[0])
+        match = match_topics(old_ids, old_C, old_members, C, members_of, next_id=next_id)
+        # Topic-level hysteresis: a split-off piece still close to the topic it left is folded back, so
+        # more data alone does not break ids; only a distinct piece becomes a topic of its own.
+        folds = {j: keeper for j, keeper in match.split_from.items()
+                 if float(C[j] @ C[keeper]) >= config.split_fold_cosine}
+        if not folds:
+            break
+        labels, C, fold_sims = eng.fold_clusters(X, labels, folds)
+        sims = np.where(labels >= 0, fold_sims, sims)
+        folded += len(folds)
+    k = C.shape[0]
+    topic_ids = np.asarray(match.new_ids, dtype=np.int64)
+    topic_of = np.where(labels >= 0, topic_ids[np.maximum(labels, 0)], UNCLUSTERED_ID)
+
+    # Hysteresis: a text whose topic continued stays in it unless another topic is clearly closer.
+    kept = 0
+    if old_topic_of and k:
+        row_of_topic = {int(t): j for j, t in enumerate(topic_ids)}
+        prev = np.array([row_of_topic.get(old_topic_of.get(e, -2), -1) for e in event_ids], dtype=np.int64)
+        cand = (prev >= 0) & (topic_of != np.where(prev >= 0, topic_ids[np.maximum(prev, 0)], -3))
+        if cand.any():
+            rows = np.flatnonzero(cand)
+            prev_sim = np.einsum("ij,ij->i", eng.l2_normalize(X[rows]), C[prev[rows]])
+            stay = (prev_sim >= sims[rows] - config.hysteresis_margin) & (prev_sim >= config.outlier_threshold)
+            rows = rows[stay]
+            topic_of[rows] = topic_ids[prev[rows]]
+            sims[rows] = prev_sim[stay]
+            by[rows] = eng.ASSIGNED_KEPT
+            kept = int(rows.size)
+
+    _exec(con, "delete from pipeline.event_topics where project_id = ? and field = ?", [pid, field])
+    _insert_event_topics(con, pid, field, event_ids, topic_of, by, sims, run_id)
+
+    # Centroids and descriptions of the live topics; descriptions stay when the representative texts do.
+    previous_desc = {
+        int(t): (reps, kw, key)
+        for t, reps, kw, key in con.execute(
+            "select topic_id, representative_hashes, keywords, label_key from pipeline.topic_centroids "
+            "where project_id = ? and field = ?",
+            [pid, field],
+        ).fetchall()
+    }
+    _exec(con, "delete from pipeline.topic_centroids where project_id = ? and field = ?", [pid, field])
+    hashes = _text_hashes(con, pid, field, event_ids)
+    for j in range(k):
+        tid = int(topic_ids[j])
+        members = np.flatnonzero(topic_of == tid)
+        reps = _representatives(members, sims, hashes)
+        old = previous_desc.get(tid)
+        keywords, label_key = (old[1], old[2]) if old and json.loads(old[0] or "[]") == reps else (None, None)
+        _exec(con, 
+            "insert into pipeline.topic_centroids values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [pid, field, tid, C[j].tolist(), int(members.size), json.dumps(reps), keywords,
+             label_key],
+        )
+
+    # Topic rows: live ones active, the rest retired or merged (never deleted, ids never reused).
+    for tid in (int(t) for t in topic_ids):
+        _upsert_topic(con, pid, field, tid, run_id=run_id)
+    for tid in match.retired:
+        _set_status(con, pid, field, tid, "retired", run_id)
+    for tid in match.merged_into:
+        _set_status(con, pid, field, tid, "merged", run_id)
+
+    _exec(con, 
+        "delete from pipeline.topic_lineage where run_id = ? and project_id = ? and field = ?",
+        [run_id, pid, field],
+    )
+    now = _now()
+    for row in match.lineage:
+        _exec(con, 
+            "insert into pipeline.topic_lineage values (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, pid, field, row.topic_id, row.change, json.dumps(list(row.related)), now],
+        )
+
+    live = topic_of >= 0
+    mean_sim = float(sims[live].mean()) if live.any() else None
+    pending = int((~live).sum())
+    _save_model_state(
+        con, pid, field, model=model, run_id=run_id, n_fit=len(event_ids),
+        min_cluster_size=fitted.min_cluster_size_, mean_similarity=mean_sim, next_topic_id=match.next_id,
+        pool_attempt_size=pending, config=config,
+    )
+    _refresh_sizes(con, pid, field, run_id)
+    _assign_themes(con, pid, field)
+    changes: dict[str, int] = {}
+    for row in match.lineage:
+        changes[row.change] = changes.get(row.change, 0) + 1
+    return {
+        "action": "refit",
+        "reason": reason,
+        "texts": len(event_ids),
+        "topics": k,
+        "min_cluster_size": fitted.min_cluster_size_,
+        "lineage": changes,
+        "kept_by_hysteresis": kept,
+        "splits_folded": folded,
+        "unclustered_share": pending / len(event_ids) if event_ids else 0.0,
+        "mean_similarity": mean_sim,
+    }
+
+
+def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int:
+    """Cluster the pending pool alone once it is big enough; its clusters become new topics."""
+    pool_size = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1")
+    mcs = int(state["min_cluster_size"])
+    if pool_size < max(config.pool_min, 2 * mcs) or pool_size < config.pool_growth * state["pool_attempt_size"]:
+        return 0
+    rows = con.execute(
+        "select event_id from pipeline.event_topics where project_id = ? and field = ? and topic_id = -1",
+        [pid, field],
+    ).fetchall()
+    pool_ids, X = _load_vectors(con, pid, field, model, event_ids=[r[0] for r in rows])
+    fitted = config.topic_model(min_cluster_size=mcs).fit(X)
+    next_id = int(state["next_topic_id"])
+    found = 0
+    if fitted.n_topics_:
+        hashes = _text_hashes(con, pid, field, pool_ids)
+        ids = np.arange(next_id, next_id + fitted.n_topics_)
+        live = fitted.labels_ >= 0
+        topic_of = np.where(live, ids[np.maximum(fitted.labels_, 0)], UNCLUSTERED_ID)
+        _insert_event_topics(
+            con, pid, field, [e for e, ok in zip(pool_ids, live, strict=True) if ok], topic_of[live],
+            np.where(fitted.assigned_by_[live] == eng.ASSIGNED_PENDING, eng.ASSIGNED_CLUSTER,
+                     fitted.assigned_by_[live]),
+            fitted.similarities_[live], run_id, replace=True,
+        )
+        now = _now()
+        for j, tid in enumerate(int(t) for t in ids):
+            members = np.flatnonzero(fitted.labels_ == j)
+            reps = _representatives(members, fitted.similarities_, hashes)
+            _exec(con, 
+                "insert into pipeline.topic_centroids values (?, ?, ?, ?, ?, ?, null, null)",
+                [pid, field, tid, fitted.centroids_[j].tolist(), int(members.size), json.dumps(reps)],
+            )
+            _upsert_topic(con, pid, field, tid, run_id=run_id)
+            _exec(con, 
+                "insert into pipeline.topic_lineage values (?, ?, ?, ?, 'new', '[]', ?)",
+                [run_id, pid, field, tid, now],
+            )
+        found = fitted.n_topics_
+        next_id += found
+    _exec(con, 
+        "update pipeline.topic_models set next_topic_id = ?, pool_attempt_size = ? "
+        "where project_id = ? and field = ?",
+        [next_id, int((fitted.labels_ < 0).sum()), pid, field],
+    )
+    return found
+
+
+# --------------------------------------------------------------------------------------------- themes
+
+
+def _assign_themes(con, pid: str, field: str) -> None:
+    """Group the live topics into ~sqrt(k) themes; theme names are filled by label_topics."""
+    ids, C, n = _load_centroids(con, pid, field)
+    themes = assign_themes(C, n)
+    _exec(con, "delete from pipeline.themes where project_id = ? and field = ?", [pid, field])
+    for theme in sorted(set(themes.tolist())):
+        _exec(con, 
+            "insert into pipeline.themes values (?, ?, ?, ?, null)", [pid, field, theme, f"Theme {theme}"]
+        )
+    _exec(con, 
+        "update pipeline.topics set theme_id = null where project_id = ? and field = ?", [pid, field]
+    )
+    for tid, theme in zip(ids, themes.tolist(), strict=True):
+        _exec(con, 
+            "update pipeline.topics set theme_id = ? where project_id = ? and field = ? and topic_id = ?",
+            [theme, pid, field, tid],
+        )
+
+
+# --------------------------------------------------------------------------------------------- labels
+
+
+def label_topics(
+    con: "duckdb.DuckDBPyConnection", settings: "Settings", *, run_id: str, labeler: Any = None
+) -> dict:
+    """Name topics and themes whose description changed; unchanged ones keep their label (no flicker).
+
+    Representative texts are the members closest to the centroid (already scrubbed in event_texts);
+    keywords come from c-TF-IDF over each topic's closest members. Labels are looked up in
+    ``pipeline.topic_label_cache`` by ``label_cache_key`` before the labeler is asked.
+    """
+    from turret import label as labelling
+
+    if not run_id or not isinstance(run_id, str):
+        raise TopicsError("run_id must be a non-empty string")
+    ensure_state(con)
+    labeler = labeler or labelling.get_labeler(settings)
+    labeler_id = _labeler_id(labeler)
+    started = _now()
+    stats: dict[str, Any] = {"labeler": labeler_id, "dimensions": {}}
+    dims = con.execute(
+        "select distinct project_id, field from pipeline.topic_centroids order by 1, 2"
+    ).fetchall()
+    for pid, field in dims:
+        stats["dimensions"][f"{pid}/{field}"] = _label_dimension(con, pid, field, labeler, labeler_id, labelling)
+    _record_run(con, run_id, "labels", started, {"labels": stats})
+    return stats
+
+
+def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
+    rows = con.execute(
+        "select c.topic_id, c.representative_hashes, c.keywords, c.label_key, t.label_source, t.theme_id "
+        "from pipeline.topic_centroids c join pipeline.topics t using (project_id, field, topic_id) "
+        "where c.project_id = ? and c.field = ? order by c.topic_id",
+        [pid, field],
+    ).fetchall()
+    if not rows:
+        return {"topics": 0}
+    texts = _texts_by_hash(con, [h for r in rows for h in json.loads(r[1] or "[]")])
+    missing_kw = [r[0] for r in rows if r[2] is None]
+    if missing_kw:
+        samples = _keyword_samples(con, pid, field)
+        keywords = labelling.ctfidf_keywords({str(t): samples.get(t, []) for t in samples}, top_n=10)
+        for tid in missing_kw:
+            _exec(con, 
+                "update pipeline.topic_centroids set keywords = ? "
+                "where project_id = ? and field = ? and topic_id = ?",
+                [json.dumps(keywords.get(str(tid), [])), pid, field, tid],
+            )
+    rows = con.execute(
+        "select c.topic_id, c.representative_hashes, c.keywords, c.label_key, t.label_source, t.theme_id "
+        "from pipeline.topic_centroids c join pipeline.topics t using (project_id, field, topic_id) "
+        "where c.project_id = ? and c.field = ? order by c.topic_id",
+        [pid, field],
+    ).fetchall()
+    docs = {}
+    for tid, reps, kw, label_key, source, theme in rows:
+        docs[tid] = labelling.TopicDocuments(
+            key=str(tid),
+            representative_docs=[texts[h] for h in json.loads(reps or "[]") if h in texts],
+            keywords=list(json.loads(kw or "[]")),
+        )
+    todo = []
+    for tid, _reps, _kw, label_key, source, _theme in rows:
+        key = labelling.label_cache_key(docs[tid], labeler_id)
+        if key == label_key and source != "pending":
+            continue  # unchanged since it was named
+        todo.append((tid, key))
+    named = _name(con, labeler, [(docs[t], k) for t, k in todo])
+    for (tid, key), result in zip(todo, named, strict=True):
+        _exec(con, 
+            "update pipeline.topics set label = ?, description = ?, keywords = ?, label_source = ? "
+            "where project_id = ? and field = ? and topic_id = ?",
+            [result[0], result[1], json.dumps(docs[tid].keywords), result[2], pid, field, tid],
+        )
+        _exec(con, 
+            "update pipeline.topic_centroids set label_key = ? where project_id = ? and field = ? "
+            "and topic_id = ?",
+            [key, pid, field, tid],
+        )
+
+    # Themes: the labeler over the top texts and keywords of the theme's biggest topics.
+    theme_docs = {}
+    sizes = dict(con.execute(
+        "select topic_id, size from pipeline.topics where project_id = ? and field = ?", [pid, field]
+    ).fetchall())
+    for tid, _reps, _kw, _key, _source, theme in sorted(rows, key=lambda r: -sizes.get(r[0], 0)):
+        if theme is None:
+            continue
+        d = theme_docs.setdefault(theme, labelling.TopicDocuments(f"theme {theme}", [], []))
+        if len(d.representative_docs) < REPRESENTATIVE_DOCS and docs[tid].representative_docs:
+            d.representative_docs.append(docs[tid].representative_docs[0])
+        d.keywords.extend(k for k in docs[tid].keywords[:3] if k not in d.keywords)
+    theme_items = sorted(theme_docs.items())
+    theme_named = _name(
+        con, labeler, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]
+    )
+    for (theme, _d), result in zip(theme_items, theme_named, strict=True):
+        _exec(con, 
+            "update pipeline.themes set label = ?, description = ? where project_id = ? and field = ? "
+            "and theme_id = ?",
+            [result[0], result[1], pid, field, theme],
+        )
+    return {"topics": len(rows), "relabelled": len(todo), "themes": len(theme_items)}
+
+
+def _name(con, labeler, items: Sequence[tuple[Any, str]]) -> list[tuple[str, str | None, str]]:
+    """(label, description, source) per item: from the cache, else from one labeler call, then cached."""
+    out: list[tuple[str, str | None, str] | None] = []
+    ask = []
+    for docs, key in items:
+        hit = _one(con, 
+            "select label, description, label_source from pipeline.topic_label_cache where cache_key = ?", [key]
+        )
+        out.append(tuple(hit) if hit else None)
+        if not hit:
+            ask.append((len(out) - 1, docs, key))
+    if ask:
+        labels = labeler.label([docs for _, docs, _ in ask])
+        if len(labels) != len(ask):
+            raise TopicsError(f"labeler returned {len(labels)} labels for {len(ask)} topics")
+        now = _now()
+        for (pos, _docs, key), lab in zip(ask, labels, strict=True):
+            out[pos] = (lab.label, lab.description, lab.source)
+            _exec(con, 
+                "insert into pipeline.topic_label_cache values (?, ?, ?, ?, ?) on conflict do nothing",
+                [key, lab.label, lab.description, lab.source, now],
+            )
+    return out  # type: ignore[return-value]
+
+
+def _labeler_id(labeler: Any) -> str:
+    for attr in ("labeler_id", "id", "name"):
+        value = getattr(labeler, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(labeler).__name__
+
+
+def _keyword_samples(con, pid, field) -> dict[int, list[str]]:
+    rows = con.execute(
+        """
+        select et.topic_id, t.text
+        from pipeline.event_topics et
+        join pipeline.event_texts t using (project_id, event_id, field)
+        where et.project_id = ? and et.field = ? and et.topic_id >= 0
+        qualify row_number() over (partition by et.topic_id order by et.similarity desc, et.event_id) <= ?
+        """,
+        [pid, field, KEYWORD_SAMPLE],
+    ).fetchall()
+    out: dict[int, list[str]] = {}
+    for tid, text in rows:
+        out.setdefault(int(tid), []).append(text)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _members(event_ids: Sequence[str], labels: np.ndarray, k: int) -> list[set]:
+    members: list[set] = [set() for _ in range(k)]
+    for e, t in zip(event_ids, labels, strict=True):
+        if t >= 0:
+            members[t].add(e)
+    return members
+
+
+def _exec(con, sql: str, params: Sequence[Any] | None = None) -> None:
+    """Run a statement to completion (DuckDB 2 keeps results open until fetched)."""
+    con.execute(sql, params or []).fetchall()
+
+
+def _one(con, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+    """The first row of a query or None, with the result fully consumed."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _has_embeddings_table(con) -> bool:
+    return bool(_one(con, 
+        "select count(*) from information_schema.tables where table_schema = 'pipeline' "
+        "and table_name = 'embeddings'"
+    )[0])
+
+
+def _load_vectors(con, pid, field, model, *, only_unassigned: bool = False, event_ids=None):
+    """(event_ids, unit vectors) of a dimension's texts, ordered by event id; only those with a vector."""
+    import pandas as pd
+
+    sql = (
+        "select t.event_id, e.vector from pipeline.event_texts t "
+        "join pipeline.embeddings e on e.text_hash = t.text_hash and e.model = ? "
+        "where t.project_id = ? and t.field = ?"
+    )
+    params: list[Any] = [model, pid, field]
+    registered = False
+    if only_unassigned:
+        sql += (
+            " and t.event_id not in (select event_id from pipeline.event_topics "
+            "where project_id = ? and field = ?)"
+        )
+        params += [pid, field]
+    if event_ids is not None:
+        con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
+        registered = True
+        sql += " and t.event_id in (select event_id from _turret_topic_events)"
+    try:
+        result = con.execute(sql + " order by t.event_id", params).fetchnumpy()
+    finally:
+        if registered:
+            con.unregister("_turret_topic_events")
+    ids = result["event_id"].tolist()
+    if not ids:
+        return [], np.zeros((0, 1), dtype=np.float32)
+    return ids, eng.l2_normalize(np.stack(result["vector"]))
+
+
+def _load_centroids(con, pid, field) -> tuple[list[int], np.ndarray, np.ndarray]:
+    rows = con.execute(
+        "select topic_id, centroid, n_members from pipeline.topic_centroids "
+        "where project_id = ? and field = ? order by topic_id",
+        [pid, field],
+    ).fetchall()
+    if not rows:
+        return [], np.zeros((0, 1), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    return (
+        [int(r[0]) for r in rows],
+        np.asarray([r[1] for r in rows], dtype=np.float32),
+        np.asarray([r[2] for r in rows], dtype=np.int64),
+    )
+
+
+def _text_hashes(con, pid, field, event_ids: Sequence[str]) -> list[str]:
+    mapping = dict(con.execute(
+        "select event_id, text_hash from pipeline.event_texts where project_id = ? and field = ?", [pid, field]
+    ).fetchall()) if len(event_ids) > 1000 else {}
+    if not mapping and event_ids:
+        import pandas as pd
+
+        con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
+        try:
+            mapping = dict(con.execute(
+                "select t.event_id, t.text_hash from pipeline.event_texts t join _turret_topic_events w "
+                "using (event_id) where t.project_id = ? and t.field = ?",
+                [pid, field],
+            ).fetchall())
+        finally:
+            con.unregister("_turret_topic_events")
+    return [mapping[e] for e in event_ids]
+
+
+def _texts_by_hash(con, hashes: Sequence[str]) -> dict[str, str]:
+    if not hashes:
+        return {}
+    import pandas as pd
+
+    con.register("_turret_topic_hashes", pd.DataFrame({"text_hash": sorted(set(hashes))}))
+    try:
+        return dict(con.execute(
+            "select t.text_hash, min(t.text) from pipeline.event_texts t join _turret_topic_hashes h "
+            "using (text_hash) group by t.text_hash"
+        ).fetchall())
+    finally:
+        con.unregister("_turret_topic_hashes")
+
+
+def _representatives(members: np.ndarray, sims: np.ndarray, hashes: Sequence[str]) -> list[str]:
+    """Distinct text hashes of the members closest to the centroid (ties by position: deterministic)."""
+    order = members[np.lexsort((members, -sims[members]))]
+    out: list[str] = []
+    for m in order:
+        h = hashes[m]
+        if h not in out:
+            out.append(h)
+            if len(out) == REPRESENTATIVE_DOCS:
+                break
+    return out
+
+
+def _insert_event_topics(con, pid, field, event_ids, topic_of, by, sims, run_id, *, replace=False) -> None:
+    import pandas as pd
+
+    if len(event_ids) == 0:
+        return
+    frame = pd.DataFrame({
+        "event_id": list(event_ids),
+        "topic_id": np.asarray(topic_of, dtype=np.int64),
+        "assigned_by": [str(b) for b in by],
+        "similarity": np.round(np.asarray(sims, dtype=np.float64), 6),
+    })
+    con.register("_turret_event_topics", frame)
+    try:
+        verb = "insert or replace" if replace else "insert"
+        _exec(con, 
+            f"{verb} into pipeline.event_topics select ?, event_id, ?, topic_id::integer, assigned_by, "
+            "similarity, ? from _turret_event_topics",
+            [pid, field, run_id],
+        )
+    finally:
+        con.unregister("_turret_event_topics")
+
+
+def _upsert_topic(con, pid, field, tid, *, run_id, status: str = "active") -> None:
+    exists = _one(con, 
+        "select status from pipeline.topics where project_id = ? and field = ? and topic_id = ?",
+        [pid, field, tid],
+    )
+    if exists is None:
+        _exec(con, 
+            "insert into pipeline.topics (project_id, field, topic_id, label, description, keywords, "
+            "label_source, theme_id, size, status, created_run_id, updated_run_id) "
+            "values (?, ?, ?, ?, null, null, 'pending', null, 0, ?, ?, ?)",
+            [pid, field, tid, f"Topic {tid}", status, run_id, run_id],
+        )
+    elif exists[0] != status:
+        _set_status(con, pid, field, tid, status, run_id)
+
+
+def _set_status(con, pid, field, tid, status, run_id) -> None:
+    _exec(con, 
+        "update pipeline.topics set status = ?, updated_run_id = ?, theme_id = case when ? = 'active' "
+        "then theme_id end where project_id = ? and field = ? and topic_id = ?",
+        [status, run_id, status, pid, field, tid],
+    )
+
+
+def _refresh_sizes(con, pid, field, run_id) -> None:
+    """Sizes from event_topics (one grouped scan of the dimension's assignment rows, no vectors), plus the
+    always-present Unclustered row. Only rows whose size changed get this run's id."""
+    _exec(con, 
+        "insert into pipeline.topics (project_id, field, topic_id, label, description, keywords, label_source, "
+        "theme_id, size, status, created_run_id, updated_run_id) "
+        "values (?, ?, -1, ?, ?, '[]', 'fixed', null, 0, 'active', ?, ?) on conflict do nothing",
+        [pid, field, UNCLUSTERED_LABEL, UNCLUSTERED_DESCRIPTION, run_id, run_id],
+    )
+    _exec(con, 
+        """
+        update pipeline.topics t
+        set size = coalesce(s.n, 0), updated_run_id = ?
+        from (
+            select t2.topic_id, count(et.event_id) as n
+            from pipeline.topics t2
+            left join pipeline.event_topics et
+              on et.project_id = t2.project_id and et.field = t2.field and et.topic_id = t2.topic_id
+            where t2.project_id = ? and t2.field = ?
+            group by t2.topic_id
+        ) s
+        where t.project_id = ? and t.field = ? and t.topic_id = s.topic_id and t.size <> coalesce(s.n, 0)
+        """,
+        [run_id, pid, field, pid, field],
+    )
+
+
+def _unclustered_share(con, pid, field) -> float:
+    total, pending = _one(con, 
+        "select count(*), count(*) filter (where topic_id = -1) from pipeline.event_topics "
+        "where project_id = ? and field = ?",
+        [pid, field],
+    )
+    return pending / total if total else 0.0
+
+
+def _count(con, table: str, pid: str, field: str, where: str = "true") -> int:
+    return int(_one(con, 
+        f"select count(*) from {table} where project_id = ? and field = ? and {where}", [pid, field]
+    )[0])
+
+
+def _load_model_state(con, pid, field) -> dict | None:
+    row = _one(con, 
+        "select model, n_fit, min_cluster_size, mean_similarity, next_topic_id, pool_attempt_size "
+        "from pipeline.topic_models where project_id = ? and field = ?",
+        [pid, field],
+    )
+    if row is None:
+        return None
+    keys = ("model", "n_fit", "min_cluster_size", "mean_similarity", "next_topic_id", "pool_attempt_size")
+    return dict(zip(keys, row, strict=True))
+
+
+def _save_model_state(con, pid, field, *, model, run_id, n_fit, min_cluster_size, mean_similarity,
+                      next_topic_id, pool_attempt_size, config) -> None:
+    _exec(con, 
+        "insert or replace into pipeline.topic_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [pid, field, model, run_id, _now(), n_fit, int(min_cluster_size), mean_similarity, int(next_topic_id),
+         int(pool_attempt_size), json.dumps(asdict(config))],
+    )
+
+
+def _record_run(con, run_id: str, kind: str, started: datetime, stats: Mapping[str, Any]) -> None:
+    """Merge this step's stats into the run's row (the DAG may have created it), or create the row."""
+    row = _one(con, "select stats from pipeline.runs where run_id = ?", [run_id])
+    if row is None:
+        _exec(con, 
+            "insert into pipeline.runs (run_id, kind, started_at, finished_at, stats) values (?, ?, ?, ?, ?)",
+            [run_id, kind, started, _now(), json.dumps(stats, default=str)],
+        )
+        return
+    merged = json.loads(row[0]) if row[0] else {}
+    merged.update(stats)
+    _exec(con, 
+        "update pipeline.runs set stats = ? where run_id = ?", [json.dumps(merged, default=str), run_id]
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+

@@ -1,0 +1,131 @@
+"""Embeddings with the real packaged model, and the warehouse cache that embeds each distinct text once."""
+
+from __future__ import annotations
+
+
+import duckdb
+import numpy as np
+import pytest
+
+from turret import embed
+from turret.embed import EmbeddingError, SentenceTransformerEmbedder, embed_pending, load_embeddings
+from turret.settings import Settings
+from turret.warehouse import ensure_schema
+
+pytestmark = pytest.mark.slow
+
+TEXTS = [
+    "How do I reset my password?",
+    "ok",
+    "I forgot my login credentials and the reset email never arrived, what can I do now?",
+    "What does the pro plan cost per month?",
+    "Why was my card charged twice this month?",
+]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    # One thread: other test processes share the two cores (STACK.md).
+    return SentenceTransformerEmbedder(batch_size=2, num_threads=1)
+
+
+def test_encode_shape_norm_and_order(embedder):
+    vectors = embedder.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Batching sorts by length; rows must still come back in input order.
+    one_by_one = np.vstack([embedder.encode([t]) for t in TEXTS])
+    assert np.allclose(vectors, one_by_one, atol=1e-5)
+    sims = vectors @ vectors.T
+    assert sims[0, 2] > sims[0, 3]  # password reset is nearer to forgotten credentials than to pricing
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_both_packaged_names_resolve_to_the_same_model(embedder):
+    other = SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2", batch_size=2)
+    assert np.allclose(other.encode(TEXTS[:2]), embedder.encode(TEXTS[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model_name": "/no/such/model"}, "cannot load embedding model '/no/such/model' offline"),
+        ({"backend": "onnx"}, "unknown embedding backend 'onnx'"),
+        ({"batch_size": 0}, "must be positive"),
+    ],
+)
+def test_bad_arguments_fail_clearly(kwargs, message):
+    with pytest.raises(EmbeddingError, match=message):
+        SentenceTransformerEmbedder(**kwargs)
+
+
+def test_get_embedder_is_cached_per_settings():
+    first = embed.get_embedder(Settings())
+    assert embed.get_embedder(Settings()) is first
+    assert isinstance(first, embed.Embedder) and first.dimension == 384
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.model_name = inner.model_name
+        self.dimension = inner.dimension
+        self.seen: list[str] = []
+
+    def encode(self, texts, *, progress=False):
+        self.seen.extend(texts)
+        return self.inner.encode(texts, progress=progress)
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    ensure_schema(c)
+    yield c
+    c.close()
+
+
+def add_texts(con, rows):
+    con.executemany("insert into pipeline.event_texts values ('p1', ?, 'prompt', ?, ?)", rows)
+
+
+def test_embed_pending_embeds_each_distinct_text_once(con, embedder):
+    counting = CountingEmbedder(embedder)
+    add_texts(con, [("e1", "h1", TEXTS[0]), ("e2", "h1", TEXTS[0]), ("e3", "h2", TEXTS[3])])
+    assert embed_pending(con, counting) == 2
+    assert sorted(counting.seen) == sorted([TEXTS[0], TEXTS[3]])
+    assert embed_pending(con, counting) == 0  # cached
+    add_texts(con, [("e4", "h3", TEXTS[4]), ("e5", "h2", TEXTS[3])])
+    assert embed_pending(con, counting) == 1
+    assert counting.seen[-1] == TEXTS[4]
+
+    vectors = load_embeddings(con, embedder.model_name, ["h3", "h1", "h1"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(vectors[0], embedder.encode([TEXTS[4]])[0], atol=1e-5)
+    assert np.array_equal(vectors[1], vectors[2])
+    assert load_embeddings(con, embedder.model_name, []).shape == (0, 384)
+    with pytest.raises(KeyError, match="1 text hash"):
+        load_embeddings(con, embedder.model_name, ["h1", "nope"])
+    with pytest.raises(KeyError):
+        load_embeddings(con, "another-model", ["h1"])
+    declared = con.execute(
+        "select data_type from information_schema.columns where table_name = 'embeddings' and column_name = 'vector'"
+    ).fetchall()
+    assert declared == [("FLOAT[384]",)]
+
+
+def test_cache_of_another_dimension_is_refused(con):
+    con.execute("create table pipeline.embeddings (model varchar, text_hash varchar, vector float[8], "
+                "primary key (model, text_hash))")
+
+    class Tiny:
+        model_name, dimension = "tiny", 16
+
+        def encode(self, texts, *, progress=False):
+            return np.ones((len(texts), 16), dtype=np.float32) / 4
+
+    add_texts(con, [("e1", "h1", "x")])
+    with pytest.raises(EmbeddingError, match="FLOAT\\[8\\] vectors but the embedder makes 16-d"):
+        embed_pending(con, Tiny())

@@ -1,0 +1,143 @@
+"""TopicModel on synthetic vectors (outlier reassignment, determinism) and on real embeddings of ten intents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from turret.topics.engine import (
+    ASSIGNED_CLUSTER,
+    ASSIGNED_PENDING,
+    TopicModel,
+    default_min_cluster_size,
+    fold_clusters,
+    nearest_centroid,
+)
+from turret.topics.reduce import NoReducer, PCAReducer, make_reducer
+
+
+def blobs(n_per: int, k: int, dim: int = 32, spread: float = 0.15, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((k, dim))
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    X = np.repeat(centers, n_per, axis=0) + spread * rng.standard_normal((k * n_per, dim)) / np.sqrt(dim) * 3
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), np.repeat(np.arange(k), n_per), centers.astype(np.float32)
+
+
+def test_min_cluster_size_scales_in_power_of_two_steps():
+    assert default_min_cluster_size(0) == 5
+    assert default_min_cluster_size(200) == 5
+    assert default_min_cluster_size(8192) == default_min_cluster_size(16383) == 20
+    assert default_min_cluster_size(16384) == 41
+    assert default_min_cluster_size(200_000) == 328
+
+
+def test_synthetic_blobs_are_recovered_with_sizes_and_unit_centroids():
+    X, gold, _ = blobs(60, 6)
+    model = TopicModel().fit(X)
+    assert model.n_topics_ == 6
+    assert adjusted_rand_score(gold, model.labels_) == pytest.approx(1.0)
+    assert model.sizes_.tolist() == [60] * 6
+    assert np.allclose(np.linalg.norm(model.centroids_, axis=1), 1.0, atol=1e-5)
+    assert model.unclustered_share_ == 0.0
+
+
+def test_noise_near_a_topic_is_reassigned_and_far_noise_stays_unclustered():
+    X, _, centers = blobs(60, 4)
+    rng = np.random.default_rng(3)
+    # Near: halfway between a centre and random directions (cosine to the centre ~0.7). Far: orthogonal-ish.
+    near = centers[0] + 0.9 * rng.standard_normal((6, X.shape[1])) / np.sqrt(X.shape[1])
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    far = rng.standard_normal((6, X.shape[1]))
+    far -= (far @ centers.T) @ np.linalg.pinv(centers.T)  # remove every centre's component
+    far /= np.linalg.norm(far, axis=1, keepdims=True)
+    data = np.vstack([X, near, far]).astype(np.float32)
+    model = TopicModel(min_cluster_size=20).fit(data)
+    near_rows = np.arange(len(X), len(X) + 6)
+    far_rows = np.arange(len(X) + 6, len(data))
+    first_topic = model.labels_[0]
+    assert (model.labels_[near_rows] == first_topic).all()
+    assert (model.labels_[far_rows] == -1).all()
+    assert set(model.assigned_by_[far_rows]) == {ASSIGNED_PENDING}
+    assert (model.similarities_[near_rows] >= model.outlier_threshold).all()
+
+
+def test_without_outlier_threshold_every_text_gets_a_topic():
+    X, _, _ = blobs(40, 3)
+    noise = np.random.default_rng(5).standard_normal((10, X.shape[1])).astype(np.float32)
+    model = TopicModel(outlier_threshold=None).fit(np.vstack([X, noise]))
+    assert (model.labels_ >= 0).all()
+
+
+def test_fit_is_deterministic_and_clusters_are_numbered_biggest_first():
+    X, _, _ = blobs(50, 5)
+    X = np.vstack([X, X[:30]])  # topic 0 gets 30 more rows
+    a, b = TopicModel().fit(X), TopicModel().fit(X)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.allclose(a.centroids_, b.centroids_)
+    assert list(a.sizes_) == sorted(a.sizes_, reverse=True)
+
+
+def test_too_few_texts_are_all_unclustered():
+    X, _, _ = blobs(2, 3)
+    model = TopicModel().fit(X)
+    assert model.n_topics_ == 0
+    assert (model.labels_ == -1).all()
+    idx, sim = model.assign(X)
+    assert (idx == -1).all()
+
+
+def test_assign_uses_threshold():
+    X, gold, centers = blobs(50, 3)
+    model = TopicModel().fit(X)
+    idx, sim = model.assign(np.vstack([centers, -centers[:1]]), threshold=0.5)
+    assert idx[:3].tolist() == [model.labels_[gold == g][0] for g in range(3)]
+    assert idx[3] == -1
+
+
+def test_nearest_centroid_in_chunks_matches_one_shot():
+    X, _, centers = blobs(30, 4)
+    a = nearest_centroid(X, centers)
+    b = nearest_centroid(X, centers, chunk=7)
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+    empty = nearest_centroid(X, np.zeros((0, X.shape[1]), dtype=np.float32))
+    assert (empty[0] == -1).all()
+
+
+def test_fold_clusters_merges_and_renumbers():
+    X, gold, _ = blobs(20, 3)
+    labels, C, sims = fold_clusters(X, gold.copy(), {1: 0})
+    assert sorted(set(labels.tolist())) == [0, 1]
+    assert (labels[gold == 2] == 1).all() and (labels[gold == 1] == 0).all()
+    assert C.shape[0] == 2 and np.allclose(sims, np.einsum("ij,ij->i", X, C[labels]), atol=1e-5)
+
+
+def test_reducers():
+    X, _, _ = blobs(20, 3)
+    Z = PCAReducer(5).fit_transform(X)
+    assert Z.shape == (60, 5) and np.allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
+    assert PCAReducer(50).fit_transform(X[:4]).shape == (4, 3)  # capped by n - 1
+    assert NoReducer().fit_transform(X).shape == X.shape
+    with pytest.raises(ValueError, match="unknown reducer 'tsne'"):
+        make_reducer("tsne")
+
+
+def test_custom_clusterer_plugs_in():
+    class Halves:
+        def fit_predict(self, Z):
+            return (np.arange(len(Z)) >= len(Z) // 2).astype(int)
+
+    X, _, _ = blobs(30, 2)
+    model = TopicModel(clusterer=Halves(), reducer=NoReducer(), refine_iterations=0).fit(X)
+    assert model.n_topics_ == 2
+    assert set(model.assigned_by_) == {ASSIGNED_CLUSTER}
+
+
+def test_ten_intents_are_found_with_few_outliers(intent_data):
+    texts, gold, X = intent_data
+    model = TopicModel().fit(X)
+    assert model.unclustered_share_ <= 0.05
+    assert adjusted_rand_score(gold, model.labels_) >= 0.8
+    assert 8 <= model.n_topics_ <= 14
