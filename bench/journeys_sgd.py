@@ -160,7 +160,8 @@ def topic_domains(topic_ids: pd.Series, gold_domains: pd.Series) -> dict[int, st
 
 def _switches(domains: list[str | None]) -> list[tuple[str, str]]:
     """Ordered (from, to) domain switches; turns with no domain (None) are skipped, never a transition."""
-    seq = [d for d in domains if d is not None]
+    # pandas >= 3 stores None as NaN in string columns: anything that is not a string is "no domain".
+    seq = [d for d in domains if isinstance(d, str)]
     return [(a, b) for a, b in itertools.pairwise(seq) if a != b]
 
 
@@ -240,9 +241,10 @@ def meets_targets(s: dict) -> bool:
 # -- tuning ---------------------------------------------------------------------------------------------------
 
 GRID = {
-    "stay_probability": [0.9, 0.97, 0.99],
+    "stay_probability": [0.85, 0.9, 0.95],
     "temperature": [0.03, 0.05, 0.1],
-    "min_topical_similarity": [0.35, 0.45, 0.55],
+    "min_topic_specificity": [0.1, 0.12],
+    "generic_margin": [0.0, 0.05],
 }
 
 

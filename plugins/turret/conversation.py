@@ -96,7 +96,7 @@ class ConversationParams:
     """
 
     # Probability that the next message stays on the conversation's current topic.
-    stay_probability: float = 0.97
+    stay_probability: float = 0.9
     # Softmax temperature over cosine similarities: lower = a message's best topic dominates more.
     temperature: float = 0.05
     # Topical weight is a logistic in the best centroid similarity, centred here...
@@ -110,14 +110,14 @@ class ConversationParams:
     # ...and beats its best topic similarity by this margin.
     kind_margin: float = 0.0
     # A topic whose centroid is this close to a prototype is conversational itself: not a journey state.
-    conversational_topic_similarity: float = 0.65
+    conversational_topic_similarity: float = 0.42
     # Corpus signal: a topic whose sessions look like everybody's sessions (co-session specificity below this,
     # in nats; see ``topic_specificity``) is a generic follow-up ("what is the address?"), not a subject.
     # 0 switches it off. ``assign_sessions_frame`` learns specificities from its input when none are given.
     min_topic_specificity: float = 0.12
     topic_specificity: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     # A message's subject evidence must beat its best generic topic by this margin (cosine units).
-    generic_margin: float = 0.0
+    generic_margin: float = 0.05
     # Length as a weak signal: messages with at most this many words get their topical weight scaled.
     short_words: int = 3
     short_weight: float = 0.8

@@ -51,7 +51,7 @@ def _call(step: str, **kwargs):
 
 
 def dbt_task_group(group_id: str = "dbt_build"):
-    """The dbt project rendered by astronomer-cosmos: one task per model, its tests right after it."""
+    """The dbt project rendered by astronomer-cosmos: one task per model (built and tested together)."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
@@ -72,7 +72,10 @@ def dbt_task_group(group_id: str = "dbt_build"):
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_LS,
-            test_behavior=TestBehavior.AFTER_EACH,
+            # One task per model runs `dbt build` on it (model, then its tests); tests that span several
+            # models (relationships) get their own task after all their parents.
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
             invocation_mode=InvocationMode.DBT_RUNNER,
         ),
         operator_args={"pool": WAREHOUSE_POOL, "install_deps": False},

@@ -10,7 +10,7 @@ import json
 
 import duckdb
 import pytest
-from fixtures import warehouse as fx
+from tests.fixtures import warehouse as fx
 
 from turret.dbt import DbtFailed, run_dbt
 from turret.settings import Settings
@@ -191,3 +191,12 @@ def test_failing_data_test_raises_with_the_test_named(tmp_path):
     con.close()
     with pytest.raises(DbtFailed, match="accepted_values_raw_events_contract"):
         run_dbt(["build", "--select", "source:raw.events"], settings)
+
+
+def test_source_freshness_flags_a_stale_warehouse(tmp_path):
+    settings = Settings(home=tmp_path)
+    fx.build_file(settings.warehouse)
+    # The fixture's newest event was received in June 2025: far past error_after (1 day).
+    result = run_dbt(["source", "freshness"], settings, raise_on_failure=False)
+    assert not result.success
+    assert any("source.turret.raw.events" in line for line in result.failures)

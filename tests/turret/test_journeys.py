@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from fixtures import warehouse as fx
+from tests.fixtures import warehouse as fx
 
 from turret import journeys as j
 

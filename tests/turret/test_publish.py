@@ -11,7 +11,7 @@ import sys
 
 import duckdb
 import pytest
-from fixtures import warehouse as fx
+from tests.fixtures import warehouse as fx
 
 from turret.publish import PublishError, open_marts, publish
 from turret.settings import Settings

@@ -4,10 +4,11 @@ message naming it. The marts suite runs on the dbt-built fixture (built once per
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import duckdb
 import pytest
-from fixtures import warehouse as fx
+from tests.fixtures import warehouse as fx
 
 from turret.quality import DataCheckFailed, validate_marts, validate_raw
 from turret.settings import Settings
@@ -46,6 +47,8 @@ def test_raw_suite_passes_on_good_data_and_writes_json(raw_con, settings):
     assert latest["suite"] == "raw" and latest["success"] is True
     assert [p.name for p in folder.glob("raw-2*.json")] == [report.path.rsplit("/", 1)[-1]]
     assert {c["name"] for c in latest["checks"]} >= {"event_id unique per project", "session_id not null"}
+    assert report.as_dict() == {"suite": "raw", "success": True, "checks": len(report.checks), "failed": [],
+                                "path": report.path}
 
 
 ROW = "where event_id = 'evt_acme_s1_0'"
@@ -79,6 +82,15 @@ def test_each_raw_invariant_fails_by_name(raw_con, settings, check_name, sql):
     assert latest["success"] is False
 
 
+def test_raw_suite_since_checks_only_recent_events(raw_con, settings):
+    drop_constraints(raw_con)
+    raw_con.execute("update raw.events set occurred_at = '1999-12-31' where event_id = 'evt_acme_may'")
+    since = fx.NOW - timedelta(days=1)
+    assert validate_raw(raw_con, settings, since=since).success  # the bad row was received in May
+    with pytest.raises(DataCheckFailed, match="evt_acme_may"):
+        validate_raw(raw_con, settings)
+
+
 def test_marts_suite_passes_on_built_fixture(marts_con, settings):
     report = validate_marts(marts_con, settings)
     assert report.success, report.render()
@@ -92,7 +104,7 @@ MARTS_BREAKAGES = {
     ),
     "every event's topic is in dim_topics": (
         "update marts.fct_events set topic_id = 99 where event_id = 'evt_acme_s1_0'",
-        "1 of 17 rows fail",
+        "1 of 6 rows fail",  # one row per (project, field, topic) used: 5 known + topic 99
     ),
     "every text field has an Unclustered topic": (
         f"delete from marts.dim_topics where topic_id = -1 and project_id = '{fx.TRIALCO}'",

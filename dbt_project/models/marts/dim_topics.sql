@@ -84,7 +84,10 @@ final as (
         event_stats.last_seen_at,
         -- The latest lineage change says more than the engine's status ("split", "merged"), except that a
         -- retired topic stays retired.
-        coalesce(latest_lineage.change, all_topics.topic_status) as status,
+        case
+            when all_topics.topic_status = 'retired' then 'retired'
+            else coalesce(latest_lineage.change, all_topics.topic_status)
+        end as status,
         latest_lineage.run_id as status_run_id,
         all_topics.topic_id = -1 as is_unclustered,
     from all_topics

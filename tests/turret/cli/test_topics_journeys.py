@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
-from fixtures import warehouse as fx
+from tests.fixtures import warehouse as fx
 
 from turret.cli import cli
 
@@ -135,3 +135,23 @@ def test_without_any_data_the_commands_say_what_to_do(settings):
         result = run(command)
         assert result.exit_code == 1
         assert "run the pipeline first" in result.output
+
+
+def test_warehouse_held_by_a_writer_gives_a_clear_error(home):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # The pipeline holds the warehouse for writing (no published copy yet): the command, in its own
+    # process like a user's shell, must explain instead of crashing.
+    writer = duckdb.connect(str(home.warehouse))
+    try:
+        turret = Path(sys.executable).parent / "turret"
+        done = subprocess.run([str(turret), "topics", "--project", "acme"], capture_output=True, text=True,
+                              env={**os.environ, "TURRET_HOME": str(home.home)}, timeout=120)
+    finally:
+        writer.close()
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "cannot open the warehouse" in done.stderr and "publish the marts" in done.stderr

@@ -110,20 +110,27 @@ def intent_data(embedder):
     return texts, gold, embedder.encode(texts)
 
 
-def text_hash(text: str) -> str:
+def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def add_texts(con, project_id: str, field: str, event_ids, texts, vectors, model="all-MiniLM-L6-v2") -> None:
+def _add_texts(con, project_id: str, field: str, event_ids, texts, vectors, model="all-MiniLM-L6-v2") -> None:
     """Rows in pipeline.event_texts and pipeline.embeddings, as the embed step leaves them."""
     from turret.embed import ensure_embeddings_table
 
+    import pandas as pd
+
     ensure_embeddings_table(con, vectors.shape[1])
-    for e, t, v in zip(event_ids, texts, vectors, strict=True):
-        con.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)",
-                    [project_id, e, field, text_hash(t), t]).fetchall()
-        con.execute(f"insert into pipeline.embeddings values (?, ?, ?::float[{vectors.shape[1]}]) "
-                    "on conflict do nothing", [model, text_hash(t), np.asarray(v).tolist()]).fetchall()
+    frame = pd.DataFrame({"event_id": list(event_ids), "text": list(texts),
+                          "text_hash": [_text_hash(t) for t in texts], "vector": list(np.asarray(vectors))})
+    con.register("_test_texts", frame)
+    try:
+        con.execute("insert into pipeline.event_texts select ?, event_id, ?, text_hash, text from _test_texts",
+                    [project_id, field]).fetchall()
+        con.execute(f"insert into pipeline.embeddings select ?, text_hash, vector::float[{vectors.shape[1]}] "
+                    "from _test_texts on conflict do nothing", [model]).fetchall()
+    finally:
+        con.unregister("_test_texts")
 
 
 @pytest.fixture
@@ -134,3 +141,19 @@ def warehouse(settings):
     con = connect(settings)
     yield con
     con.close()
+
+
+@pytest.fixture(scope="session")
+def add_texts():
+    """``add_texts(con, project_id, field, event_ids, texts, vectors)``: texts with their vectors."""
+    return _add_texts
+
+
+@pytest.fixture(scope="session")
+def text_hash():
+    return _text_hash
+
+
+@pytest.fixture(scope="session")
+def intents():
+    return INTENTS

@@ -1,0 +1,109 @@
+"""``turret cluster`` over small CSV and JSON Lines files: order, ids, unclustered rows, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture
+def run(turret_home):
+    from turret.cli.cluster import cluster
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(cluster, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def rows(intent_data):
+    """Five intents (100 rows) shuffled, plus an empty text: rows in a fixed, non-sorted order."""
+    texts, gold, _ = intent_data
+    keep = [i for i, g in enumerate(gold) if g in ("refund", "weather", "recipe", "python_error", "translate")]
+    order = sorted(keep, key=lambda i: (i * 37) % 101)
+    out = [{"id": f"row-{n:03d}", "prompt": texts[i], "gold": gold[i]} for n, i in enumerate(order)]
+    out.insert(7, {"id": "row-empty", "prompt": "", "gold": ""})
+    return out
+
+
+def check_output(out_rows, rows):
+    assert [r["id"] for r in out_rows] == [r["id"] for r in rows]  # input order, ids carried
+    by_id = {r["id"]: r for r in out_rows}
+    assert int(by_id["row-empty"]["topic_id"]) == -1 and by_id["row-empty"]["topic_label"] == "Unclustered"
+    # Each intent lands mostly in one topic, and labels belong to topics.
+    for intent in {r["gold"] for r in rows if r["gold"]}:
+        tops = [int(by_id[r["id"]]["topic_id"]) for r in rows if r["gold"] == intent]
+        assert max(tops.count(t) for t in set(tops)) >= 0.8 * len(tops)
+    labels = {}
+    for r in out_rows:
+        labels.setdefault(int(r["topic_id"]), set()).add(r["topic_label"])
+    assert all(len(v) == 1 for v in labels.values())
+
+
+def test_csv_in_csv_out(run, rows, tmp_path):
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    with open(src, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "prompt", "gold"])
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run(src, "--field", "prompt", "--output", dst)
+    assert result.exit_code == 0, result.output
+    with open(dst, newline="", encoding="utf-8") as f:
+        out_rows = list(csv.DictReader(f))
+    assert list(out_rows[0]) == ["id", "topic_id", "topic_label"]
+    check_output(out_rows, rows)
+    assert "topics, unclustered" in result.output and f"wrote {dst}" in result.output
+
+
+def test_jsonl_in_jsonl_out_with_other_id_column(run, rows, tmp_path):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"key": r["id"], "prompt": r["prompt"]}) + "\n" for r in rows))
+    result = run(src, "--field", "prompt", "--output", dst, "--id-column", "key", "--min-topic-size", 5)
+    assert result.exit_code == 0, result.output
+    out_rows = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert list(out_rows[0]) == ["key", "topic_id", "topic_label"]
+    check_output([{**r, "id": r["key"]} for r in out_rows], rows)
+
+
+def test_without_id_column_rows_stay_in_order(run, rows, tmp_path):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.csv"
+    src.write_text("".join(json.dumps({"prompt": r["prompt"]}) + "\n" for r in rows))
+    assert run(src, "--field", "prompt", "--output", dst).exit_code == 0
+    with open(dst, newline="", encoding="utf-8") as f:
+        out_rows = list(csv.DictReader(f))
+    assert len(out_rows) == len(rows) and list(out_rows[0]) == ["topic_id", "topic_label"]
+    assert out_rows[7]["topic_id"] == "-1"
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["missing.csv", "--field", "prompt", "--output", "out.csv"], "input file missing.csv does not exist"),
+    ("in.csv", ["in.csv", "--field", "text", "--output", "out.csv"], "unknown field 'text': in.csv has id, prompt"),
+    ("in.csv", ["in.csv", "--field", "prompt", "--output", "out.parquet"], "the output must end in .csv or .jsonl"),
+    ("in.txt", ["in.txt", "--field", "prompt", "--output", "out.csv"], "the input must end in .csv, .jsonl"),
+    ("empty.csv", ["empty.csv", "--field", "prompt", "--output", "out.csv"], "is empty in every row"),
+    ("bad.jsonl", ["bad.jsonl", "--field", "prompt", "--output", "out.csv"], "bad.jsonl line 2: not valid JSON"),
+    ("list.jsonl", ["list.jsonl", "--field", "prompt", "--output", "out.csv"], "line 1: expected a JSON object"),
+    ("in.csv", ["in.csv", "--field", "prompt", "--output", "o.csv", "--min-topic-size", "1"], "--min-topic-size"),
+])
+def test_errors_are_clear(run, tmp_path, monkeypatch, setup, args, message):
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "in.csv": "id,prompt\n1,hello there\n",
+        "in.txt": "hello\n",
+        "empty.csv": "id,prompt\n1,\n2,   \n",
+        "bad.jsonl": '{"prompt": "ok"}\n{"prompt": \n',
+        "list.jsonl": '["prompt"]\n',
+    }
+    if setup:
+        (tmp_path / setup).write_text(files[setup])
+    result = run(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.csv").exists()

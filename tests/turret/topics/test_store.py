@@ -1,0 +1,230 @@
+"""update_topics / label_topics against a real DuckDB warehouse and real embeddings of ten intents."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from turret.label import KeywordLabeler
+from turret.topics import DEFAULT_CONFIG, TopicsError, label_topics, update_topics
+
+P, F = "p1", "prompt"
+TABLES = {
+    "pipeline.event_topics": "project_id, field, event_id",
+    "pipeline.topics": "project_id, field, topic_id",
+    "pipeline.themes": "project_id, field, theme_id",
+    "pipeline.topic_lineage": "run_id, project_id, field, topic_id, change",
+    "pipeline.topic_centroids": "project_id, field, topic_id",
+    "pipeline.topic_models": "project_id, field",
+}
+
+
+def snapshot(con) -> dict:
+    out = {}
+    for table, order in TABLES.items():
+        cols = "* exclude (fitted_at)" if table == "pipeline.topic_models" else "*"
+        out[table] = con.execute(f"select {cols} from {table} order by {order}").fetchall()
+    return out
+
+
+def assignments(con, pid=P, field=F) -> dict[str, int]:
+    return dict(con.execute("select event_id, topic_id from pipeline.event_topics where project_id = ? "
+                            "and field = ?", [pid, field]).fetchall())
+
+
+def dim(stats, pid=P, field=F) -> dict:
+    return stats["dimensions"][f"{pid}/{field}"]
+
+
+@pytest.fixture
+def loaded(warehouse, intent_data, add_texts):
+    texts, gold, X = intent_data
+    ids = [f"e{i:03d}" for i in range(len(texts))]
+    add_texts(warehouse, P, F, ids, texts, X)
+    return warehouse, ids, texts, gold, X
+
+
+def test_first_run_fits_and_writes_contract_rows(loaded, settings):
+    con, ids, texts, gold, X = loaded
+    stats = update_topics(con, settings, run_id="r1")
+    d = dim(stats)
+    assert d["action"] == "refit" and d["reason"] == "first fit"
+    assert 8 <= d["topics"] <= 14 and d["unclustered_share"] <= 0.05
+    got = assignments(con)
+    assert sorted(got) == ids  # every event got exactly one row
+    # Topics agree with the intents: the texts of each intent share one topic, mostly.
+    for intent in set(gold):
+        tops = [got[e] for e, g in zip(ids, gold, strict=True) if g == intent]
+        assert max(tops.count(t) for t in set(tops)) >= 0.8 * len(tops)
+    topics = con.execute("select topic_id, label, label_source, size, status, theme_id from pipeline.topics "
+                         "order by topic_id").fetchall()
+    assert topics[0][:3] == (-1, "Unclustered", "fixed")
+    assert sum(t[3] for t in topics) == len(ids)
+    live = [t for t in topics if t[0] >= 0]
+    assert {t[4] for t in live} == {"active"} and all(t[5] is not None for t in live)
+    n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
+    assert n_themes == round(math.sqrt(len(live)))
+    lineage = con.execute("select distinct change from pipeline.topic_lineage where run_id = 'r1'").fetchall()
+    assert lineage == [("new",)]
+    run = json.loads(con.execute("select stats from pipeline.runs where run_id = 'r1'").fetchone()[0])
+    assert run["topics"]["dimensions"][f"{P}/{F}"]["topics"] == d["topics"]
+
+
+def test_second_run_without_new_texts_changes_nothing(loaded, settings):
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    before = snapshot(con)
+    stats = update_topics(con, settings, run_id="r2")
+    assert dim(stats)["action"] == "none"
+    assert snapshot(con) == before
+
+
+def test_refit_on_the_same_data_keeps_every_id(loaded, settings):
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    before = assignments(con)
+    stats = update_topics(con, settings, run_id="r2", mode="refit")
+    assert assignments(con) == before
+    assert set(dim(stats)["lineage"]) == {"continued"}
+
+
+def test_refit_on_perturbed_data_keeps_95_percent_of_ids(loaded, settings, embedder, intents, add_texts):
+    con, ids, *_ = loaded
+    update_topics(con, settings, run_id="r1")
+    before = assignments(con)
+    extra = [f"Please answer: {p}" for phrasings in intents.values() for p in phrasings[::3]]
+    add_texts(con, P, F, [f"x{i:03d}" for i in range(len(extra))], extra, embedder.encode(extra))
+    update_topics(con, settings, run_id="r2", mode="refit")
+    after = assignments(con)
+    kept = np.mean([after[e] == t for e, t in before.items()])
+    assert kept >= 0.95
+
+
+def test_incremental_run_assigns_new_texts_to_existing_topics(warehouse, settings, intent_data, add_texts):
+    texts, gold, X = intent_data
+    plain, greeted = np.arange(0, len(texts), 2), np.arange(1, len(texts), 2)
+    add_texts(warehouse, P, F, [f"a{i:03d}" for i in plain], [texts[i] for i in plain], X[plain])
+    update_topics(warehouse, settings, run_id="r1")
+    add_texts(warehouse, P, F, [f"b{i:03d}" for i in greeted], [texts[i] for i in greeted], X[greeted])
+    stats = update_topics(warehouse, settings, run_id="r2", mode="incremental")
+    d = dim(stats)
+    assert d["action"] == "incremental" and d["new_texts"] == len(greeted)
+    got = assignments(warehouse)
+    # Each greeted text lands in its plain twin's topic (the twin was fitted, the greeted one assigned).
+    same = np.mean([got[f"b{i + 1:03d}"] == got[f"a{i:03d}"] for i in plain])
+    assert same >= 0.9
+    rows = warehouse.execute("select distinct assigned_by, run_id from pipeline.event_topics "
+                             "where event_id like 'b%' and topic_id >= 0").fetchall()
+    assert rows == [("nearest_centroid", "r2")]
+    sizes = dict(warehouse.execute("select topic_id, size from pipeline.topics").fetchall())
+    counted = {}
+    for t in got.values():
+        counted[t] = counted.get(t, 0) + 1
+    assert {t: s for t, s in sizes.items() if s} == counted
+
+
+def test_pending_pool_is_clustered_into_new_topics_with_fresh_ids(warehouse, settings, intent_data, add_texts):
+    texts, gold, X = intent_data
+    old = np.array([i for i, g in enumerate(gold) if g not in ("weather", "recipe")])
+    novel = np.array([i for i, g in enumerate(gold) if g in ("weather", "recipe")])
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in old], [texts[i] for i in old], X[old])
+    update_topics(warehouse, settings, run_id="r1")
+    first_next = warehouse.execute("select next_topic_id from pipeline.topic_models").fetchone()[0]
+    max_before = warehouse.execute("select max(topic_id) from pipeline.topics").fetchone()[0]
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in novel], [texts[i] for i in novel], X[novel])
+    config = dataclasses.replace(DEFAULT_CONFIG, pool_min=10)
+    stats = update_topics(warehouse, settings, run_id="r2", mode="incremental", config=config)
+    d = dim(stats)
+    assert d["pending"] >= 30  # the novel intents fit no existing topic...
+    assert d["discovered_topics"] >= 2  # ...and the pool finds them
+    new_ids = [r[0] for r in warehouse.execute(
+        "select topic_id from pipeline.topic_lineage where run_id = 'r2' and change = 'new'").fetchall()]
+    assert min(new_ids) == first_next > max_before
+    got = assignments(warehouse)
+    for intent in ("weather", "recipe"):
+        tops = [got[f"e{i:03d}"] for i in novel if gold[i] == intent]
+        top = max(set(tops), key=tops.count)
+        assert top in new_ids and tops.count(top) >= 0.8 * len(tops)
+
+
+def test_auto_mode_refits_when_too_many_texts_fit_nowhere(warehouse, settings, intent_data, add_texts):
+    texts, gold, X = intent_data
+    old = np.array([i for i, g in enumerate(gold) if g not in ("weather", "recipe")])
+    novel = np.array([i for i, g in enumerate(gold) if g in ("weather", "recipe")])
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in old], [texts[i] for i in old], X[old])
+    update_topics(warehouse, settings, run_id="r1")
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in novel], [texts[i] for i in novel], X[novel])
+    d = dim(update_topics(warehouse, settings, run_id="r2"))
+    assert d["action"] == "refit" and d["reason"].startswith("unclustered share")
+    assert d["lineage"].get("new", 0) >= 2 and d["unclustered_share"] <= 0.05
+
+
+def test_dimensions_are_separate_and_project_filter_applies(loaded, settings, add_texts):
+    con, ids, texts, gold, X = loaded
+    add_texts(con, "p2", "query", ids[:100], texts[:100], X[:100])
+    stats = update_topics(con, settings, run_id="r1", project_id="p2")
+    assert list(stats["dimensions"]) == ["p2/query"]
+    assert assignments(con) == {}
+    assert len(assignments(con, "p2", "query")) == 100
+
+
+def test_texts_without_vectors_wait_for_the_next_run(warehouse, settings, intent_data, add_texts, text_hash):
+    texts, gold, X = intent_data
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(len(texts))], texts, X)
+    warehouse.execute("delete from pipeline.embeddings where text_hash = ?", [text_hash(texts[0])]).fetchall()
+    update_topics(warehouse, settings, run_id="r1")
+    assert "e000" not in assignments(warehouse)
+    warehouse.execute("insert into pipeline.embeddings values ('all-MiniLM-L6-v2', ?, ?::float[384])",
+                      [text_hash(texts[0]), X[0].tolist()]).fetchall()
+    d = dim(update_topics(warehouse, settings, run_id="r2"))
+    assert d["action"] == "incremental" and d["new_texts"] == 1
+    assert "e000" in assignments(warehouse)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"run_id": "r1", "mode": "sometimes"}, "unknown mode 'sometimes'"),
+    ({"run_id": ""}, "run_id must be a non-empty string"),
+])
+def test_bad_arguments_are_named(warehouse, settings, kwargs, message):
+    with pytest.raises(TopicsError, match=message):
+        update_topics(warehouse, settings, **kwargs)
+
+
+class CountingLabeler(KeywordLabeler):
+    def __init__(self):
+        self.asked = 0
+
+    def label(self, topics):
+        self.asked += len(topics)
+        return super().label(topics)
+
+
+def test_labels_come_from_keywords_and_are_cached(loaded, settings):
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    labeler = CountingLabeler()
+    stats = label_topics(con, settings, run_id="r1", labeler=labeler)
+    k = con.execute("select count(*) from pipeline.topics where topic_id >= 0").fetchone()[0]
+    n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
+    assert labeler.asked == k + n_themes
+    assert dim(stats)["relabelled"] == k
+    rows = con.execute("select label, label_source, keywords from pipeline.topics where topic_id >= 0").fetchall()
+    assert all(source == "keywords" and len(json.loads(kw)) > 0 and not label.startswith("Topic ")
+               for label, source, kw in rows)
+    assert all(not label.startswith("Theme ")
+               for (label,) in con.execute("select label from pipeline.themes").fetchall())
+    labels_before = con.execute("select topic_id, label from pipeline.topics order by 1").fetchall()
+
+    # Nothing changed: no topic is relabelled, themes come from the cache, labels stay put.
+    again = CountingLabeler()
+    assert dim(label_topics(con, settings, run_id="r2", labeler=again))["relabelled"] == 0
+    assert again.asked == 0
+    # A refit over the same texts keeps the representative texts, so no labeler call either.
+    update_topics(con, settings, run_id="r3", mode="refit")
+    label_topics(con, settings, run_id="r3", labeler=again)
+    assert again.asked == 0
+    assert con.execute("select topic_id, label from pipeline.topics order by 1").fetchall() == labels_before
