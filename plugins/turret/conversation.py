@@ -111,11 +111,16 @@ class ConversationParams:
     kind_margin: float = 0.0
     # A topic whose centroid is this close to a prototype is conversational itself: not a journey state.
     conversational_topic_similarity: float = 0.42
-    # Corpus signal: a topic whose sessions look like everybody's sessions (co-session specificity below this,
-    # in nats; see ``topic_specificity``) is a generic follow-up ("what is the address?"), not a subject.
-    # 0 switches it off. ``assign_sessions_frame`` learns specificities from its input when none are given.
-    min_topic_specificity: float = 0.12
+    # Corpus signals: a topic whose sessions look like everybody's sessions (co-session specificity below
+    # this, in nats; see ``topic_specificity``) AND that rarely follows itself (persistence below the next
+    # value; see ``topic_persistence``) is a generic follow-up ("what is the address?"), not a subject.
+    # Both are needed: a hub subject ("hotels", booked after every kind of trip) keeps everybody's company
+    # too, but its turns come in runs. 0 switches the rule off. ``assign_sessions_frame`` learns both from
+    # its input when they are not given; ``assign_session`` uses them only when given.
+    min_topic_specificity: float = 0.15
+    min_topic_persistence: float = 0.1
     topic_specificity: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
+    topic_persistence: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     # A message's subject evidence must beat its best generic topic by this margin (cosine units).
     generic_margin: float = 0.05
     # Length as a weak signal: messages with at most this many words get their topical weight scaled.
@@ -253,10 +258,38 @@ def _prepare(centroids: Mapping[int, np.ndarray], params: ConversationParams) ->
         keep = (C @ P.T).max(axis=1) < params.conversational_topic_similarity
     if ids and params.min_topic_specificity > 0 and params.topic_specificity:
         spec = params.topic_specificity
-        # Topics the corpus statistic has not seen (or could not judge) stay states.
-        keep &= np.array([spec.get(t, np.inf) >= params.min_topic_specificity for t in ids], dtype=bool)
+        pers = params.topic_persistence or {}
+        # Topics the corpus statistics have not seen (or could not judge) stay states.
+        generic = np.array(
+            [
+                spec.get(t, np.inf) < params.min_topic_specificity
+                and pers.get(t, 0.0) < params.min_topic_persistence
+                for t in ids
+            ],
+            dtype=bool,
+        )
+        keep &= ~generic
     G = C[~keep] if ids else np.zeros((0, 1), dtype=np.float32)
     return _Model(np.asarray(ids, dtype=np.int64)[keep], C[keep], kind_names, P, P_kind, params, G)
+
+
+def topic_persistence(session_ids: Sequence, topic_ids: Sequence[int], *, min_messages: int = 20) -> dict[int, float]:
+    """Share of each topic's messages whose next message in the same session has the same topic.
+
+    Input in session and time order. Subjects come in runs ("a hotel in Paris" then "a 3-star one"); a
+    generic follow-up rarely follows itself. Topics with fewer than ``min_messages`` messages are left out.
+    """
+    s = list(session_ids)
+    t = np.asarray(topic_ids, dtype=np.int64)
+    if len(t) < 2:
+        return {}
+    same_session = np.array([a == b for a, b in zip(s[:-1], s[1:], strict=True)], dtype=bool)
+    cur, nxt = t[:-1], t[1:]
+    # The last message of a session has no successor: it counts in neither numerator nor denominator.
+    valid = same_session & (cur != NO_TOPIC)
+    total = np.bincount(cur[valid], minlength=int(t.max()) + 1) if valid.any() else np.zeros(1)
+    stay = np.bincount(cur[valid & (cur == nxt)], minlength=len(total)) if valid.any() else np.zeros(1)
+    return {int(i): float(stay[i] / total[i]) for i in range(len(total)) if total[i] >= min_messages}
 
 
 def topic_specificity(session_ids: Sequence, topic_ids: Sequence[int], *, min_sessions: int = 20) -> dict[int, float]:
@@ -478,8 +511,12 @@ def assign_sessions_frame(
         cents = centroids.get((project_id, fld), {}) if per_group else centroids
         group_params = params
         if params.min_topic_specificity > 0 and params.topic_specificity is None:
-            spec = topic_specificity(group["session_id"], group["topic_id"].fillna(NO_TOPIC).astype("int64"))
-            group_params = replace(params, topic_specificity=spec)
+            topics = group["topic_id"].fillna(NO_TOPIC).astype("int64")
+            group_params = replace(
+                params,
+                topic_specificity=topic_specificity(group["session_id"], topics),
+                topic_persistence=params.topic_persistence or topic_persistence(group["session_id"], topics),
+            )
         model = _prepare(cents, group_params)
         if model.C.shape[0] and X.shape[1] != model.C.shape[1]:
             raise ValueError(

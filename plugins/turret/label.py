@@ -60,6 +60,32 @@ class Labeler(Protocol):
 # ------------------------------------------------------------------------------------------------ keywords
 
 
+# Words that say nothing about a topic: sklearn's English list, the glue of chat messages, contractions, and
+# the commonest function words of Spanish, French and German (assistants often get a few of those).
+_CHAT_WORDS = """
+hi hey hello hiya thanks thank thx please pls plz ok okay yes yeah yep no nope sure great cool awesome
+need needs want wants wanted help helps like just know let lets tell trying try tried able really also
+does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shouldn't didn didn't i'm i've
+i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
+get gets got getting use using used way thing things stuff anyone someone guys question quick possible
+do doing done make makes made go going im ive dont cant wont whats hows youre
+""".split()
+_FOREIGN_WORDS = """
+de la que el en y a los se del las un por con no una su para es al lo como más o pero sus le ya mi me
+cómo puedo qué quiero hay este esta mis tu te
+le les des du une et est je mon ma mes pour pas qui dans il ne sur avec ce faire comment puis peux
+veux sont ai nous vous
+der die das und ich ist nicht ein eine zu mit wie kann mein meine den dem im auf für es sie wir ihr
+habe hat bitte kann warum wo was
+""".split()
+
+
+def _stop_words() -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(set(ENGLISH_STOP_WORDS) | set(_CHAT_WORDS) | set(_FOREIGN_WORDS))
+
+
 def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10) -> dict[str, list[str]]:
     """Top ``top_n`` 1-2-gram keywords per topic by class-based TF-IDF, English stop words removed.
 
@@ -70,16 +96,30 @@ def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10)
     import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
 
+    import scipy.sparse as sp
+
     keys = list(docs_by_topic)
-    classes = [" ".join(str(d) for d in docs_by_topic[k]) for k in keys]
     result: dict[str, list[str]] = {k: [] for k in keys}
-    if not keys or not any(c.strip() for c in classes):
+    docs: list[str] = []
+    owner: list[int] = []
+    for i, key in enumerate(keys):
+        for doc in docs_by_topic[key]:
+            docs.append(str(doc).replace("\u2019", "'"))
+            owner.append(i)
+    if not docs or not any(d.strip() for d in docs):
         return result
-    vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b")
+    # n-grams are counted per document (never across two messages), then summed per class.
+    vectorizer = CountVectorizer(
+        stop_words=_stop_words(), ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b"
+    )
     try:
-        counts = vectorizer.fit_transform(classes)
+        per_doc = vectorizer.fit_transform(docs)
     except ValueError:  # only stop words: empty vocabulary
         return result
+    membership = sp.csr_matrix(
+        (np.ones(len(docs)), (np.asarray(owner), np.arange(len(docs)))), shape=(len(keys), len(docs))
+    )
+    counts = membership @ per_doc
     terms = vectorizer.get_feature_names_out()
     counts = counts.astype(np.float64).toarray()
     row_sums = counts.sum(axis=1, keepdims=True)
@@ -133,7 +173,7 @@ class KeywordLabeler:
         # A bigram among the top three reads most naturally ("reset password"); else the top two terms.
         for kw in keywords[:3]:
             parts = kw.split()
-            if MIN_LABEL_WORDS <= len(parts) <= MAX_LABEL_WORDS:
+            if MIN_LABEL_WORDS <= len(parts) <= MAX_LABEL_WORDS and len(set(parts)) == len(parts):
                 return parts
         words: list[str] = []
         for kw in keywords:

@@ -135,13 +135,19 @@ def raw_checks(
             lambda E: E.ExpectCompoundColumnsToBeUnique(column_list=["project_id", "event_id"]),
         ),
     ]
+    # One frame for all the null checks (run_suite reads each distinct query once).
+    missing_sql = "select project_id, event_id, " + ", ".join(
+        f"{column} is null as {column}_missing" for column in required
+    ) + f" from {events}"
     for column in required:
         checks.append(
             Check(
                 f"{column} not null",
                 "raw.events",
-                f"select project_id, event_id, {column} is null as is_missing from {events}",
-                lambda E: E.ExpectColumnValuesToBeInSet(column="is_missing", value_set=[False]),
+                missing_sql,
+                lambda E, column=column: E.ExpectColumnValuesToBeInSet(
+                    column=f"{column}_missing", value_set=[False]
+                ),
             )
         )
     checks += [
@@ -256,9 +262,8 @@ def run_suite(
     source = context.data_sources.add_pandas(f"turret_{suite}")
     batch_definition = source.add_dataframe_asset(name="frame").add_batch_definition_whole_dataframe("all")
 
-    results = []
-    for check in checks:
-        results.append(_run_check(check, con, batch_definition, gx.expectations))
+    frames: dict[str, Any] = {}
+    results = [_run_check(check, con, batch_definition, gx.expectations, frames) for check in checks]
     report = Report(
         suite=suite,
         success=all(r.success for r in results),
@@ -271,11 +276,15 @@ def run_suite(
     return report
 
 
-def _run_check(check: Check, con: Any, batch_definition: Any, expectations: Any) -> CheckResult:
+def _run_check(
+    check: Check, con: Any, batch_definition: Any, expectations: Any, frames: dict[str, Any]
+) -> CheckResult:
     expectation = check.expectation(expectations)
     kind = type(expectation).__name__
     try:
-        frame = con.execute(check.sql).df()
+        if check.sql not in frames:
+            frames[check.sql] = con.execute(check.sql).df()
+        frame = frames[check.sql]
     except Exception as exc:  # a missing table or column is itself a finding
         return CheckResult(check.name, check.table, kind, False, 0, 0, error=_first_line(exc))
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})

@@ -275,6 +275,9 @@ def _drift_reason(state, config, n_total, pending_after, sim, assigned) -> str |
 
 def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
     event_ids, X = _load_vectors(con, pid, field, model, only_unassigned=False)
+    if not event_ids:
+        # Nothing embedded with this model yet: keep whatever exists rather than retire every topic.
+        return {"action": "none", "reason": f"no texts embedded with {model} yet", "texts": 0}
     fitted = config.topic_model().fit(X)
     labels, C, sims = fitted.labels_, fitted.centroids_, fitted.similarities_.copy()
     by = fitted.assigned_by_.copy()
@@ -704,21 +707,18 @@ def _load_centroids(con, pid, field) -> tuple[list[int], np.ndarray, np.ndarray]
 
 
 def _text_hashes(con, pid, field, event_ids: Sequence[str]) -> list[str]:
-    mapping = dict(con.execute(
-        "select event_id, text_hash from pipeline.event_texts where project_id = ? and field = ?", [pid, field]
-    ).fetchall()) if len(event_ids) > 1000 else {}
-    if not mapping and event_ids:
-        import pandas as pd
+    """The text hash of each event id, in order."""
+    import pandas as pd
 
-        con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
-        try:
-            mapping = dict(con.execute(
-                "select t.event_id, t.text_hash from pipeline.event_texts t join _turret_topic_events w "
-                "using (event_id) where t.project_id = ? and t.field = ?",
-                [pid, field],
-            ).fetchall())
-        finally:
-            con.unregister("_turret_topic_events")
+    con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
+    try:
+        mapping = dict(con.execute(
+            "select t.event_id, t.text_hash from pipeline.event_texts t join _turret_topic_events w "
+            "using (event_id) where t.project_id = ? and t.field = ?",
+            [pid, field],
+        ).fetchall())
+    finally:
+        con.unregister("_turret_topic_events")
     return [mapping[e] for e in event_ids]
 
 

@@ -51,6 +51,7 @@ def loaded(warehouse, intent_data, add_texts):
 def test_first_run_fits_and_writes_contract_rows(loaded, settings):
     con, ids, texts, gold, X = loaded
     stats = update_topics(con, settings, run_id="r1")
+    json.dumps(stats)  # plain JSON types: the DAG passes it on as an XCom
     d = dim(stats)
     assert d["action"] == "refit" and d["reason"] == "first fit"
     assert 8 <= d["topics"] <= 14 and d["unclustered_share"] <= 0.05

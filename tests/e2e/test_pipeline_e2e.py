@@ -1,0 +1,184 @@
+"""End to end: events posted through the real HTTP API, the hourly DAG run by Airflow, marts checked.
+
+One module-scoped home: the demo runner posts a generated week of conversations through `turret serve`
+(`--skip-pipeline`), then `turret pipeline run` runs the DAG with `airflow dags test` — real embedding model,
+real dbt through cosmos, real great-expectations. The tests then read the marts, re-run the same hour and
+compare the warehouse, and finally break the data to see a check fail the run.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SESSIONS = 150
+SEED = 7
+LOGICAL_DATE = "2026-11-20T10:00:00+00:00"
+# Columns that record when something ran, not what it computed: excluded from the idempotence comparison.
+AUDIT_COLUMNS = {"loaded_at", "started_at", "finished_at", "updated_at", "created_at", "quarantined_at",
+                 "checked_at", "published_at"}
+
+
+def _turret(*args: str, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "turret"), *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e-home")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TURRET_", "AIRFLOW", "OPENAI_"))}
+    environ.update(TURRET_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    posted = subprocess.run(
+        [sys.executable, "-m", "turret.demo", "--sessions", str(SESSIONS), "--seed", str(SEED),
+         "--skip-pipeline"],
+        env=environ, capture_output=True, text=True, timeout=600,
+    )
+    assert posted.returncode == 0, posted.stdout + posted.stderr
+    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, env=environ)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    environ["_FIRST_RUN_OUTPUT"] = run.stdout
+    return environ
+
+
+@pytest.fixture(scope="module")
+def gold():
+    """The generated events with their gold topics, keyed by the event id the runner posted them under."""
+    from turret.demo.dataset import generate
+
+    return {e.event_id: e for e in generate(seed=SEED, n_sessions=SESSIONS)}
+
+
+def _warehouse(env) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(Path(env["TURRET_HOME"]) / "warehouse.duckdb"), read_only=True)
+
+
+def test_run_reports_every_task(env):
+    out = env["_FIRST_RUN_OUTPUT"]
+    from turret.tasks import HOURLY_TASKS
+
+    for task in HOURLY_TASKS:
+        if task != "dbt_build":
+            assert f"✓ {task}" in out
+    assert "✓ dbt_build." in out
+    assert "Pipeline run finished" in out
+
+
+def test_every_posted_event_is_loaded_once(env, gold):
+    con = _warehouse(env)
+    ids = [r[0] for r in con.execute("select event_id from raw.events").fetchall()]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(gold)
+
+
+def test_topics_are_found_and_named(env, gold):
+    con = _warehouse(env)
+    topics = con.execute(
+        "select topic_id, label, events from marts.dim_topics where field = 'prompt' and topic_id <> -1"
+    ).fetchall()
+    assert len(topics) >= 10
+    assert all(label and label.strip() and not label.startswith("Topic ") for _, label, _ in topics)
+    # Most topics are pure: the share of events whose topic's majority gold topic is their own.
+    rows = con.execute(
+        "select event_id, topic_id from marts.fct_events where field = 'prompt' and topic_id <> -1"
+    ).fetchall()
+    by_topic = collections.defaultdict(collections.Counter)
+    for event_id, topic_id in rows:
+        if not gold[event_id].is_ack:
+            by_topic[topic_id][gold[event_id].topic] += 1
+    pure = sum(c.most_common(1)[0][1] for c in by_topic.values())
+    total = sum(sum(c.values()) for c in by_topic.values())
+    assert pure / total >= 0.8
+
+
+def test_planted_transitions_are_recovered(env, gold):
+    """The strong transitions planted in the data are the top way out of their source topic."""
+    from turret.demo.dataset import PLANTED_TRANSITIONS
+
+    con = _warehouse(env)
+    rows = con.execute(
+        "select e.event_id, t.topic_id from marts.fct_events t join raw.events e using (project_id, event_id)"
+        " where t.field = 'prompt'"
+    ).fetchall()
+    majority = collections.defaultdict(collections.Counter)
+    for event_id, topic_id in rows:
+        majority[topic_id][gold[event_id].topic] += 1
+    topic_gold = {t: c.most_common(1)[0][0] for t, c in majority.items() if t != -1}
+    moves = collections.defaultdict(collections.Counter)
+    for from_id, to_id, n in con.execute(
+        "select from_topic_id, to_topic_id, transitions from marts.agg_topic_transitions where field = 'prompt'"
+    ).fetchall():
+        a, b = topic_gold.get(from_id), topic_gold.get(to_id)
+        if a and b and a != b:
+            moves[a][b] += n
+    for (source, target), _p in PLANTED_TRANSITIONS.items():
+        assert moves[source], f"no transitions out of {source}"
+        top, _ = moves[source].most_common(1)[0]
+        assert top == target, f"{source}: top next topic {top}, planted {target}: {moves[source]}"
+
+
+def test_published_copy_is_readable(env):
+    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
+    assert published.exists()
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute("select count(*) from marts.dim_topics").fetchone()[0] > 0
+
+
+def _snapshot(env) -> dict[str, tuple]:
+    con = _warehouse(env)
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables"
+        " where table_schema in ('raw', 'pipeline', 'marts') and table_type = 'BASE TABLE' order by 1, 2"
+    ).fetchall()
+    snap = {}
+    for schema, table in tables:
+        cols = [c for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+            " order by ordinal_position", [schema, table]).fetchall() if c not in AUDIT_COLUMNS]
+        select = ", ".join(f'"{c}"' for c in cols)
+        count, digest = con.execute(
+            f"select count(*), md5(coalesce(string_agg(r, chr(10) order by r), '')) "
+            f"from (select ({select})::varchar as r from {schema}.{table})"
+        ).fetchone()
+        snap[f"{schema}.{table}"] = (count, digest)
+    con.close()
+    return snap
+
+
+def test_rerunning_the_same_hour_changes_nothing(env):
+    before = _snapshot(env)
+    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, "--quiet", env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    after = _snapshot(env)
+    changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert not changed
+
+
+def test_a_failing_data_check_fails_the_run(env):
+    """Runs last: it corrupts the warehouse on purpose."""
+    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
+    published_before = os.path.realpath(published)
+    con = duckdb.connect(str(Path(env["TURRET_HOME"]) / "warehouse.duckdb"))
+    con.execute(
+        "insert into raw.events select project_id, 'evt_from_the_future', contract, event_type, name,"
+        " session_id, user_id, session_id_generated, user_id_generated, timestamp '2199-01-01 00:00:00',"
+        " received_at, metadata, segment, line_no + 100000 from raw.events limit 1"
+    )
+    con.close()
+    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T11:00:00+00:00", env=env)
+    assert run.returncode != 0
+    report = run.stdout + run.stderr
+    assert "FAILED" in report
+    assert "occurred_at" in report
+    # Nothing was published from the failed run.
+    assert os.path.realpath(published) == published_before
