@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install demo test test-all lint bench lock up down clean help
+.PHONY: install system-deps demo test lint bench lock up down clean help
 
 help:
 	@echo "make install  create .venv with everything (torch CPU first)"
@@ -33,8 +33,18 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: install
 	$(BIN)/python -m turret.demo
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest
+
+# PostgreSQL for the control-plane tests against a real server. Installed when missing and possible (root with
+# apt); otherwise those tests are skipped and say why.
+system-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "Installing PostgreSQL (Debian package) for the control-plane tests ..." && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "PostgreSQL is not installed and cannot be: its tests will be skipped"
 
 lint: install
 	$(BIN)/python -m ruff check . || true
@@ -47,6 +57,13 @@ lock:
 	{ echo "# Full lock of the environment that make install builds (pip constraints file)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v '^turret' | sort -f; } > $(CONSTRAINTS)
+
+# The whole product on this machine, detached (logs in $(TURRET_HOME)/logs); see docs/operations.md.
+up: install
+	$(BIN)/turret up
+
+down:
+	$(BIN)/turret down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .turret

@@ -229,10 +229,10 @@ def _dim(stats: dict) -> dict:
 # -- 3. scale -----------------------------------------------------------------------------------------------
 
 
-def sphere_mixture(n: int, centers: np.ndarray, rng, spread: float = 0.35) -> np.ndarray:
+def sphere_mixture(n: int, centers: np.ndarray, rng, noise: float = 0.04) -> np.ndarray:
+    """``n`` unit vectors around random ``centers`` (isotropic noise, cosine to the centre ~0.95)."""
     labels = rng.integers(0, centers.shape[0], n)
-    X = centers[labels] + spread * rng.standard_normal((n, centers.shape[1])).astype(np.float32) / np.sqrt(
-        centers.shape[1]) * 4
+    X = centers[labels] + noise * rng.standard_normal((n, centers.shape[1])).astype(np.float32)
     return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -241,7 +241,9 @@ def scale(dim: int = 64, history_sizes=(20_000, 200_000), new: int = 10_000) -> 
     from turret.topics import update_topics
 
     rng = np.random.default_rng(11)
-    centers = rng.standard_normal((60, dim)).astype(np.float32)
+    # 40 topic centres in a 10-d subspace, so PCA(10) sees them all and the history fit stays cheap.
+    basis = np.linalg.qr(rng.standard_normal((dim, 10)))[0]
+    centers = (rng.standard_normal((40, 10)) @ basis.T).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     out = {}
     for size in history_sizes:
@@ -261,7 +263,8 @@ def scale(dim: int = 64, history_sizes=(20_000, 200_000), new: int = 10_000) -> 
             t_inc = time.perf_counter() - t0
             con.close()
         out[str(size)] = {"history_fit_seconds": round(t_fit, 1), "incremental_seconds": round(t_inc, 3),
-                          "action": _dim(stats)["action"], "assigned": _dim(stats).get("assigned")}
+                          "action": _dim(stats)["action"], "assigned": _dim(stats).get("assigned"),
+                          "pending": _dim(stats).get("pending")}
         print(f"  history {size}: {out[str(size)]}", flush=True)
     small, big = (out[str(s)]["incremental_seconds"] for s in history_sizes)
     out["ratio_incremental_200k_vs_20k"] = round(big / small, 2)

@@ -1,10 +1,10 @@
-{#- The reference time for quota periods: var('as_of') when given, else the current UTC time (naive, like
-    every timestamp in the warehouse). -#}
-{% macro as_of() -%}
+{#- The var('as_of') as a timestamp literal, or null when it is not given (fct_quota_usage then falls back
+    to the data's own clock, see there). -#}
+{% macro as_of_var() -%}
     {%- set value = var('as_of', none) -%}
     {%- if value -%}
         cast('{{ value }}' as timestamp)
     {%- else -%}
-        cast(timezone('UTC', now()) as timestamp)
+        cast(null as timestamp)
     {%- endif -%}
 {%- endmacro %}

@@ -100,7 +100,7 @@ class ConversationParams:
     # Softmax temperature over cosine similarities: lower = a message's best topic dominates more.
     temperature: float = 0.05
     # Topical weight is a logistic in the best centroid similarity, centred here...
-    min_topical_similarity: float = 0.45
+    min_topical_similarity: float = 0.55
     # ...with this width (cosine units).
     confidence_width: float = 0.05
     # Logit bonus (cosine units) for the topic the topic engine itself gave the message.
@@ -117,8 +117,8 @@ class ConversationParams:
     # Both are needed: a hub subject ("hotels", booked after every kind of trip) keeps everybody's company
     # too, but its turns come in runs. 0 switches the rule off. ``assign_sessions_frame`` learns both from
     # its input when they are not given; ``assign_session`` uses them only when given.
-    min_topic_specificity: float = 0.15
-    min_topic_persistence: float = 0.1
+    min_topic_specificity: float = 0.2
+    min_topic_persistence: float = 0.15
     topic_specificity: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     topic_persistence: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     # A message's subject evidence must beat its best generic topic by this margin (cosine units).
@@ -187,7 +187,9 @@ def prototypes_from_encoder(
     out: dict[str, np.ndarray] = {}
     for kind, texts in sentences.items():
         if kind not in NON_TOPICAL_KINDS:
-            raise ValueError(f"unknown conversational kind {kind!r}; expected one of {sorted(NON_TOPICAL_KINDS)}")
+            raise ValueError(
+                f"unknown conversational kind {kind!r}; expected one of {sorted(NON_TOPICAL_KINDS)}"
+            )
         out[kind] = _normalize(np.asarray(encode(list(texts)), dtype=np.float32))
     return out
 
@@ -273,7 +275,9 @@ def _prepare(centroids: Mapping[int, np.ndarray], params: ConversationParams) ->
     return _Model(np.asarray(ids, dtype=np.int64)[keep], C[keep], kind_names, P, P_kind, params, G)
 
 
-def topic_persistence(session_ids: Sequence, topic_ids: Sequence[int], *, min_messages: int = 20) -> dict[int, float]:
+def topic_persistence(
+    session_ids: Sequence, topic_ids: Sequence[int], *, min_messages: int = 20
+) -> dict[int, float]:
     """Share of each topic's messages whose next message in the same session has the same topic.
 
     Input in session and time order. Subjects come in runs ("a hotel in Paris" then "a 3-star one"); a
@@ -292,7 +296,9 @@ def topic_persistence(session_ids: Sequence, topic_ids: Sequence[int], *, min_me
     return {int(i): float(stay[i] / total[i]) for i in range(len(total)) if total[i] >= min_messages}
 
 
-def topic_specificity(session_ids: Sequence, topic_ids: Sequence[int], *, min_sessions: int = 20) -> dict[int, float]:
+def topic_specificity(
+    session_ids: Sequence, topic_ids: Sequence[int], *, min_sessions: int = 20
+) -> dict[int, float]:
     """How specific each topic's conversations are: KL divergence (nats) between the distribution of the other
     topics that appear in the same sessions as topic j and the distribution of topics over all sessions.
 
@@ -442,7 +448,9 @@ def assign_session(
     X = _normalize(np.stack([np.asarray(m.embedding, dtype=np.float32).ravel() for m in messages]))
     model = _prepare(centroids, params)
     if model.C.shape[0] and X.shape[1] != model.C.shape[1]:
-        raise ValueError(f"embedding dimension {X.shape[1]} does not match centroid dimension {model.C.shape[1]}")
+        raise ValueError(
+            f"embedding dimension {X.shape[1]} does not match centroid dimension {model.C.shape[1]}"
+        )
     engine = np.array([int(m.topic_id) for m in messages], dtype=np.int64)
     words = np.array([-1 if m.n_words is None else int(m.n_words) for m in messages], dtype=np.int64)
     path, kinds = _decode(X, engine, words, model)
@@ -457,7 +465,9 @@ def segments(assignments: Sequence[JourneyAssignment]) -> list[Segment]:
             continue
         if out and out[-1].segment_index == a.segment_index:
             last = out[-1]
-            out[-1] = Segment(last.segment_index, last.topic_id, last.first_event_id, a.event_id, last.n_messages + 1)
+            out[-1] = Segment(
+                last.segment_index, last.topic_id, last.first_event_id, a.event_id, last.n_messages + 1
+            )
         else:
             out.append(Segment(a.segment_index, a.journey_topic_id, a.event_id, a.event_id, 1))
     return out
@@ -525,7 +535,11 @@ def assign_sessions_frame(
         for session_id, sess in group.groupby("session_id", sort=False):
             rows = sess["_row"].to_numpy()
             words = sess["n_words"].fillna(-1).to_numpy(dtype=np.int64) if has_words else None
-            path, kinds = _decode(X[rows], sess["topic_id"].fillna(NO_TOPIC).to_numpy(dtype=np.int64), words, model)
+            engine_topics = sess["topic_id"].fillna(NO_TOPIC).to_numpy(dtype=np.int64)
+            path, kinds = _decode(X[rows], engine_topics, words, model)
             for a in _assignments(sess["event_id"].tolist(), path, kinds):
-                parts.append((project_id, fld, session_id, a.event_id, a.journey_topic_id, a.kind, a.segment_index))
-    return pd.DataFrame(parts, columns=out_cols).astype({"journey_topic_id": "int64", "segment_index": "int64"})
+                parts.append(
+                    (project_id, fld, session_id, a.event_id, a.journey_topic_id, a.kind, a.segment_index)
+                )
+    out = pd.DataFrame(parts, columns=out_cols)
+    return out.astype({"journey_topic_id": "int64", "segment_index": "int64"})

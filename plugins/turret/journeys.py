@@ -9,7 +9,7 @@ The functions below are pure (sequences in, numbers out) and use networkx for th
 ``compute_journeys`` touches DuckDB. It writes two tables, replaced whole on every run:
 
 - ``marts.journey_paths(project_id, field, scope, path_length, path, path_topic_ids, sessions, share)``:
-  contiguous paths of 2..k steps; ``sessions`` counts the sessions (users, for ``scope='user'``) whose
+  contiguous paths of 2..k steps (``path`` in labels, ``'Reset > Pricing'``; ``path_topic_ids`` the ids); ``sessions`` counts the sessions (users, for ``scope='user'``) whose
   journey contains the path at least once; ``share`` divides by all sessions (users) of that project/field.
 - ``marts.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate)``: per
   topic, over sessions: how many start there, end there, visit it; ``dropoff_rate = exits / visits``.
@@ -176,7 +176,9 @@ def most_likely_path(graph: nx.DiGraph, source: Topic, steps: int) -> list:
     path = [source]
     while len(path) <= steps:
         options = [
-            (-d["probability"], str(b), b) for _, b, d in graph.out_edges(path[-1], data=True) if b not in path
+            (-d["probability"], str(b), b)
+            for _, b, d in graph.out_edges(path[-1], data=True)
+            if b not in path
         ]
         if not options:
             break
@@ -185,16 +187,22 @@ def most_likely_path(graph: nx.DiGraph, source: Topic, steps: int) -> list:
     return path
 
 
-def user_sequences(sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]]) -> dict[Any, list]:
-    """Cross-session journeys: ``{user: [first topic of each session, in session order]}``.
+def user_sequences(
+    sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]], *, mode: str = "first"
+) -> dict[Any, list]:
+    """Cross-session journeys per user, sessions in order of their start (then id).
 
-    ``sessions`` holds ``(user_id, session_started_at, session_id, topics)``; sessions order by start time,
-    then id. Empty sessions are skipped.
+    ``sessions`` holds ``(user_id, session_started_at, session_id, topics)``. ``mode="first"`` (what
+    ``compute_journeys`` stores) keeps each session's first topic: how users come back; ``mode="all"``
+    chains every topic of every session. Empty sessions are skipped.
     """
+    if mode not in ("first", "all"):
+        raise ValueError(f"mode must be 'first' or 'all', got {mode!r}")
     by_user: dict[Any, list] = {}
-    for user, started, session, topics in sorted(sessions, key=lambda s: (str(s[0]), s[1], str(s[2]))):
+    for user, _started, _session, topics in sorted(sessions, key=lambda s: (str(s[0]), s[1], str(s[2]))):
         if topics:
-            by_user.setdefault(user, []).append(topics[0])
+            steps = by_user.setdefault(user, [])
+            steps.extend(topics[:1] if mode == "first" else topics)
     return by_user
 
 
@@ -255,9 +263,15 @@ def compute_journeys(
 
     Reads ``pipeline.event_topics`` joined to ``raw.events`` (ordered like dbt's ``int_session_steps``),
     replaces both tables in one transaction, and returns row counts and the number of journeys seen.
-    Paths in ``path`` are written with topic ids (``'0 > 1 > 2'``); labels live in ``marts.dim_topics``.
+    ``path`` spells the path with topic labels from ``pipeline.topics`` (``'Reset > Pricing'``) so BI tools
+    can show it as is; ``path_topic_ids`` holds the ids to join on.
     """
     sessions = con.execute(_SESSIONS_SQL).fetchall()
+    labels: dict[tuple[str, str], dict[int, str]] = {}
+    for project_id, field, topic_id, label in con.execute(
+        "select project_id, field, topic_id, label from pipeline.topics"
+    ).fetchall():
+        labels.setdefault((project_id, field), {})[topic_id] = label
     grouped: dict[tuple[str, str], list] = {}
     for project_id, field, session_id, user_id, started, topics in sessions:
         grouped.setdefault((project_id, field), []).append((user_id, started, session_id, topics))
@@ -267,13 +281,16 @@ def compute_journeys(
     users_total = 0
     for (project_id, field), rows in grouped.items():
         session_seqs = [topics for _, _, _, topics in rows]
+        # A topic the engine has not named (yet) shows as its id; -1 is always "Unclustered".
+        names = {-1: "Unclustered", **labels.get((project_id, field), {})}
         user_seqs = list(user_sequences(rows).values())
         users_total += len(user_seqs)
         for scope, seqs in (("session", session_seqs), ("user", user_seqs)):
             for p in top_paths(seqs, max_length=max_path_length, limit=paths_per_length):
-                path_rows.append(
-                    (project_id, field, scope, len(p.path), format_path(p.path), list(p.path), p.sessions, p.share)
-                )
+                path_rows.append((
+                    project_id, field, scope, len(p.path), format_path(p.path, names), list(p.path),
+                    p.sessions, p.share,
+                ))  # fmt: skip
         for topic, st in topic_stats(session_seqs).items():
             stat_rows.append((project_id, field, topic, st.entries, st.exits, st.visits, st.dropoff_rate))
 

@@ -87,6 +87,17 @@ def _stop_words() -> list[str]:
 
 
 def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10) -> dict[str, list[str]]:
+    """Top keywords per topic; a topic made only of chat words ("thanks!", "ok") keeps those as its keywords."""
+    result = _ctfidf(docs_by_topic, top_n, _stop_words())
+    if any(not words for words in result.values()):
+        plain = _ctfidf(docs_by_topic, top_n, None)
+        result = {k: words or plain.get(k, []) for k, words in result.items()}
+    return result
+
+
+def _ctfidf(
+    docs_by_topic: Mapping[str, Sequence[str]], top_n: int, stop_words: list[str] | None
+) -> dict[str, list[str]]:
     """Top ``top_n`` 1-2-gram keywords per topic by class-based TF-IDF, English stop words removed.
 
     BERTopic's c-TF-IDF: the documents of a topic are one class document; ``tf`` is a term's frequency in the
@@ -110,7 +121,7 @@ def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10)
         return result
     # n-grams are counted per document (never across two messages), then summed per class.
     vectorizer = CountVectorizer(
-        stop_words=_stop_words(), ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b"
+        stop_words=stop_words, ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b"
     )
     try:
         per_doc = vectorizer.fit_transform(docs)

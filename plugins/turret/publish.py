@@ -72,10 +72,11 @@ def publish(settings: Settings, con: duckdb.DuckDBPyConnection, *, keep: int = K
         con.execute(f"create schema {alias}.{MARTS_SCHEMA}")
         counts = {}
         for table in tables:
-            con.execute(f'create table {alias}.{MARTS_SCHEMA}."{table}" as select * from {MARTS_SCHEMA}."{table}"')
+            source, target = f'{MARTS_SCHEMA}."{table}"', f'{alias}.{MARTS_SCHEMA}."{table}"'
+            con.execute(f"create table {target} as select * from {source}")
             # Views in main so `select * from dim_topics` works too, next to `marts.dim_topics`.
-            con.execute(f'create view {alias}.main."{table}" as select * from {MARTS_SCHEMA}."{table}"')
-            counts[table] = con.execute(f'select count(*) from {alias}.{MARTS_SCHEMA}."{table}"').fetchone()[0]
+            con.execute(f'create view {alias}.main."{table}" as select * from {source}')
+            counts[table] = con.execute(f"select count(*) from {target}").fetchone()[0]
         con.execute(
             f"create table {alias}.main.{META_TABLE} "
             "(stamp varchar, published_at timestamp, table_name varchar, row_count bigint)"

@@ -87,7 +87,8 @@ def test_topics_are_found_and_named(env, gold):
         "select topic_id, label, events from marts.dim_topics where field = 'prompt' and topic_id <> -1"
     ).fetchall()
     assert len(topics) >= 10
-    assert all(label and label.strip() and not label.startswith("Topic ") for _, label, _ in topics)
+    unnamed = [(t, label) for t, label, _ in topics if not (label and label.strip()) or label.startswith("Topic ")]
+    assert not unnamed, topics
     # Most topics are pure: the share of events whose topic's majority gold topic is their own.
     rows = con.execute(
         "select event_id, topic_id from marts.fct_events where field = 'prompt' and topic_id <> -1"

@@ -26,7 +26,7 @@ from turret.conversation import (
     segments,
 )
 
-# -- the real model -------------------------------------------------------------------------------------------
+# -- the real model ------------------------------------------------------------------------------------------
 
 TOPIC_EXAMPLES = {
     0: [  # restaurants
@@ -187,7 +187,7 @@ def test_default_params_load_prototypes_from_the_bundled_model(encode, centroids
     assert topics_of(out) == [NO_TOPIC, WEATHER]
 
 
-# -- synthetic vectors ----------------------------------------------------------------------------------------
+# -- synthetic vectors ---------------------------------------------------------------------------------------
 
 D = 8
 
@@ -233,9 +233,10 @@ def test_prototype_kind_needs_to_beat_topical_similarity():
 
 
 def test_a_conversational_topic_is_not_a_journey_state():
-    # Topic 99's centroid is the "thanks" prototype: its members are conversational, the topic carries no subject.
+    # Topic 99's centroid is the "thanks" prototype: its members are conversational; it carries no subject.
     cents = {**SYN_CENTROIDS, 99: unit(0, 0, 0, 0, 0, 0, 0, 1)}
-    out = assign_session(msgs_from([unit(1), unit(0, 0, 0, 0, 0, 0, 0.3, 1)], [10, 99]), cents, params=SYN_PARAMS)
+    msgs = msgs_from([unit(1), unit(0, 0, 0, 0, 0, 0, 0.3, 1)], [10, 99])
+    out = assign_session(msgs, cents, params=SYN_PARAMS)
     assert topics_of(out) == [10, 10]
 
 
@@ -260,7 +261,8 @@ def test_params_are_validated(kwargs):
 
 def test_unknown_prototype_kind_is_rejected():
     with pytest.raises(ValueError, match="unknown conversational kind"):
-        assign_session(msgs_from([unit(1)]), SYN_CENTROIDS, params=ConversationParams(prototypes={"weather": unit(1)[None]}))
+        bad = ConversationParams(prototypes={"weather": unit(1)[None]})
+        assign_session(msgs_from([unit(1)]), SYN_CENTROIDS, params=bad)
 
 
 def test_segments_skip_conversational_kinds_and_count_continuations():
@@ -284,7 +286,8 @@ def test_assign_sessions_frame_orders_by_time_and_groups_sessions():
         ("p", "prompt", "s1", "s1-a", "2024-01-01T00:00:00", 10, 0.9),
         ("p", "prompt", "s1", "s1-b", "2024-01-01T00:01:00", -1, 0.1),
     ]
-    df = pd.DataFrame(rows, columns=["project_id", "field", "session_id", "event_id", "occurred_at", "topic_id", "similarity"])
+    columns = ["project_id", "field", "session_id", "event_id", "occurred_at", "topic_id", "similarity"]
+    df = pd.DataFrame(rows, columns=columns)
     df["occurred_at"] = pd.to_datetime(df["occurred_at"])
     vecs = {"s1-a": unit(1), "s1-b": unit(0, 0, 0, 1), "s1-c": unit(1), "s2-a": unit(0, 1)}
     out = assign_sessions_frame(df, vecs, SYN_CENTROIDS, params=SYN_PARAMS)
@@ -311,4 +314,76 @@ def test_assign_sessions_frame_rejects_bad_input():
     with pytest.raises(ValueError, match="no embedding for event"):
         assign_sessions_frame(full, {}, SYN_CENTROIDS, params=SYN_PARAMS)
     empty = assign_sessions_frame(full.iloc[:0], np.ones((0, D)), SYN_CENTROIDS, params=SYN_PARAMS)
-    assert list(empty.columns)[-4:] == ["event_id", "journey_topic_id", "kind", "segment_index"] and empty.empty
+    assert empty.empty
+    assert list(empty.columns)[-4:] == ["event_id", "journey_topic_id", "kind", "segment_index"]
+
+
+# -- corpus statistics for generic topics --------------------------------------------------------------------
+
+
+def _corpus():
+    """60 sessions: subject 10 or 20 (in runs of two), each followed by the generic topic 30 once; plus
+    sessions that pair the subjects with a rare third subject 40 that only ever meets subject 10."""
+    sessions, topics = [], []
+    for i in range(60):
+        subject = 10 if i % 2 else 20
+        for t in (subject, subject, 30):
+            sessions.append(f"s{i}")
+            topics.append(t)
+        if i % 2 and i < 40:
+            for t in (40, 40):
+                sessions.append(f"s{i}")
+                topics.append(t)
+    return sessions, topics
+
+
+def test_topic_persistence_is_the_share_followed_by_itself():
+    from turret.conversation import topic_persistence
+
+    sessions, topics = _corpus()
+    pers = topic_persistence(sessions, topics)
+    assert pers[10] == pytest.approx(0.5)  # 10,10,30: first is followed by 10, second by 30
+    assert pers[30] == pytest.approx(0.0)
+    assert pers[40] == pytest.approx(1.0)  # 40,40 ends its sessions: only the first has a successor, itself
+    # the last message of a session is followed by nothing, never by the next session's first message
+    assert topic_persistence(["a", "b"], [1, 1], min_messages=1) == {}
+
+
+def test_topic_specificity_ranks_generic_topics_lowest():
+    from turret.conversation import topic_specificity
+
+    sessions, topics = _corpus()
+    spec = topic_specificity(sessions, topics)
+    # 30 meets every subject at its base rate; 40 only ever meets 10 and 30.
+    assert spec[30] < spec[10] and spec[30] < spec[40]
+    assert topic_specificity(["a"], [NO_TOPIC]) == {}
+
+
+def test_assign_sessions_frame_learns_that_a_generic_topic_is_not_a_state():
+    # Corpus: subject sessions (10 or 20) where the generic topic 30 shows up once in every session. A
+    # session 10, 30, 10 must stay on 10 once the generic topic is recognised, and switch without the rule.
+    sessions, topics = _corpus()
+    vec = {10: unit(1), 20: unit(0, 1), 30: unit(0, 0, 1), 40: unit(0, 0, 0, 1)}
+    cents = {t: vec[t] for t in (10, 20, 30, 40)}
+    sessions = sessions + ["probe"] * 3
+    topics = topics + [10, 30, 10]
+    n = len(topics)
+    df = pd.DataFrame(
+        {
+            "project_id": "p",
+            "field": "prompt",
+            "session_id": sessions,
+            "event_id": [f"e{i}" for i in range(n)],
+            "occurred_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="s"),
+            "topic_id": topics,
+            "similarity": 0.9,
+        }
+    )
+    X = np.stack([vec[t] for t in topics])
+    learned = assign_sessions_frame(df, X, cents, params=SYN_PARAMS)
+    probe = learned[learned["session_id"] == "probe"]
+    assert list(probe["journey_topic_id"]) == [10, 10, 10]
+    assert list(probe["kind"]) == [TOPICAL, CONTINUATION, TOPICAL]
+    no_rule = ConversationParams(prototypes=SYN_PARAMS.prototypes, min_topic_specificity=0)
+    off = assign_sessions_frame(df, X, cents, params=no_rule)
+    assert list(off[off["session_id"] == "probe"]["journey_topic_id"]) == [10, 30, 10]

@@ -92,6 +92,9 @@ def test_user_sequences_use_first_topic_of_each_session_in_time_order():
         ("u2", 6, "s8", [4]),
     ]
     assert j.user_sequences(sessions) == {"u1": [0, 3], "u2": [4]}
+    assert j.user_sequences(sessions, mode="all") == {"u1": [0, 2, 3, 1], "u2": [4]}
+    with pytest.raises(ValueError, match="mode"):
+        j.user_sequences(sessions, mode="last")
 
 
 def test_format_path_with_and_without_labels():
@@ -139,7 +142,7 @@ def test_compute_journeys_on_fixture_warehouse(fixture_con):
     (label_path,) = fixture_con.execute(
         "select path from marts.journey_paths where scope = 'session' and path_length = 3"
     ).fetchone()
-    assert label_path == "0 > 1 > 2"
+    assert label_path == "Password reset > Pricing plans > Billing questions"
 
 
 def test_compute_journeys_replaces_instead_of_appending(fixture_con):

@@ -70,7 +70,8 @@ def test_publish_writes_snapshot_parquet_and_switches_links(settings, con):
     current = root / "parquet" / "current"
     assert current.is_symlink()
     assert {p.stem for p in current.iterdir()} == marts
-    assert duckdb.connect().execute(f"select count(*) from '{current}/fct_events.parquet'").fetchone() == (17,)
+    parquet = current / "fct_events.parquet"
+    assert duckdb.connect().execute(f"select count(*) from '{parquet}'").fetchone() == (17,)
     assert not list(root.glob(".*partial"))
 
 

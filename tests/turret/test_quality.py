@@ -99,7 +99,8 @@ def test_marts_suite_passes_on_built_fixture(marts_con, settings):
 
 MARTS_BREAKAGES = {
     "transition probabilities sum to 1 per from-topic": (
-        "update marts.agg_topic_transitions set probability = 0.5 where from_topic_id = 0 and to_topic_id = 1",
+        "update marts.agg_topic_transitions set probability = 0.5 "
+        "where from_topic_id = 0 and to_topic_id = 1",
         "1 of 3 rows fail",
     ),
     "every event's topic is in dim_topics": (

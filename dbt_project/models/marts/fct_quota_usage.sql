@@ -4,6 +4,9 @@
 --   pro        = calendar month (UTC), 1,000,000 events
 --   business   = calendar month (UTC), 10,000,000 events
 --   enterprise and any other plan = calendar month (UTC), raw.projects.monthly_limit (null: no limit known)
+-- "Now" is var('as_of') when given (the DAG's data interval end), else the data's own clock: the newest
+-- data_interval_end in pipeline.runs or received_at in raw.events, so re-running a build on the same data
+-- gives the same table; the wall clock only for an empty warehouse.
 with
 
 projects as (
@@ -14,19 +17,31 @@ events as (
     select project_id, received_at from {{ ref('stg_raw__events') }}
 ),
 
+clock as (
+    select
+        coalesce(
+            {{ as_of_var() }},
+            greatest(
+                (select max(data_interval_end) from {{ ref('stg_pipeline__runs') }}),
+                (select max(received_at) from events)
+            ),
+            cast(timezone('UTC', now()) as timestamp)
+        ) as as_of_at
+),
+
 periods as (
     select
         projects.project_id,
         projects.project_name,
         projects.plan,
-        {{ as_of() }} as as_of_at,
+        clock.as_of_at,
         case
             when projects.plan = 'trial' then projects.created_at
-            else cast(date_trunc('month', {{ as_of() }}) as timestamp)
+            else cast(date_trunc('month', clock.as_of_at) as timestamp)
         end as period_start,
         case
             when projects.plan = 'trial' then projects.created_at + interval 14 day
-            else cast(date_trunc('month', {{ as_of() }}) as timestamp) + interval 1 month
+            else cast(date_trunc('month', clock.as_of_at) as timestamp) + interval 1 month
         end as period_end,
         case projects.plan
             when 'trial' then 250000
@@ -35,6 +50,7 @@ periods as (
             else projects.monthly_limit
         end as event_limit,
     from projects
+    cross join clock
 ),
 
 usage as (

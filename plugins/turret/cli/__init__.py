@@ -16,6 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("turret.cli.topics", "topics"),
     "journeys": ("turret.cli.journeys", "journeys"),
     "pipeline": ("turret.cli.pipeline", "pipeline"),
+    "up": ("turret.cli.services", "up"),
+    "down": ("turret.cli.services", "down"),
+    "status": ("turret.cli.services", "status"),
 }
 
 

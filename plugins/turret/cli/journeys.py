@@ -68,7 +68,8 @@ def resolve_topic(labels: dict[int, str], value: str | None, option: str) -> int
 
 def _table_exists(con: Any, name: str) -> bool:
     (n,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?", [name]
+        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = ?",
+        [name],
     ).fetchone()
     return bool(n)
 
@@ -134,6 +135,22 @@ def journeys_document(
     else:
         note = "no journey paths yet: the pipeline's journeys step has not run"
 
+    # Entries, exits and drop-off are per session (journey_topic_stats has no user scope).
+    stats: list[dict[str, Any]] = []
+    if scope == "session" and _table_exists(con, "journey_topic_stats"):
+        wanted = [t for t in (src, dst) if t is not None]
+        where = "project_id = ? and field = ?" + (
+            f" and topic_id in ({', '.join('?' * len(wanted))})" if wanted else ""
+        )
+        stats = [
+            {"topic_id": t, "label": labels.get(t), "entries": e, "exits": x, "visits": v, "dropoff_rate": d}
+            for t, e, x, v, d in con.execute(
+                "select topic_id, entries, exits, visits, dropoff_rate from marts.journey_topic_stats "
+                f"where {where} order by visits desc, topic_id limit ?",
+                [project["id"], field, *wanted, limit],
+            ).fetchall()
+        ]
+
     def topic(t: int | None) -> dict[str, Any] | None:
         return None if t is None else {"topic_id": t, "label": labels.get(t)}
 
@@ -155,6 +172,7 @@ def journeys_document(
             for a, b, n, p in transitions
         ],
         "paths": paths,
+        "topic_stats": stats,
         "note": note,
     }
 
@@ -162,8 +180,10 @@ def journeys_document(
 @click.command()
 @click.option("--project", "project", metavar="NAME|ID", help="Project name or id (default: the only one).")
 @click.option("--field", "field", metavar="FIELD", help="Text field (default: the only one, else 'prompt').")
-@click.option("--from", "from_topic", metavar="TOPIC", help="Only moves/paths starting at this topic (id or label).")
-@click.option("--to", "to_topic", metavar="TOPIC", help="Only moves/paths ending at this topic (id or label).")
+@click.option("--from", "from_topic", metavar="TOPIC",
+              help="Only moves/paths starting at this topic (id or label).")
+@click.option("--to", "to_topic", metavar="TOPIC",
+              help="Only moves/paths ending at this topic (id or label).")
 @click.option("--scope", type=click.Choice(["session", "user"]), default="session", show_default=True,
               help="Within sessions, or across a user's sessions (their first topics).")
 @click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True,
@@ -187,7 +207,8 @@ def journeys(
             chosen_field = resolve_field(con, chosen["id"], field)
             doc = journeys_document(con, chosen, chosen_field, scope, from_topic, to_topic, limit)
         except duckdb.Error as exc:
-            raise click.ClickException(f"cannot read the marts from {source}: {str(exc).splitlines()[0]}") from None
+            reason = str(exc).splitlines()[0]
+            raise click.ClickException(f"cannot read the marts from {source}: {reason}") from None
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -209,3 +230,10 @@ def journeys(
             for p in doc["paths"]]
     headers = [("path", 76, "<"), (unit, 8, ">"), ("share", 6, ">")]
     click.echo(render_table(headers, rows) if rows else "no paths")
+    if doc["topic_stats"]:
+        click.echo("\nWhere sessions start and end (drop-off = sessions ending there / sessions visiting)")
+        rows = [[f"{s['topic_id']} {s['label'] or ''}", s["visits"], s["entries"], s["exits"],
+                 f"{s['dropoff_rate']:.0%}"] for s in doc["topic_stats"]]
+        headers = [("topic", 40, "<"), ("visits", 8, ">"), ("entries", 8, ">"), ("exits", 8, ">"),
+                   ("drop-off", 8, ">")]
+        click.echo(render_table(headers, rows))

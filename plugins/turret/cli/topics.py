@@ -54,7 +54,9 @@ def resolve_project(con: Any, project: str | None) -> dict[str, str]:
             raise click.BadParameter(f"no project {project!r} (projects: {known})", param_hint="--project")
         if len(matches) > 1:
             ids = ", ".join(r[0] for r in matches)
-            raise click.BadParameter(f"{project!r} names several projects; use an id: {ids}", param_hint="--project")
+            raise click.BadParameter(
+                f"{project!r} names several projects; use an id: {ids}", param_hint="--project"
+            )
         rows = matches
     if not rows:
         raise click.ClickException("no project has topics yet: run the pipeline first")
@@ -186,7 +188,8 @@ def topics(project: str | None, field: str | None, limit: int, as_json: bool) ->
             chosen_field = resolve_field(con, chosen["id"], field)
             doc = topics_document(con, chosen, chosen_field, limit)
         except duckdb.Error as exc:
-            raise click.ClickException(f"cannot read the marts from {source}: {str(exc).splitlines()[0]}") from None
+            reason = str(exc).splitlines()[0]
+            raise click.ClickException(f"cannot read the marts from {source}: {reason}") from None
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return

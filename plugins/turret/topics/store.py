@@ -238,12 +238,20 @@ def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, mode
         counts = np.bincount(idx[assigned], minlength=k)
         grown = np.flatnonzero(counts)
         moved = eng.l2_normalize(C[grown] * n_members[grown, None] + sums[grown])
-        for row, t in enumerate(grown):
-            _exec(con, 
-                "update pipeline.topic_centroids set centroid = ?, n_members = n_members + ? "
-                "where project_id = ? and field = ? and topic_id = ?",
-                [moved[row].tolist(), int(counts[t]), pid, field, int(centroid_ids[t])],
+        import pandas as pd
+
+        frame = pd.DataFrame({"topic_id": np.asarray(centroid_ids)[grown], "n": counts[grown],
+                              "centroid": list(moved)})
+        con.register("_turret_moved_centroids", frame)
+        try:
+            _exec(con,
+                "update pipeline.topic_centroids c set centroid = m.centroid::float[], "
+                "n_members = c.n_members + m.n from _turret_moved_centroids m "
+                "where c.project_id = ? and c.field = ? and c.topic_id = m.topic_id",
+                [pid, field],
             )
+        finally:
+            con.unregister("_turret_moved_centroids")
     stats = {
         "action": "incremental",
         "new_texts": len(new_ids),
@@ -660,35 +668,59 @@ def _has_embeddings_table(con) -> bool:
 
 
 def _load_vectors(con, pid, field, model, *, only_unassigned: bool = False, event_ids=None):
-    """(event_ids, unit vectors) of a dimension's texts, ordered by event id; only those with a vector."""
+    """(event_ids, unit vectors) of a dimension's texts, ordered by event id; only those with a vector.
+
+    ``only_unassigned``/``event_ids`` first pick the rows by id (no vectors read), then fetch the vectors
+    of just those text hashes with a semi-join, so an hourly run reads the new texts' vectors only.
+    """
     import pandas as pd
 
-    sql = (
-        "select t.event_id, e.vector from pipeline.event_texts t "
-        "join pipeline.embeddings e on e.text_hash = t.text_hash and e.model = ? "
-        "where t.project_id = ? and t.field = ?"
-    )
-    params: list[Any] = [model, pid, field]
-    registered = False
-    if only_unassigned:
-        sql += (
-            " and t.event_id not in (select event_id from pipeline.event_topics "
-            "where project_id = ? and field = ?)"
-        )
-        params += [pid, field]
+    if not only_unassigned and event_ids is None:
+        result = con.execute(
+            "select t.event_id, e.vector from pipeline.event_texts t "
+            "join pipeline.embeddings e on e.text_hash = t.text_hash and e.model = ? "
+            "where t.project_id = ? and t.field = ? order by t.event_id",
+            [model, pid, field],
+        ).fetchnumpy()
+        ids = result["event_id"].tolist()
+        vectors = np.stack(result["vector"]) if ids else None
+        return (ids, eng.l2_normalize(vectors)) if ids else ([], np.zeros((0, 1), dtype=np.float32))
+
     if event_ids is not None:
         con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
-        registered = True
-        sql += " and t.event_id in (select event_id from _turret_topic_events)"
-    try:
-        result = con.execute(sql + " order by t.event_id", params).fetchnumpy()
-    finally:
-        if registered:
+        try:
+            rows = con.execute(
+                "select t.event_id, t.text_hash from pipeline.event_texts t "
+                "where t.project_id = ? and t.field = ? "
+                "and t.event_id in (select event_id from _turret_topic_events) order by t.event_id",
+                [pid, field],
+            ).fetchall()
+        finally:
             con.unregister("_turret_topic_events")
-    ids = result["event_id"].tolist()
-    if not ids:
+    else:
+        rows = con.execute(
+            "select event_id, text_hash from pipeline.event_texts where project_id = ? and field = ? "
+            "and event_id not in (select event_id from pipeline.event_topics where project_id = ? "
+            "and field = ?) order by event_id",
+            [pid, field, pid, field],
+        ).fetchall()
+    if not rows:
         return [], np.zeros((0, 1), dtype=np.float32)
-    return ids, eng.l2_normalize(np.stack(result["vector"]))
+    con.register("_turret_topic_hashes", pd.DataFrame({"text_hash": sorted({h for _, h in rows})}))
+    try:
+        found = con.execute(
+            "select text_hash, vector from pipeline.embeddings where model = ? "
+            "and text_hash in (select text_hash from _turret_topic_hashes)",
+            [model],
+        ).fetchnumpy()
+    finally:
+        con.unregister("_turret_topic_hashes")
+    position = {h: i for i, h in enumerate(found["text_hash"].tolist())}
+    kept = [(e, position[h]) for e, h in rows if h in position]
+    if not kept:
+        return [], np.zeros((0, 1), dtype=np.float32)
+    vectors = np.stack(found["vector"])
+    return [e for e, _ in kept], eng.l2_normalize(vectors[[i for _, i in kept]])
 
 
 def _load_centroids(con, pid, field) -> tuple[list[int], np.ndarray, np.ndarray]:

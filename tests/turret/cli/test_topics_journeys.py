@@ -69,12 +69,17 @@ def test_topics_trend_compares_the_last_24h_with_the_24h_before(home):
 def test_journeys_session_scope(home):
     doc = json.loads(run("journeys", "--project", "acme", "--json").output)
     assert doc["scope"] == "session"
-    moves = {(t["from_topic_id"], t["to_topic_id"]): (t["count"], t["probability"]) for t in doc["transitions"]}
+    moves = {
+        (t["from_topic_id"], t["to_topic_id"]): (t["count"], t["probability"]) for t in doc["transitions"]
+    }
     assert {k: v[0] for k, v in moves.items()} == fx.EXPECTED_TRANSITIONS
     assert moves[(0, 1)][1] == pytest.approx(2 / 3)
     paths = {tuple(p["topic_ids"]): p for p in doc["paths"]}
     assert paths[(0, 1, 2)]["labels"] == ["Password reset", "Pricing plans", "Billing questions"]
     assert paths[(0, 1)]["count"] == 2 and paths[(0, 1)]["share"] == pytest.approx(2 / 7)
+
+    stats = {s["topic_id"]: (s["entries"], s["exits"], s["visits"]) for s in doc["topic_stats"]}
+    assert stats == {0: (3, 1, 4), 1: (2, 2, 4), 2: (1, 4, 4), -1: (1, 0, 1)}
 
     text = run("journeys", "--project", "acme").output
     assert "Top transitions" in text and "Password reset > Pricing plans > Billing questions" in text
@@ -85,6 +90,7 @@ def test_journeys_from_and_to_by_label_or_id(home):
     assert doc["from"] == {"topic_id": 0, "label": "Password reset"}
     assert {(t["from_topic_id"], t["to_topic_id"]) for t in doc["transitions"]} == {(0, 1), (0, 2)}
     assert all(p["topic_ids"][0] == 0 for p in doc["paths"]) and doc["paths"]
+    assert [(s["topic_id"], s["dropoff_rate"]) for s in doc["topic_stats"]] == [(0, 0.25)]
 
     doc = json.loads(run("journeys", "--project", "acme", "--to", "2", "--json").output)
     assert {(t["from_topic_id"], t["to_topic_id"]) for t in doc["transitions"]} == {(1, 2), (0, 2)}
@@ -97,7 +103,9 @@ def test_journeys_user_scope(home):
     assert {(t["from_topic_id"], t["to_topic_id"]): t["count"] for t in doc["transitions"]} == {
         (0, 1): 1, (0, 2): 1, (0, -1): 1
     }
-    assert {tuple(p["topic_ids"]): p["share"] for p in doc["paths"]} == {(0, 1): 0.25, (0, 2): 0.25, (0, -1): 0.25}
+    assert doc["topic_stats"] == []
+    shares = {tuple(p["topic_ids"]): p["share"] for p in doc["paths"]}
+    assert shares == {(0, 1): 0.25, (0, 2): 0.25, (0, -1): 0.25}
 
 
 @pytest.mark.parametrize(
