@@ -139,7 +139,7 @@ def open_warehouse(path: Path, dimension: int):
 
 
 def add_texts(con, project_id: str, field: str, event_ids, texts, X: np.ndarray) -> None:
-    """Rows in pipeline.event_texts and their vectors in pipeline.embeddings (as the embed step leaves them)."""
+    """Rows in pipeline.event_texts and their vectors in pipeline.embeddings, as the embed step leaves."""
     import pandas as pd
 
     hashes = [hashlib.sha256(f"{e}\x1f{t}".encode()).hexdigest()[:32] for e, t in zip(event_ids, texts)]
@@ -149,8 +149,8 @@ def add_texts(con, project_id: str, field: str, event_ids, texts, X: np.ndarray)
     dim = X.shape[1]
     con.execute("insert into pipeline.event_texts select ?, event_id, ?, text_hash, text from _bench_texts",
                 [project_id, field]).fetchall()
-    con.execute(f"insert into pipeline.embeddings select ?, text_hash, vector::float[{dim}] from _bench_texts "
-                "on conflict do nothing", [BENCH_MODEL]).fetchall()
+    con.execute(f"insert into pipeline.embeddings select ?, text_hash, vector::float[{dim}] "
+                "from _bench_texts on conflict do nothing", [BENCH_MODEL]).fetchall()
     con.unregister("_bench_texts")
 
 
@@ -171,10 +171,10 @@ def live_topics(con, project_id: str, field: str) -> int:
 # -- 2. stability -------------------------------------------------------------------------------------------
 
 
-def stability(ids, texts, gold, X) -> dict:
+def stability(ids, texts, gold, X, seed: int = 7) -> dict:
     from turret.topics import update_topics
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(ids))
     cut = int(0.8 * len(ids))
     first, second = order[:cut], order[cut:]
@@ -208,8 +208,10 @@ def stability(ids, texts, gold, X) -> dict:
         "fit_80": {"seconds": round(t_fit, 1), "topics": topics_before,
                    "unclustered_share": round(_dim(fit_stats)["unclustered_share"], 4)},
         "incremental_20": {"seconds": round(t_inc, 2), "action": _dim(inc_stats)["action"],
-                           "assigned": _dim(inc_stats).get("assigned"), "pending": _dim(inc_stats).get("pending"),
-                           "discovered_topics": _dim(inc_stats).get("discovered_topics"), "topics": topics_inc,
+                           "assigned": _dim(inc_stats).get("assigned"),
+                           "pending": _dim(inc_stats).get("pending"),
+                           "discovered_topics": _dim(inc_stats).get("discovered_topics"),
+                           "topics": topics_inc,
                            "kept_id_share_first80": round(float(kept_inc), 4)},
         "refit_100": {"seconds": round(t_refit, 1), "topics": topics_after,
                       "lineage": _dim(refit_stats)["lineage"],
@@ -284,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ids, texts, gold = load_banking77(folder)
     t0 = time.perf_counter()
     X = embed(texts, RESULTS / "banking77_minilm.npy")
-    print(f"banking77: {len(texts)} texts, {len(set(gold))} intents, embeddings {time.perf_counter() - t0:.1f}s")
+    seconds = time.perf_counter() - t0
+    print(f"banking77: {len(texts)} texts, {len(set(gold))} intents, embeddings {seconds:.1f}s")
     results: dict = {"n_texts": len(texts), "n_intents": len(set(gold))}
     print("quality (same embeddings):")
     results["quality"] = quality(texts, gold, X, skip_bertopic="--skip-bertopic" in argv)
@@ -296,8 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     q = results["quality"]
     results["targets"] = {
         "unclustered_share_le_5pct": q["turret"]["unclustered_share"] <= 0.05,
-        "beats_bertopic_ari_nmi": ("bertopic_defaults" in q and q["turret"]["ari"] > q["bertopic_defaults"]["ari"]
-                                   and q["turret"]["nmi"] > q["bertopic_defaults"]["nmi"]),
+        "beats_bertopic_ari_nmi": (
+            "bertopic_defaults" in q
+            and q["turret"]["ari"] > q["bertopic_defaults"]["ari"]
+            and q["turret"]["nmi"] > q["bertopic_defaults"]["nmi"]
+        ),
         "kept_id_ge_95pct": results["stability"]["kept_id_share_first80"] >= 0.95,
         "topic_count_change_le_10pct": results["stability"]["topic_count_change"] <= 0.10,
     }

@@ -396,9 +396,10 @@ def _decode(
         stay = delta + log_stay
         j_best = int(delta.argmax())
         switch = delta[j_best] + log_switch
-        # Ties prefer staying, so a switch lands on the message that carries the evidence, not on the
-        # "thanks" before it.
-        take_stay = stay >= switch
+        # Ties go to switching *now*: a message with no evidence (weight 0) scores the same under every
+        # state, so "switched one message earlier" and "switch here" tie; taking the later one puts the
+        # switch on the message that carries the evidence, not on the "for 2 people" before it.
+        take_stay = stay > switch + 1e-9
         back[t] = np.where(take_stay, np.arange(ns), j_best)
         delta = np.where(take_stay, stay, switch) + E[t]
     cols = np.empty(n, dtype=np.int64)

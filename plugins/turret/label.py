@@ -80,18 +80,21 @@ habe hat bitte kann warum wo was
 """.split()
 
 
-def _stop_words() -> list[str]:
+def _stop_words(keep_chat: bool = False) -> list[str]:
+    """Words never taken as keywords. With ``keep_chat`` the chat glue is allowed (for a topic made only of
+    "thanks!" and "ok"), while pure function words ("the", "of", "de") still are not."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return sorted(set(ENGLISH_STOP_WORDS) | set(_CHAT_WORDS) | set(_FOREIGN_WORDS))
+    words = set(ENGLISH_STOP_WORDS) | set(_FOREIGN_WORDS)
+    return sorted(words - set(_CHAT_WORDS) if keep_chat else words | set(_CHAT_WORDS))
 
 
 def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10) -> dict[str, list[str]]:
     """Top keywords per topic; a topic made only of chat words ("thanks!", "ok") keeps those as its keywords."""
     result = _ctfidf(docs_by_topic, top_n, _stop_words())
     if any(not words for words in result.values()):
-        plain = _ctfidf(docs_by_topic, top_n, None)
-        result = {k: words or plain.get(k, []) for k, words in result.items()}
+        chat = _ctfidf(docs_by_topic, top_n, _stop_words(keep_chat=True))
+        result = {k: words or chat.get(k, []) for k, words in result.items()}
     return result
 
 

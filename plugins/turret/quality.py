@@ -108,6 +108,8 @@ class Check:
     table: str
     sql: str
     expectation: Callable[[Any], Any]  # gx.expectations module -> Expectation
+    # Columns shown in the report's example rows (all when None).
+    example_columns: tuple[str, ...] | None = None
 
 
 def raw_checks(
@@ -148,6 +150,7 @@ def raw_checks(
                 lambda E, column=column: E.ExpectColumnValuesToBeInSet(
                     column=f"{column}_missing", value_set=[False]
                 ),
+                example_columns=("project_id", "event_id", f"{column}_missing"),
             )
         )
     checks += [
@@ -299,7 +302,8 @@ def _run_check(
         error = outcome.exception_info.get("exception_message")
         return CheckResult(check.name, check.table, kind, False, len(frame), 0, error=error)
     indexes = (info.get("partial_unexpected_index_list") or [])[:EXAMPLES_PER_CHECK]
-    examples = [_plain(frame.loc[i].to_dict()) for i in indexes if i in frame.index]
+    shown = frame[list(check.example_columns)] if check.example_columns else frame
+    examples = [_plain(shown.loc[i].to_dict()) for i in indexes if i in shown.index]
     return CheckResult(
         name=check.name,
         table=check.table,

@@ -71,9 +71,6 @@ class Component:
     name: str
     argv: list[str]
     env: dict[str, str]
-    # The signal that makes this program stop cleanly, children included (sent to its whole group).
-    stop_signal: int = signal.SIGTERM
-    airflow: bool = False
 
 
 @dataclass
@@ -150,10 +147,10 @@ def components(settings: Settings, *, api_port: int, airflow_port: int, host: st
     # scheduler's and triggerer's log-serving subprocesses (fixed ports 8793/8794) are not needed.
     return [
         Component("airflow-api-server", [airflow, "api-server", "--host", host, "--port", str(airflow_port),
-                                         "--workers", env["AIRFLOW__API__WORKERS"]], env, airflow=True),
-        Component("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env, airflow=True),
-        Component("airflow-dag-processor", [airflow, "dag-processor"], env, airflow=True),
-        Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], env, airflow=True),
+                                         "--workers", env["AIRFLOW__API__WORKERS"]], env),
+        Component("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env),
+        Component("airflow-dag-processor", [airflow, "dag-processor"], env),
+        Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], env),
         Component("ingest-api", [*turret_bin(), "serve", "--host", host, "--port", str(api_port),
                                  "--workers", str(settings.workers)], env),
     ]
@@ -254,13 +251,14 @@ def _session_members(sid: int) -> list[int]:
 
 def leftover_processes(home: Path | str, *, sessions: Iterable[int] = (),
                        exclude: Iterable[int] = ()) -> list[tuple[int, str]]:
-    """Live processes of this home's services: in one of ``sessions`` (those `up` started), marked in their
-    environment, or naming the home's ``run``/``airflow`` folders on their command line. The caller and its
-    ancestors are never listed."""
+    """Live processes of this home's services: in one of ``sessions`` (those `up` started) or carrying
+    ``TURRET_SERVICES_HOME=<home>`` in their environment. The caller and its ancestors are never listed.
+
+    A command line that merely names the home (someone's ``tail -f`` of a log) does not count: `down` stops
+    what it lists."""
     layout = Layout(Path(home))
     sessions = set(sessions)
     skip = set(exclude) | _ancestors()
-    needles = (str(layout.run_dir), str(layout.home / "airflow"))
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in skip:
@@ -269,9 +267,8 @@ def leftover_processes(home: Path | str, *, sessions: Iterable[int] = (),
         stat = _proc_stat(pid)
         if stat is None or stat[0] in ("Z", "X"):
             continue
-        cmd = _cmdline(pid)
-        if int(stat[3]) in sessions or _environ(pid).get(MARKER_ENV) == str(layout.home) or any(n in cmd for n in needles):
-            found.append((pid, cmd))
+        if int(stat[3]) in sessions or _environ(pid).get(MARKER_ENV) == str(layout.home):
+            found.append((pid, _cmdline(pid)))
     return found
 
 
@@ -454,12 +451,13 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port: int = DEFAULT_AIRFLOW_PORT,
           host: str = "127.0.0.1", wait: bool = True, wait_seconds: float = DEFAULT_WAIT_SECONDS,
-          echo: Callable[[str], None] = print) -> dict[str, str]:
+          echo: Callable[[str], None] = print) -> dict:
     """Start every component detached; with ``wait``, return once both HTTP endpoints answer.
 
     Refuses when any component is already running; removes pid files of dead processes. On a failed
     start, what was started is stopped again and the failing component's log tail is in the error.
     """
+    settings = absolute_settings(settings)
     layout = Layout(settings.home)
     states = read_states(layout)
     running = [s for s in states if s.running]
@@ -467,6 +465,13 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
         listed = ", ".join(f"{s.name} (pid {s.pid})" for s in running)
         raise ServiceError(f"Turret is already running in {layout.home}: {listed}. "
                            "See `turret status`; stop it with `make down` (or `turret down`).")
+    # A component whose main process died can leave children behind (in its session); starting again
+    # beside them would lose track of them.
+    leftover = leftover_processes(layout.home, sessions=_our_sessions(layout, {s.name: s for s in states}))
+    if leftover:
+        listed = ", ".join(f"pid {pid} ({cmd[:60]})" for pid, cmd in leftover[:5])
+        raise ServiceError(f"processes of an earlier `turret up` in {layout.home} are still running: "
+                           f"{listed}. Stop them with `turret down` first.")
     for name in _remove_stale(layout, states):
         echo(f"Removed the stale pid file of {name} (its process is gone).")
     if api_port == airflow_port:
@@ -498,10 +503,26 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
         echo(f"Started {len(procs)} processes: " + ", ".join(f"{n} (pid {p.pid})" for n, p in procs.items()))
         if wait:
             _wait_ready(layout, procs, endpoints, wait_seconds, echo)
+    except ServiceError as exc:
+        stop(settings, echo=lambda _msg: None)
+        raise ServiceError(f"{exc}\nStopped the processes this `turret up` had started.") from None
     except BaseException:
         stop(settings, echo=lambda _msg: None)
         raise
     return endpoints
+
+
+def absolute_settings(settings: Settings) -> Settings:
+    """The same settings with absolute paths: the detached processes run in TURRET_HOME, not in the
+    caller's working directory, so a relative TURRET_HOME (or landing dir, ...) would point elsewhere."""
+    import dataclasses
+
+    changes: dict[str, object] = {"home": Path(settings.home).resolve()}
+    for name in ("landing_dir", "warehouse_path", "published_dir"):
+        value = getattr(settings, name)
+        if value:
+            changes[name] = str(Path(value).resolve())
+    return dataclasses.replace(settings, **changes)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -536,7 +557,8 @@ def _wait_ready(layout: Layout, procs: dict[str, subprocess.Popen], endpoints: d
         for name, proc in procs.items():
             if proc.poll() is not None:
                 raise ServiceError(f"{name} exited with status {proc.returncode} while starting; "
-                                   f"last lines of {layout.log_file(name)}:\n{_log_tail(layout.log_file(name))}")
+                                   f"last lines of {layout.log_file(name)}:\n"
+                                   f"{_log_tail(layout.log_file(name))}")
         if not ready["ingest API"]:
             ready["ingest API"] = api_health(endpoints["api_url"])[0]
         if not ready["Airflow API"]:
@@ -568,10 +590,12 @@ _STOP_WAVES = (
 
 def stop(settings: Settings, *, timeout: float = DEFAULT_STOP_SECONDS,
          echo: Callable[[str], None] = print) -> StopReport:
-    """Stop every component: its stop signal to its process group, SIGKILL after ``timeout`` seconds, then
-    any straggler of this home found in /proc; seal landing segments left open; remove the pid files."""
+    """Stop every component: SIGTERM to its process group, SIGKILL to what is left of its session after
+    ``timeout`` seconds, then any straggler of this home found in /proc; seal landing segments left open;
+    remove the pid files."""
     from turret import landing
 
+    settings = absolute_settings(settings)
     layout = Layout(settings.home)
     report = StopReport()
     states = {s.name: s for s in read_states(layout)}
@@ -601,7 +625,8 @@ def stop(settings: Settings, *, timeout: float = DEFAULT_STOP_SECONDS,
                 _signal(pid, signal.SIGKILL)
             _reap(sid)
             report.killed.append(name)
-    # Task processes or helpers that moved to a session of their own are not in any group above.
+    # Processes not waited on above: children of a component whose main process had already died (their
+    # session outlives it), and any that started a session of their own (found by their environment).
     stragglers = leftover_processes(layout.home, sessions=sessions)
     for pid, _cmd in stragglers:
         _signal(pid, signal.SIGTERM)

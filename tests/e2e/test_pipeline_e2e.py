@@ -9,9 +9,11 @@ compare the warehouse, and finally break the data to see a check fail the run.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -59,8 +61,14 @@ def gold():
     return {e.event_id: e for e in generate(seed=SEED, n_sessions=SESSIONS)}
 
 
-def _warehouse(env) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(Path(env["TURRET_HOME"]) / "warehouse.duckdb"), read_only=True)
+@contextlib.contextmanager
+def _warehouse(env) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, always closed: an open one would keep the next pipeline run from writing."""
+    con = duckdb.connect(str(Path(env["TURRET_HOME"]) / "warehouse.duckdb"), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def test_run_reports_every_task(env):
@@ -75,85 +83,84 @@ def test_run_reports_every_task(env):
 
 
 def test_every_posted_event_is_loaded_once(env, gold):
-    con = _warehouse(env)
-    ids = [r[0] for r in con.execute("select event_id from raw.events").fetchall()]
-    assert len(ids) == len(set(ids))
-    assert set(ids) == set(gold)
+    with _warehouse(env) as con:
+        ids = [r[0] for r in con.execute("select event_id from raw.events").fetchall()]
+        assert len(ids) == len(set(ids))
+        assert set(ids) == set(gold)
 
 
 def test_topics_are_found_and_named(env, gold):
-    con = _warehouse(env)
-    topics = con.execute(
-        "select topic_id, label, events from marts.dim_topics where field = 'prompt' and topic_id <> -1"
-    ).fetchall()
-    assert len(topics) >= 10
-    unnamed = [(t, label) for t, label, _ in topics if not (label and label.strip()) or label.startswith("Topic ")]
-    assert not unnamed, topics
-    # Most topics are pure: the share of events whose topic's majority gold topic is their own.
-    rows = con.execute(
-        "select event_id, topic_id from marts.fct_events where field = 'prompt' and topic_id <> -1"
-    ).fetchall()
-    by_topic = collections.defaultdict(collections.Counter)
-    for event_id, topic_id in rows:
-        if not gold[event_id].is_ack:
-            by_topic[topic_id][gold[event_id].topic] += 1
-    pure = sum(c.most_common(1)[0][1] for c in by_topic.values())
-    total = sum(sum(c.values()) for c in by_topic.values())
-    assert pure / total >= 0.8
+    with _warehouse(env) as con:
+        topics = con.execute(
+            "select topic_id, label, events from marts.dim_topics where field = 'prompt' and topic_id <> -1"
+        ).fetchall()
+        assert len(topics) >= 10
+        unnamed = [(t, label) for t, label, _ in topics if not (label and label.strip()) or label.startswith("Topic ")]
+        assert not unnamed, topics
+        # Most topics are pure: the share of events whose topic's majority gold topic is their own.
+        rows = con.execute(
+            "select event_id, topic_id from marts.fct_events where field = 'prompt' and topic_id <> -1"
+        ).fetchall()
+        by_topic = collections.defaultdict(collections.Counter)
+        for event_id, topic_id in rows:
+            if not gold[event_id].is_ack:
+                by_topic[topic_id][gold[event_id].topic] += 1
+        pure = sum(c.most_common(1)[0][1] for c in by_topic.values())
+        total = sum(sum(c.values()) for c in by_topic.values())
+        assert pure / total >= 0.8
 
 
 def test_planted_transitions_are_recovered(env, gold):
     """The strong transitions planted in the data are the top way out of their source topic."""
     from turret.demo.dataset import PLANTED_TRANSITIONS
 
-    con = _warehouse(env)
-    rows = con.execute(
-        "select e.event_id, t.topic_id from marts.fct_events t join raw.events e using (project_id, event_id)"
-        " where t.field = 'prompt'"
-    ).fetchall()
-    majority = collections.defaultdict(collections.Counter)
-    for event_id, topic_id in rows:
-        majority[topic_id][gold[event_id].topic] += 1
-    topic_gold = {t: c.most_common(1)[0][0] for t, c in majority.items() if t != -1}
-    moves = collections.defaultdict(collections.Counter)
-    for from_id, to_id, n in con.execute(
-        "select from_topic_id, to_topic_id, transitions from marts.agg_topic_transitions where field = 'prompt'"
-    ).fetchall():
-        a, b = topic_gold.get(from_id), topic_gold.get(to_id)
-        if a and b and a != b:
-            moves[a][b] += n
-    for (source, target), _p in PLANTED_TRANSITIONS.items():
-        assert moves[source], f"no transitions out of {source}"
-        top, _ = moves[source].most_common(1)[0]
-        assert top == target, f"{source}: top next topic {top}, planted {target}: {moves[source]}"
+    with _warehouse(env) as con:
+        rows = con.execute(
+            "select e.event_id, t.topic_id from marts.fct_events t join raw.events e using (project_id, event_id)"
+            " where t.field = 'prompt'"
+        ).fetchall()
+        majority = collections.defaultdict(collections.Counter)
+        for event_id, topic_id in rows:
+            majority[topic_id][gold[event_id].topic] += 1
+        topic_gold = {t: c.most_common(1)[0][0] for t, c in majority.items() if t != -1}
+        moves = collections.defaultdict(collections.Counter)
+        for from_id, to_id, n in con.execute(
+            "select from_topic_id, to_topic_id, transitions from marts.agg_topic_transitions where field = 'prompt'"
+        ).fetchall():
+            a, b = topic_gold.get(from_id), topic_gold.get(to_id)
+            if a and b and a != b:
+                moves[a][b] += n
+        for (source, target), _p in PLANTED_TRANSITIONS.items():
+            assert moves[source], f"no transitions out of {source}"
+            top, _ = moves[source].most_common(1)[0]
+            assert top == target, f"{source}: top next topic {top}, planted {target}: {moves[source]}"
 
 
 def test_published_copy_is_readable(env):
     published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
     assert published.exists()
-    con = duckdb.connect(str(published), read_only=True)
-    assert con.execute("select count(*) from marts.dim_topics").fetchone()[0] > 0
+    with contextlib.closing(duckdb.connect(str(published), read_only=True)) as con:
+        assert con.execute("select count(*) from marts.dim_topics").fetchone()[0] > 0
 
 
 def _snapshot(env) -> dict[str, tuple]:
-    con = _warehouse(env)
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_schema in ('raw', 'pipeline', 'marts') and table_type = 'BASE TABLE' order by 1, 2"
-    ).fetchall()
-    snap = {}
-    for schema, table in tables:
-        cols = [c for (c,) in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
-            " order by ordinal_position", [schema, table]).fetchall() if c not in AUDIT_COLUMNS]
-        select = ", ".join(f'"{c}"' for c in cols)
-        count, digest = con.execute(
-            f"select count(*), md5(coalesce(string_agg(r, chr(10) order by r), '')) "
-            f"from (select ({select})::varchar as r from {schema}.{table})"
-        ).fetchone()
-        snap[f"{schema}.{table}"] = (count, digest)
-    con.close()
-    return snap
+    with _warehouse(env) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema in ('raw', 'pipeline', 'marts') and table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        snap = {}
+        for schema, table in tables:
+            cols = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                " order by ordinal_position", [schema, table]).fetchall() if c not in AUDIT_COLUMNS]
+            select = ", ".join(f'"{c}"' for c in cols)
+            count, digest = con.execute(
+                f"select count(*), md5(coalesce(string_agg(r, chr(10) order by r), '')) "
+                f"from (select ({select})::varchar as r from {schema}.{table})"
+            ).fetchone()
+            snap[f"{schema}.{table}"] = (count, digest)
+        return snap
 
 
 def test_rerunning_the_same_hour_changes_nothing(env):

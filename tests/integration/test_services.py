@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from turret import services
 
 
@@ -34,7 +33,8 @@ def turret_command() -> list[str]:
 
 
 def turret(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*turret_command(), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*turret_command(), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture
@@ -62,6 +62,32 @@ def session_members(sids: set[int]) -> list[tuple[int, str]]:
     return found
 
 
+def processes_pointing_at(home: Path) -> list[tuple[int, str]]:
+    """Live processes (other than this test and its ancestors) whose environment or command line names
+    ``home``: an independent check that nothing of the product outlived `down`."""
+    skip, pid = set(), os.getpid()
+    while pid > 1:
+        skip.add(pid)
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(raw[raw.rfind(")") + 2:].split()[1])
+    needle = str(home).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in skip:
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+            environ = (entry / "environ").read_bytes()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw[raw.rfind(")") + 2:].split()[0] in ("Z", "X"):
+            continue
+        if needle in environ or needle in cmd:
+            found.append((int(entry.name), cmd.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
 # --------------------------------------------------------------------------------------------------------
 # Fast: refusals and idempotence, nothing started.
 
@@ -78,6 +104,23 @@ def test_status_when_stopped_exits_3_and_says_how_to_start(env):
     out = turret(env, "status")
     assert out.returncode == 3, out.stdout + out.stderr
     assert "stopped" in out.stdout and "make up" in out.stdout
+
+
+def test_status_json_lists_every_component(env):
+    out = turret(env, "status", "--json")
+    assert out.returncode == 3
+    data = json.loads(out.stdout)
+    assert [c["name"] for c in data["components"]] == list(services.COMPONENT_NAMES)
+    assert not any(c["running"] for c in data["components"]) and data["health"] == {}
+
+
+def test_relative_turret_home_is_made_absolute(turret_home, monkeypatch):
+    monkeypatch.chdir(turret_home.parent)
+    from turret.settings import Settings
+
+    settings = services.absolute_settings(Settings(home=Path(turret_home.name), landing_dir="land"))
+    assert settings.home == turret_home.resolve()
+    assert settings.landing_root == (turret_home.parent / "land").resolve()
 
 
 def test_stale_pid_files_of_dead_processes_are_cleaned(env, turret_home):
@@ -105,6 +148,24 @@ def test_a_pid_reused_by_another_program_is_not_taken_for_a_component(env, turre
     assert not states["airflow-api-server"].running and states["airflow-api-server"].stale
     out = turret(env, "down")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_leftover_processes_block_up_and_are_stopped_by_down(env, turret_home):
+    # A child that outlived its component (say the API server's master died): marked by the environment
+    # every component passes on, in a session of its own.
+    orphan = subprocess.Popen(["sleep", "120"], start_new_session=True,
+                              env={**env, services.MARKER_ENV: str(turret_home.resolve())})
+    try:
+        out = turret(env, "up", "--api-port", str(free_port()), "--airflow-port", str(free_port()))
+        assert out.returncode == 1
+        assert f"pid {orphan.pid}" in out.stderr and "turret down" in out.stderr
+        out = turret(env, "down")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"pid {orphan.pid}" in out.stdout
+        assert orphan.wait(timeout=15) == -15  # SIGTERM
+    finally:
+        orphan.kill()
+        orphan.wait()
 
 
 @pytest.mark.parametrize(
@@ -201,7 +262,8 @@ def test_up_status_track_down_leaves_nothing_running(env, turret_home):
 
     assert down.returncode == 0, down.stdout + down.stderr
     assert session_members(sids) == []
-    assert services.leftover_processes(turret_home) == []
+    assert services.leftover_processes(turret_home, sessions=sids) == []
+    assert processes_pointing_at(turret_home) == []
     assert not list((turret_home / "landing").rglob("*.jsonl.open"))
     sealed = list((turret_home / "landing").rglob("*.jsonl"))
     assert any("how do I export my data?" in p.read_text() for p in sealed)

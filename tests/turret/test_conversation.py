@@ -215,6 +215,15 @@ def test_low_confidence_messages_inherit_the_current_topic():
     assert [a.kind for a in out] == [TOPICAL, CONTINUATION, CONTINUATION, TOPICAL]
 
 
+def test_a_switch_lands_on_the_message_with_the_evidence():
+    noise = unit(0, 0, 0, 1)
+    out = assign_session(
+        msgs_from([unit(1), noise, noise, unit(0, 1), unit(0, 1)]), SYN_CENTROIDS, params=SYN_PARAMS
+    )
+    assert topics_of(out) == [10, 10, 10, 20, 20]
+    assert [a.segment_index for a in out] == [0, 0, 0, 1, 1]
+
+
 def test_one_weakly_different_message_does_not_switch_but_a_confident_one_does():
     ambiguous = unit(1, 1.05)  # nearly as close to 10 as to 20: not worth a switch
     out = assign_session(msgs_from([unit(1), ambiguous, unit(1)]), SYN_CENTROIDS, params=SYN_PARAMS)

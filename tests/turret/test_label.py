@@ -47,6 +47,13 @@ def test_ctfidf_keywords_rank_distinctive_terms_first():
     assert ctfidf_keywords(DOCS, top_n=5) == keywords  # deterministic
 
 
+def test_a_topic_of_chat_words_keeps_them_but_never_function_words():
+    keywords = ctfidf_keywords({"a": ["thanks!", "ok thanks", "thank you so much"], "b": ["reset my password"]})
+    assert keywords["a"][0] == "thanks" and "ok" in keywords["a"]
+    assert "my" not in keywords["b"]
+    assert "password" in keywords["b"]
+
+
 def test_ctfidf_edge_cases():
     assert ctfidf_keywords({}) == {}
     assert ctfidf_keywords({"a": ["the and"], "b": []}) == {"a": [], "b": []}

@@ -28,7 +28,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             f"cannot read {path.name}: the input must end in {', '.join(sorted(INPUT_SUFFIXES))}"
         )
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark, which would rename column one.
+        with open(path, encoding="utf-8-sig", newline="") as f:
             if kind == "csv":
                 return [dict(row) for row in csv.DictReader(f)]
             rows = []
@@ -50,7 +51,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else str(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -104,9 +107,11 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
             if topic_of_unique[j] >= 0:
                 by_topic.setdefault(str(topic_of_unique[j]), []).append(unique[j])
         keywords = labelling.ctfidf_keywords({k: v[:KEYWORD_SAMPLE] for k, v in by_topic.items()}, top_n=10)
-        docs = [labelling.TopicDocuments(key=str(t), representative_docs=by_topic[str(t)][:REPRESENTATIVE_DOCS],
-                                         keywords=keywords.get(str(t), []))
-                for t in range(model.n_topics_)]
+        docs = [
+            labelling.TopicDocuments(key=str(t), representative_docs=by_topic[str(t)][:REPRESENTATIVE_DOCS],
+                                     keywords=keywords.get(str(t), []))
+            for t in range(model.n_topics_)
+        ]
         labeler = labeler or labelling.get_labeler(settings)
         for doc, named in zip(docs, labeler.label(docs), strict=True):
             labels[int(doc.key)] = named.label

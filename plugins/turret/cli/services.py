@@ -1,4 +1,4 @@
-"""``turret up``, ``turret status``, ``turret down``: the whole product on one machine (``make up``/``make down``).
+"""``turret up``, ``turret status``, ``turret down``: the whole product on one machine (``make up``).
 
 The work is in :mod:`turret.services`; these commands validate options, print, and turn its errors into one
 clear message with a non-zero exit status.
@@ -26,8 +26,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    """The settings with absolute paths (the detached processes do not run in the caller's directory)."""
+    from turret.services import absolute_settings
+
     try:
-        return Settings.from_env()
+        return absolute_settings(Settings.from_env())
     except SettingsError as exc:
         fail(str(exc), code=2)
 
@@ -108,7 +111,8 @@ def status(as_json: bool) -> None:
         width = max(len(s.name) for s in states)
         for s in states:
             if s.running:
-                click.echo(f"{s.name.ljust(width)}  running  pid {s.pid:<8} up {services.format_uptime(s.uptime_s)}")
+                uptime = services.format_uptime(s.uptime_s)
+                click.echo(f"{s.name.ljust(width)}  running  pid {s.pid:<8} up {uptime}")
             else:
                 note = "  (stale pid file)" if s.stale else ""
                 click.echo(f"{s.name.ljust(width)}  stopped{note}")

@@ -3,7 +3,8 @@
 - ``turret.topics.engine``: ``TopicModel``, the in-memory reduce -> cluster -> reassign pipeline;
 - ``turret.topics.matching``: stable ids and lineage across re-fits;
 - ``turret.topics.hierarchy``: parent themes;
-- ``turret.topics.store``: the warehouse side, ``update_topics`` and ``label_topics`` (the DAG's entry points).
+- ``turret.topics.store``: the warehouse side, ``update_topics`` and ``label_topics`` (the DAG's entry
+  points).
 
 docs/topics_engine.md explains the algorithm and its figures; docs/adr/0005-stable-topics.md the choices.
 """

@@ -82,6 +82,14 @@ def compute_centroids(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return l2_normalize(C)
 
 
+def compact_labels(labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber clusters 0..k'-1 dropping empty ones, order kept; returns (labels, kept old indices)."""
+    keep = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=k) > 0)
+    remap = np.full(max(k, 1), -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    return np.where(labels >= 0, remap[np.maximum(labels, 0)], -1), keep
+
+
 def fold_clusters(
     X: np.ndarray, labels: np.ndarray, pairs: dict[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,10 +99,7 @@ def fold_clusters(
     for child, parent in pairs.items():
         labels[labels == child] = parent
     k = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-    keep = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=k) > 0)
-    remap = np.full(max(k, 1), -1, dtype=np.int64)
-    remap[keep] = np.arange(keep.size)
-    labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
+    labels, keep = compact_labels(labels, k)
     centroids = compute_centroids(X, labels, keep.size)
     sims = np.full(labels.shape[0], -1.0, dtype=np.float32)
     live = labels >= 0
@@ -152,10 +157,7 @@ class TopicModel:
         self.sizes_ = np.bincount(self.labels_[self.labels_ >= 0], minlength=k)
         if k and (self.sizes_ == 0).any():
             # Refinement emptied a topic: drop it and renumber so topics stay 0..k-1 without gaps.
-            keep = np.flatnonzero(self.sizes_ > 0)
-            remap = np.full(k, -1, dtype=np.int64)
-            remap[keep] = np.arange(keep.size)
-            self.labels_ = np.where(self.labels_ >= 0, remap[np.maximum(self.labels_, 0)], -1)
+            self.labels_, keep = compact_labels(self.labels_, k)
             self.centroids_, self.sizes_ = self.centroids_[keep], self.sizes_[keep]
         self.n_topics_ = int(self.centroids_.shape[0])
         return self

@@ -12,9 +12,10 @@ this module creates:
 
 The pending pool is not a table: it is the ``pipeline.event_topics`` rows with ``topic_id = -1``.
 Auto mode refits when (docs/topics_engine.md, "When a full re-fit runs"): the dimension has no fitted
-model or the embedding model changed; the texts doubled since the last fit; the pool holds more than
-``drift_unclustered_share`` of all texts after discovery; or the mean similarity of this run's new texts
-fell ``drift_similarity_drop`` below the last fit's. Each dimension is written in one transaction.
+model or the embedding model changed; the texts doubled since the last fit; the hour's assignment would
+leave more than ``drift_unclustered_share`` of all texts pending; or the mean similarity of this run's new
+texts to their nearest topic fell ``drift_similarity_drop`` below the last fit's. Each dimension is
+written in one transaction.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class EngineConfig:
     outlier_threshold: float = eng.OUTLIER_THRESHOLD
     assign_threshold: float = eng.ASSIGN_THRESHOLD
     refine_iterations: int = eng.REFINE_ITERATIONS
-    hysteresis_margin: float = 0.10  # a text leaves its continued topic only for one this much closer
+    hysteresis_margin: float = 0.15  # a text leaves its continued topic only for one this much closer
     split_fold_cosine: float = 0.70  # a refit's split-off piece this close to its old topic is folded back
     pool_min: int = 50  # pending texts needed before the pool is clustered on its own
     pool_growth: float = 1.25  # ...and the pool must have grown this much since the last attempt
@@ -182,7 +183,8 @@ def update_topics(
         params.append(project_id)
     dimensions = con.execute(sql + " order by 1, 2", params).fetchall()
     if not _has_embeddings_table(con):
-        dimensions_stats = {f"{p}/{f}": {"skipped": "no pipeline.embeddings table yet"} for p, f in dimensions}
+        skipped = {"skipped": "no pipeline.embeddings table yet"}
+        dimensions_stats = {f"{p}/{f}": skipped for p, f in dimensions}
     else:
         dimensions_stats = {}
         for pid, field in dimensions:
@@ -192,6 +194,7 @@ def update_topics(
                     con, pid, field, run_id=run_id, mode=mode, model=model, config=config
                 )
                 _exec(con, "commit")
+                log.info("topics %s/%s: %s", pid, field, dimensions_stats[f"{pid}/{field}"])
             except BaseException:
                 _exec(con, "rollback")
                 raise
@@ -221,12 +224,15 @@ def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, mode
     assigned = (idx >= 0) & (sim >= config.assign_threshold)
 
     if mode == "auto":
-        pending_after = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1") + int((~assigned).sum())
+        pending_before = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1")
+        pending_after = pending_before + int((~assigned).sum())
         drift = _drift_reason(state, config, n_total, pending_after, sim, assigned)
         if drift:
-            return _refit(con, pid, field, run_id=run_id, model=model, config=config, state=state, reason=drift)
+            return _refit(con, pid, field, run_id=run_id, model=model, config=config, state=state,
+                          reason=drift)
 
-    topic_of = np.where(assigned, np.asarray(centroid_ids, dtype=np.int64)[np.maximum(idx, 0)], UNCLUSTERED_ID)
+    ids_by_row = np.asarray(centroid_ids, dtype=np.int64)
+    topic_of = np.where(assigned, ids_by_row[np.maximum(idx, 0)] if len(ids_by_row) else -1, UNCLUSTERED_ID)
     by = np.where(assigned, eng.ASSIGNED_NEAREST, eng.ASSIGNED_PENDING)
     _insert_event_topics(con, pid, field, new_ids, topic_of, by, sim, run_id)
 
@@ -260,8 +266,9 @@ def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, mode
         "mean_similarity": float(sim[assigned].mean()) if assigned.any() else None,
         "texts": n_total,
     }
-    stats["discovered_topics"] = _discover_from_pool(con, pid, field, run_id=run_id, model=model, config=config,
-                                                     state=state)
+    stats["discovered_topics"] = _discover_from_pool(
+        con, pid, field, run_id=run_id, model=model, config=config, state=state
+    )
     _refresh_sizes(con, pid, field, run_id)
     if stats["discovered_topics"]:
         _assign_themes(con, pid, field)
@@ -275,7 +282,7 @@ def _drift_reason(state, config, n_total, pending_after, sim, assigned) -> str |
     if n_total and pending_after / n_total > config.drift_unclustered_share:
         return f"unclustered share {pending_after / n_total:.0%} > {config.drift_unclustered_share:.0%}"
     if assigned.size >= config.drift_min_texts and state["mean_similarity"] is not None:
-        mean_new = float(np.where(assigned, sim, 0.0).mean())
+        mean_new = float(sim.mean())
         if mean_new < state["mean_similarity"] - config.drift_similarity_drop:
             return f"mean similarity fell to {mean_new:.2f} from {state['mean_similarity']:.2f}"
     return None
@@ -321,7 +328,7 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         folded += len(folds)
     k = C.shape[0]
     topic_ids = np.asarray(match.new_ids, dtype=np.int64)
-    topic_of = np.where(labels >= 0, topic_ids[np.maximum(labels, 0)], UNCLUSTERED_ID)
+    topic_of = np.where(labels >= 0, topic_ids[np.maximum(labels, 0)] if k else -1, UNCLUSTERED_ID)
 
     # Hysteresis: a text whose topic continued stays in it unless another topic is clearly closer.
     kept = 0
@@ -332,7 +339,9 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         if cand.any():
             rows = np.flatnonzero(cand)
             prev_sim = np.einsum("ij,ij->i", eng.l2_normalize(X[rows]), C[prev[rows]])
-            stay = (prev_sim >= sims[rows] - config.hysteresis_margin) & (prev_sim >= config.outlier_threshold)
+            stay = (prev_sim >= sims[rows] - config.hysteresis_margin) & (
+                prev_sim >= config.outlier_threshold
+            )
             rows = rows[stay]
             topic_of[rows] = topic_ids[prev[rows]]
             sims[rows] = prev_sim[stay]
@@ -359,7 +368,7 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         reps = _representatives(members, sims, hashes)
         old = previous_desc.get(tid)
         keywords, label_key = (old[1], old[2]) if old and json.loads(old[0] or "[]") == reps else (None, None)
-        _exec(con, 
+        _exec(con,
             "insert into pipeline.topic_centroids values (?, ?, ?, ?, ?, ?, ?, ?)",
             [pid, field, tid, C[j].tolist(), int(members.size), json.dumps(reps), keywords,
              label_key],
@@ -373,19 +382,20 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
     for tid in match.merged_into:
         _set_status(con, pid, field, tid, "merged", run_id)
 
-    _exec(con, 
+    _exec(con,
         "delete from pipeline.topic_lineage where run_id = ? and project_id = ? and field = ?",
         [run_id, pid, field],
     )
     now = _now()
     for row in match.lineage:
-        _exec(con, 
+        _exec(con,
             "insert into pipeline.topic_lineage values (?, ?, ?, ?, ?, ?, ?)",
             [run_id, pid, field, row.topic_id, row.change, json.dumps(list(row.related)), now],
         )
 
     live = topic_of >= 0
-    mean_sim = float(sims[live].mean()) if live.any() else None
+    # Baseline of the similarity-drop rule: mean similarity of every text to its nearest topic.
+    mean_sim = float(sims.mean()) if k else None
     pending = int((~live).sum())
     _save_model_state(
         con, pid, field, model=model, run_id=run_id, n_fit=len(event_ids),
@@ -415,7 +425,8 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
     """Cluster the pending pool alone once it is big enough; its clusters become new topics."""
     pool_size = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1")
     mcs = int(state["min_cluster_size"])
-    if pool_size < max(config.pool_min, 2 * mcs) or pool_size < config.pool_growth * state["pool_attempt_size"]:
+    too_small = pool_size < max(config.pool_min, 2 * mcs)
+    if too_small or pool_size < config.pool_growth * state["pool_attempt_size"]:
         return 0
     rows = con.execute(
         "select event_id from pipeline.event_topics where project_id = ? and field = ? and topic_id = -1",
@@ -440,18 +451,18 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
         for j, tid in enumerate(int(t) for t in ids):
             members = np.flatnonzero(fitted.labels_ == j)
             reps = _representatives(members, fitted.similarities_, hashes)
-            _exec(con, 
+            _exec(con,
                 "insert into pipeline.topic_centroids values (?, ?, ?, ?, ?, ?, null, null)",
                 [pid, field, tid, fitted.centroids_[j].tolist(), int(members.size), json.dumps(reps)],
             )
             _upsert_topic(con, pid, field, tid, run_id=run_id)
-            _exec(con, 
+            _exec(con,
                 "insert into pipeline.topic_lineage values (?, ?, ?, ?, 'new', '[]', ?)",
                 [run_id, pid, field, tid, now],
             )
         found = fitted.n_topics_
         next_id += found
-    _exec(con, 
+    _exec(con,
         "update pipeline.topic_models set next_topic_id = ?, pool_attempt_size = ? "
         "where project_id = ? and field = ?",
         [next_id, int((fitted.labels_ < 0).sum()), pid, field],
@@ -468,14 +479,14 @@ def _assign_themes(con, pid: str, field: str) -> None:
     themes = assign_themes(C, n)
     _exec(con, "delete from pipeline.themes where project_id = ? and field = ?", [pid, field])
     for theme in sorted(set(themes.tolist())):
-        _exec(con, 
+        _exec(con,
             "insert into pipeline.themes values (?, ?, ?, ?, null)", [pid, field, theme, f"Theme {theme}"]
         )
-    _exec(con, 
+    _exec(con,
         "update pipeline.topics set theme_id = null where project_id = ? and field = ?", [pid, field]
     )
     for tid, theme in zip(ids, themes.tolist(), strict=True):
-        _exec(con, 
+        _exec(con,
             "update pipeline.topics set theme_id = ? where project_id = ? and field = ? and topic_id = ?",
             [theme, pid, field, tid],
         )
@@ -506,7 +517,9 @@ def label_topics(
         "select distinct project_id, field from pipeline.topic_centroids order by 1, 2"
     ).fetchall()
     for pid, field in dims:
-        stats["dimensions"][f"{pid}/{field}"] = _label_dimension(con, pid, field, labeler, labeler_id, labelling)
+        stats["dimensions"][f"{pid}/{field}"] = _label_dimension(
+            con, pid, field, labeler, labeler_id, labelling
+        )
     _record_run(con, run_id, "labels", started, {"labels": stats})
     return stats
 
@@ -526,7 +539,7 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         samples = _keyword_samples(con, pid, field)
         keywords = labelling.ctfidf_keywords({str(t): samples.get(t, []) for t in samples}, top_n=10)
         for tid in missing_kw:
-            _exec(con, 
+            _exec(con,
                 "update pipeline.topic_centroids set keywords = ? "
                 "where project_id = ? and field = ? and topic_id = ?",
                 [json.dumps(keywords.get(str(tid), [])), pid, field, tid],
@@ -552,35 +565,40 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         todo.append((tid, key))
     named = _name(con, labeler, [(docs[t], k) for t, k in todo])
     for (tid, key), result in zip(todo, named, strict=True):
-        _exec(con, 
+        _exec(con,
             "update pipeline.topics set label = ?, description = ?, keywords = ?, label_source = ? "
             "where project_id = ? and field = ? and topic_id = ?",
             [result[0], result[1], json.dumps(docs[tid].keywords), result[2], pid, field, tid],
         )
-        _exec(con, 
+        _exec(con,
             "update pipeline.topic_centroids set label_key = ? where project_id = ? and field = ? "
             "and topic_id = ?",
             [key, pid, field, tid],
         )
 
-    # Themes: the labeler over the top texts and keywords of the theme's biggest topics.
+    # Themes: the labeler over the closest text of each member topic and the keywords most member topics
+    # share. Topics are taken in id order, not size order, so hourly size changes do not relabel a theme.
+    members_of: dict[int, list[int]] = {}
+    for tid, _reps, _kw, _key, _source, theme in rows:
+        if theme is not None:
+            members_of.setdefault(theme, []).append(tid)
     theme_docs = {}
-    sizes = dict(con.execute(
-        "select topic_id, size from pipeline.topics where project_id = ? and field = ?", [pid, field]
-    ).fetchall())
-    for tid, _reps, _kw, _key, _source, theme in sorted(rows, key=lambda r: -sizes.get(r[0], 0)):
-        if theme is None:
-            continue
-        d = theme_docs.setdefault(theme, labelling.TopicDocuments(f"theme {theme}", [], []))
-        if len(d.representative_docs) < REPRESENTATIVE_DOCS and docs[tid].representative_docs:
-            d.representative_docs.append(docs[tid].representative_docs[0])
-        d.keywords.extend(k for k in docs[tid].keywords[:3] if k not in d.keywords)
+    for theme, tids in members_of.items():
+        shared: dict[str, int] = {}
+        for tid in tids:
+            for word in docs[tid].keywords:
+                shared[word] = shared.get(word, 0) + 1
+        ranked = sorted(shared, key=lambda w: -shared[w])  # stable: first seen wins ties
+        reps = [docs[t].representative_docs[0] for t in tids if docs[t].representative_docs]
+        theme_docs[theme] = labelling.TopicDocuments(
+            f"theme {theme}", reps[:REPRESENTATIVE_DOCS], ranked[:10]
+        )
     theme_items = sorted(theme_docs.items())
     theme_named = _name(
         con, labeler, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]
     )
     for (theme, _d), result in zip(theme_items, theme_named, strict=True):
-        _exec(con, 
+        _exec(con,
             "update pipeline.themes set label = ?, description = ? where project_id = ? and field = ? "
             "and theme_id = ?",
             [result[0], result[1], pid, field, theme],
@@ -593,8 +611,9 @@ def _name(con, labeler, items: Sequence[tuple[Any, str]]) -> list[tuple[str, str
     out: list[tuple[str, str | None, str] | None] = []
     ask = []
     for docs, key in items:
-        hit = _one(con, 
-            "select label, description, label_source from pipeline.topic_label_cache where cache_key = ?", [key]
+        hit = _one(con,
+            "select label, description, label_source from pipeline.topic_label_cache where cache_key = ?",
+            [key],
         )
         out.append(tuple(hit) if hit else None)
         if not hit:
@@ -606,7 +625,7 @@ def _name(con, labeler, items: Sequence[tuple[Any, str]]) -> list[tuple[str, str
         now = _now()
         for (pos, _docs, key), lab in zip(ask, labels, strict=True):
             out[pos] = (lab.label, lab.description, lab.source)
-            _exec(con, 
+            _exec(con,
                 "insert into pipeline.topic_label_cache values (?, ?, ?, ?, ?) on conflict do nothing",
                 [key, lab.label, lab.description, lab.source, now],
             )
@@ -661,7 +680,7 @@ def _one(con, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
 
 
 def _has_embeddings_table(con) -> bool:
-    return bool(_one(con, 
+    return bool(_one(con,
         "select count(*) from information_schema.tables where table_schema = 'pipeline' "
         "and table_name = 'embeddings'"
     )[0])
@@ -796,7 +815,7 @@ def _insert_event_topics(con, pid, field, event_ids, topic_of, by, sims, run_id,
     con.register("_turret_event_topics", frame)
     try:
         verb = "insert or replace" if replace else "insert"
-        _exec(con, 
+        _exec(con,
             f"{verb} into pipeline.event_topics select ?, event_id, ?, topic_id::integer, assigned_by, "
             "similarity, ? from _turret_event_topics",
             [pid, field, run_id],
@@ -806,12 +825,12 @@ def _insert_event_topics(con, pid, field, event_ids, topic_of, by, sims, run_id,
 
 
 def _upsert_topic(con, pid, field, tid, *, run_id, status: str = "active") -> None:
-    exists = _one(con, 
+    exists = _one(con,
         "select status from pipeline.topics where project_id = ? and field = ? and topic_id = ?",
         [pid, field, tid],
     )
     if exists is None:
-        _exec(con, 
+        _exec(con,
             "insert into pipeline.topics (project_id, field, topic_id, label, description, keywords, "
             "label_source, theme_id, size, status, created_run_id, updated_run_id) "
             "values (?, ?, ?, ?, null, null, 'pending', null, 0, ?, ?, ?)",
@@ -822,7 +841,7 @@ def _upsert_topic(con, pid, field, tid, *, run_id, status: str = "active") -> No
 
 
 def _set_status(con, pid, field, tid, status, run_id) -> None:
-    _exec(con, 
+    _exec(con,
         "update pipeline.topics set status = ?, updated_run_id = ?, theme_id = case when ? = 'active' "
         "then theme_id end where project_id = ? and field = ? and topic_id = ?",
         [status, run_id, status, pid, field, tid],
@@ -832,13 +851,13 @@ def _set_status(con, pid, field, tid, status, run_id) -> None:
 def _refresh_sizes(con, pid, field, run_id) -> None:
     """Sizes from event_topics (one grouped scan of the dimension's assignment rows, no vectors), plus the
     always-present Unclustered row. Only rows whose size changed get this run's id."""
-    _exec(con, 
-        "insert into pipeline.topics (project_id, field, topic_id, label, description, keywords, label_source, "
-        "theme_id, size, status, created_run_id, updated_run_id) "
+    _exec(con,
+        "insert into pipeline.topics (project_id, field, topic_id, label, description, keywords, "
+        "label_source, theme_id, size, status, created_run_id, updated_run_id) "
         "values (?, ?, -1, ?, ?, '[]', 'fixed', null, 0, 'active', ?, ?) on conflict do nothing",
         [pid, field, UNCLUSTERED_LABEL, UNCLUSTERED_DESCRIPTION, run_id, run_id],
     )
-    _exec(con, 
+    _exec(con,
         """
         update pipeline.topics t
         set size = coalesce(s.n, 0), updated_run_id = ?
@@ -857,7 +876,7 @@ def _refresh_sizes(con, pid, field, run_id) -> None:
 
 
 def _unclustered_share(con, pid, field) -> float:
-    total, pending = _one(con, 
+    total, pending = _one(con,
         "select count(*), count(*) filter (where topic_id = -1) from pipeline.event_topics "
         "where project_id = ? and field = ?",
         [pid, field],
@@ -866,13 +885,13 @@ def _unclustered_share(con, pid, field) -> float:
 
 
 def _count(con, table: str, pid: str, field: str, where: str = "true") -> int:
-    return int(_one(con, 
+    return int(_one(con,
         f"select count(*) from {table} where project_id = ? and field = ? and {where}", [pid, field]
     )[0])
 
 
 def _load_model_state(con, pid, field) -> dict | None:
-    row = _one(con, 
+    row = _one(con,
         "select model, n_fit, min_cluster_size, mean_similarity, next_topic_id, pool_attempt_size "
         "from pipeline.topic_models where project_id = ? and field = ?",
         [pid, field],
@@ -885,7 +904,7 @@ def _load_model_state(con, pid, field) -> dict | None:
 
 def _save_model_state(con, pid, field, *, model, run_id, n_fit, min_cluster_size, mean_similarity,
                       next_topic_id, pool_attempt_size, config) -> None:
-    _exec(con, 
+    _exec(con,
         "insert or replace into pipeline.topic_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [pid, field, model, run_id, _now(), n_fit, int(min_cluster_size), mean_similarity, int(next_topic_id),
          int(pool_attempt_size), json.dumps(asdict(config))],
@@ -896,14 +915,14 @@ def _record_run(con, run_id: str, kind: str, started: datetime, stats: Mapping[s
     """Merge this step's stats into the run's row (the DAG may have created it), or create the row."""
     row = _one(con, "select stats from pipeline.runs where run_id = ?", [run_id])
     if row is None:
-        _exec(con, 
+        _exec(con,
             "insert into pipeline.runs (run_id, kind, started_at, finished_at, stats) values (?, ?, ?, ?, ?)",
             [run_id, kind, started, _now(), json.dumps(stats, default=str)],
         )
         return
     merged = json.loads(row[0]) if row[0] else {}
     merged.update(stats)
-    _exec(con, 
+    _exec(con,
         "update pipeline.runs set stats = ? where run_id = ?", [json.dumps(merged, default=str), run_id]
     )
 

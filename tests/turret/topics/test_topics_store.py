@@ -229,3 +229,29 @@ def test_labels_come_from_keywords_and_are_cached(loaded, settings):
     label_topics(con, settings, run_id="r3", labeler=again)
     assert again.asked == 0
     assert con.execute("select topic_id, label from pipeline.topics order by 1").fetchall() == labels_before
+
+
+def test_a_new_embedding_model_refits_and_keeps_ids_by_members(loaded, settings):
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    before = assignments(con)
+    con.execute("insert into pipeline.embeddings select 'other-model', text_hash, vector "
+                "from pipeline.embeddings").fetchall()
+    other = dataclasses.replace(settings, embedding_model="other-model")
+    d = dim(update_topics(con, other, run_id="r2"))
+    assert d["action"] == "refit" and d["reason"].startswith("embedding model changed")
+    assert assignments(con) == before
+
+
+def test_too_few_texts_wait_unclustered_until_there_are_enough(warehouse, settings, intent_data, add_texts):
+    texts, gold, X = intent_data
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(6)], texts[:6], X[:6])
+    d = dim(update_topics(warehouse, settings, run_id="r1"))
+    assert d["topics"] == 0 and d["unclustered_share"] == 1.0
+    assert set(assignments(warehouse).values()) == {-1}
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(6, 12)], texts[6:12], X[6:12])
+    d = dim(update_topics(warehouse, settings, run_id="r2", mode="incremental"))
+    assert d["action"] == "incremental" and d["pending"] == 6
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(12, len(texts))], texts[12:], X[12:])
+    d = dim(update_topics(warehouse, settings, run_id="r3"))
+    assert d["action"] == "refit" and d["topics"] >= 8
