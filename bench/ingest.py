@@ -2,7 +2,8 @@
 
 The server is ``turret serve`` as a subprocess: gunicorn with ``turret.gunicorn_conf`` (gthread workers,
 ``TURRET_WORKERS`` x ``TURRET_THREADS``, default 2 x 8) over a temporary TURRET_HOME,
-with ``TURRET_BENCH_ENDPOINTS=1`` so that ``POST /bench/noop`` exists. The load generator is a second
+with ``TURRET_BENCH_ENDPOINTS=1`` so that ``POST /bench/noop`` exists (``TURRET_WORKERS``, ``TURRET_THREADS``
+and ``TURRET_GROUP_COMMIT_MS`` pass through from the caller's environment). The load generator is a second
 process (``python -m bench.ingest --loadgen``): threads with keep-alive ``http.client`` connections,
 loopback only, each phase bounded in time.
 
@@ -216,7 +217,7 @@ def main() -> int:
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TURRET_")}
         env.update({"TURRET_HOME": home, "TURRET_PORT": str(port), "TURRET_BENCH_ENDPOINTS": "1"})
-        for name in ("TURRET_WORKERS", "TURRET_THREADS"):
+        for name in ("TURRET_WORKERS", "TURRET_THREADS", "TURRET_GROUP_COMMIT_MS"):
             if name in os.environ:
                 env[name] = os.environ[name]
         settings = Settings.from_env(env)

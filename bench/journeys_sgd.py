@@ -288,8 +288,13 @@ def tune(df, X, centroids, mapping, base, grid=GRID) -> tuple[object, list[dict]
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Flags: --no-tune (use ConversationParams defaults), --stand-in (stand-in clustering, not the engine).
+    # Flags: --no-tune (use ConversationParams defaults), --stand-in (stand-in clustering, not the engine),
+    # --pipeline (run bench.journeys_sgd_pipeline instead: the dialogues through the API and the pipeline).
     do_tune = "--no-tune" not in argv
+    if "--pipeline" in argv:  # through the API and the pipeline: bench/journeys_sgd_pipeline.py
+        from bench.journeys_sgd_pipeline import main as pipeline_main
+
+        return pipeline_main([a for a in argv if a != "--pipeline"])
     events = data_dir() / "sgd_dev" / "events_dev.jsonl"
     if not events.exists():
         print(f"journeys_sgd: {events} not found (set TURRET_SHARED_DATA); nothing to benchmark.")

@@ -11,6 +11,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from turret.landing import LandingError, RecordError
+
 from .errors import ApiError
 from .runtime import get_runtime
 
@@ -80,11 +82,20 @@ def rate_limited(decision: Any, headers: dict[str, str]) -> ApiError:
 
 
 def append(records: list[dict[str, Any]]) -> None:
-    """Write records durably; a storage failure is a 503 with Retry-After."""
-    from turret.landing import LandingError
+    """Write records durably; a storage failure is a 503 with Retry-After.
 
+    A record that cannot be serialized as strict JSON (validation let an ``inf`` or a non-JSON value
+    through) is the data's fault: 400 INVALID_REQUEST, nothing written, never a 500 or a 503.
+    """
     try:
         get_runtime().writer.append(records)
+    except RecordError as exc:
+        log.warning("refused an event that cannot be stored as JSON: %s", exc)
+        raise ApiError(
+            "INVALID_REQUEST",
+            "the event cannot be stored: it contains a value that is not valid JSON "
+            "(a number too large to represent, NaN or Infinity); nothing was stored",
+        ) from None
     except (LandingError, OSError) as exc:
         log.error("landing store write failed: %s", exc)
         raise unavailable("events could not be stored; retry later") from None

@@ -37,6 +37,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _int64(text: str) -> int:
+    if len(text) > 20:  # 64-bit integers have at most 19 digits and a sign; int() of 5000 digits is slow
+        raise _invalid(f"integer {text[:40]} does not fit in a signed 64-bit integer")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _invalid(f"integer {text[:40]} does not fit in a signed 64-bit integer")
+    return value
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -69,6 +78,24 @@ def _check_values(value: Any, depth: int = 0) -> None:
             _check_values(item, depth + 1)
 
 
+def _check_depth(value: Any, depth: int = 0) -> None:
+    """The depth rule of :func:`_check_values` alone, visiting containers only (scalars cannot nest)."""
+    if depth > MAX_JSON_DEPTH or (value and depth + 1 > MAX_JSON_DEPTH):
+        raise _invalid(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    for item in value.values() if type(value) is dict else value:
+        if type(item) is dict or type(item) is list:
+            _check_depth(item, depth + 1)
+
+
+# Built once: ``json.loads`` with hooks constructs a new decoder per call.
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant,
+    parse_float=_finite_float,
+    parse_int=_int64,
+    object_pairs_hook=_no_duplicates,
+)
+
+
 def parse_json(raw: bytes) -> Any:
     """Parse ``raw`` as strict JSON (UTF-8) or raise ``ApiError`` INVALID_REQUEST."""
     try:
@@ -80,17 +107,18 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise _invalid("request body is empty; send a JSON object")
     try:
-        value = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_no_duplicates,
-        )
+        value = _DECODER.decode(text)
     except RecursionError:
         raise _invalid(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:  # JSONDecodeError, and int() of a 5000-digit number
+    except ValueError as exc:  # JSONDecodeError
         raise _invalid(f"request body is not valid JSON: {exc}") from None
-    _check_values(value)
+    # Integers were range-checked while parsing (parse_int). What is left of _check_values is cheap to
+    # rule out from the bytes: a lone surrogate can only come from a "\ud..." escape (valid UTF-8 has
+    # none), and a document with at most MAX_JSON_DEPTH brackets cannot nest deeper than that.
+    if b"\\ud" in raw or b"\\uD" in raw:
+        _check_values(value)
+    elif type(value) in (dict, list) and raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+        _check_depth(value)
     return value
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify
 from turret.settings import Settings
 
 from .errors import ERROR_CODES
-from .events import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH
+from .events import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH, MIN_TIMESTAMP_TEXT
 from .trieve_schema import openapi_components
 
 bp = Blueprint("openapi", __name__)
@@ -67,10 +67,13 @@ def schemas(settings: Settings) -> dict[str, Any]:
                                      "Your conversation id; generated (UUID4) when missing or null."),
             "user_id": _id_schema(settings.max_id_length, "Your user id; generated (UUID4) when missing or null."),
             "event_id": _id_schema(settings.max_id_length,
-                                   "Idempotency key: an event id stored once per project; generated when missing."),
+                                   "Idempotency key: the warehouse keeps one event per project and event_id (the "
+                                   "landing store may hold retried copies; an immediate retry to the same server "
+                                   "process is answered as the first and not stored or counted again); "
+                                   "generated when missing."),
             "timestamp": {"type": ["string", "null"], "format": "date-time",
-                          "description": "When the event happened (ISO 8601; no offset means UTC). Any past "
-                          f"time; at most {settings.max_future_skew_seconds} s in the future."},
+                          "description": "When the event happened (ISO 8601; no offset means UTC). Not before "
+                          f"{MIN_TIMESTAMP_TEXT}; at most {settings.max_future_skew_seconds} s in the future."},
             "metadata": {
                 "type": "object",
                 "minProperties": 1,

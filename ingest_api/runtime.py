@@ -14,7 +14,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from turret.controlplane import ControlPlane, QuotaGate
+from turret.landing import LandingError, LandingWriter
 from turret.settings import Settings
+
+from .idempotency import RecentEvents
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +35,23 @@ class Runtime:
         self._writer: Any = None
         self._control_plane: Any = None
         self._quota: Any = None
+        # Client event_ids this process stored recently (ingest_api.idempotency).
+        self.recent = RecentEvents()
         self.closed = False
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():  # inherited across fork: the parent's handles are not ours
             self._writer = self._control_plane = self._quota = None
+            self.recent = RecentEvents()
             self._pid = os.getpid()
             self.closed = False
 
     @property
     def writer(self) -> Any:
         """The process's ``LandingWriter``; raises ``LandingError`` when the store cannot be opened."""
-        from turret.landing import LandingError, LandingWriter
-
+        writer = self._writer
+        if writer is not None and self._pid == os.getpid():  # the common case, without the lock
+            return writer
         with self._lock:
             self._check_pid()
             if self._writer is None:
@@ -59,8 +67,9 @@ class Runtime:
 
     @property
     def control_plane(self) -> Any:
-        from turret.controlplane import ControlPlane
-
+        control_plane = self._control_plane
+        if control_plane is not None and self._pid == os.getpid():
+            return control_plane
         with self._lock:
             self._check_pid()
             if self._control_plane is None:
@@ -69,8 +78,9 @@ class Runtime:
 
     @property
     def quota(self) -> Any:
-        from turret.controlplane import QuotaGate
-
+        quota = self._quota
+        if quota is not None and self._pid == os.getpid():
+            return quota
         control_plane = self.control_plane
         with self._lock:
             if self._quota is None:

@@ -12,14 +12,17 @@ when the event carries one, else the RAG ``topic_id`` (Trieve's chat thread), el
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, request
 
+from turret.landing import make_record, new_event_id, utc_now
+
 from . import auth
-from .body import read_json_body
+from .body import INT64_MAX, INT64_MIN, read_json_body
 from .errors import ApiError
 from .trieve_schema import SchemaError, build_variants, validate_event
 
@@ -101,6 +104,27 @@ def flat_metadata(event: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in candidates.items() if value is not None}
 
 
+def check_derived_numbers(metadata: dict[str, Any]) -> None:
+    """Every number in the flat metadata is storable: floats finite, integers within 64 bits.
+
+    Each number as sent was checked by the strict body parser; a derived one (``revenue``, the sum of
+    ``items[].revenue``) can still overflow: two items of 1.7e308 sum to ``inf``, which JSON cannot hold.
+    """
+    for key, value in metadata.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float):
+            if math.isfinite(value):
+                continue
+            limit = "it is not a finite number (beyond about ±1.8e308)"
+        elif INT64_MIN <= value <= INT64_MAX:
+            continue
+        else:
+            limit = "it does not fit in a signed 64-bit integer"
+        source = "the sum of items[].revenue" if key == "revenue" else key
+        raise ApiError("INVALID_REQUEST", f"{source} is too large to store: {limit}", field=key)
+
+
 def _session_id(event: dict[str, Any]) -> str | None:
     req = event.get("request")
     if isinstance(req, dict) and req.get("request_id"):
@@ -121,11 +145,11 @@ def send_event_data() -> Any:
         event = validate_event(body, build_variants(runtime.settings))
     except SchemaError as exc:
         raise ApiError("INVALID_REQUEST", str(exc)) from None
+    metadata = flat_metadata(event)
+    check_derived_numbers(metadata)
     granted, headers, decision = auth.acquire(project, 1)
     if granted < 1:
         raise auth.rate_limited(decision, headers)
-
-    from turret.landing import make_record, new_event_id, utc_now
 
     received_at = utc_now()
     session_id = _session_id(event)
@@ -135,7 +159,7 @@ def send_event_data() -> Any:
         contract="trieve",
         event_type=event["event_type"],
         name=event.get("event_name") or event["event_type"],
-        metadata=flat_metadata(event),
+        metadata=metadata,
         session_id=session_id or str(uuid.uuid4()),
         user_id=user_id or str(uuid.uuid4()),
         session_id_generated=session_id is None,

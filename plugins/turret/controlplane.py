@@ -548,6 +548,9 @@ class _Lease:
     units: int  # leased from the database, not yet handed out
     used_seen: int  # the database count after our last reservation (for "remaining")
     exhausted_until: float = 0.0
+    # What the period was computed from: while it holds and ``now`` is inside the period, the period is
+    # reused instead of computed per acquire.
+    basis: tuple[Any, ...] | None = None
 
 
 _live_gates: weakref.WeakSet[QuotaGate] = weakref.WeakSet()
@@ -589,15 +592,21 @@ class QuotaGate:
         """Take up to ``n`` units; ``granted`` may be less than ``n`` (partial) or 0 (quota used up)."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        period = self.control_plane.period(project, now)
+        now = datetime.now(UTC) if now is None else _aware(now)
+        basis = (project.plan, project.monthly_limit, project.created_at)
         with self._lock:
             lease = self._leases.get(project.project_id)
+            if lease is not None and lease.basis == basis and lease.period.start <= now < lease.period.end:
+                period = lease.period  # same project terms, same period: nothing to recompute
+            else:
+                period = self.control_plane.period(project, now)
             if lease is None or lease.period != period:
                 if lease is not None and lease.units:
                     # A new period began (or the limit changed): return what was leased under the old one.
                     self.control_plane.give_back(project.project_id, lease.period.start, lease.units)
                 lease = _Lease(period, 0, 0)
                 self._leases[project.project_id] = lease
+            lease.basis = basis
             granted = min(n, lease.units)
             lease.units -= granted
             missing = n - granted

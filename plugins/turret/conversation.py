@@ -119,6 +119,11 @@ class ConversationParams:
     # its input when they are not given; ``assign_session`` uses them only when given.
     min_topic_specificity: float = 0.2
     min_topic_persistence: float = 0.15
+    # "Generic" only means something next to subjects: the rule applies to a (project, field) only when at
+    # least this share of the topics it could judge are specific (>= min_topic_specificity). Where none
+    # or few are (sessions that roam over everything, like a support bot's), specificity cannot tell a
+    # follow-up from a subject, and every topic stays a state.
+    min_specific_share: float = 0.2
     topic_specificity: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     topic_persistence: Mapping[int, float] | None = field(default=None, compare=False, repr=False)
     # A message's subject evidence must beat its best generic topic by this margin (cosine units).
@@ -258,8 +263,12 @@ def _prepare(centroids: Mapping[int, np.ndarray], params: ConversationParams) ->
     if ids and P.shape[0]:
         # A centroid that *is* a greeting/thanks/confirmation marks a cluster of conversational messages.
         keep = (C @ P.T).max(axis=1) < params.conversational_topic_similarity
-    if ids and params.min_topic_specificity > 0 and params.topic_specificity:
-        spec = params.topic_specificity
+    spec = params.topic_specificity or {}
+    judged = [v for t, v in spec.items() if int(t) in set(ids)]
+    contrast = bool(judged) and (
+        float(np.mean([v >= params.min_topic_specificity for v in judged])) >= params.min_specific_share
+    )
+    if ids and params.min_topic_specificity > 0 and spec and contrast:
         pers = params.topic_persistence or {}
         # Topics the corpus statistics have not seen (or could not judge) stay states.
         generic = np.array(

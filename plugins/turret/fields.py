@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import duckdb
 
+    from turret.settings import Settings
+
 TYPES = ("text", "enum", "number")
 EXAMPLES_PER_FIELD = 5
 
@@ -114,10 +116,14 @@ def _scalar_values_sql(project_filter: str) -> str:
     """
 
 
-def compute_stats(con: "duckdb.DuckDBPyConnection", project_id: str | None = None) -> dict[tuple, FieldStats]:
+def compute_stats(
+    con: "duckdb.DuckDBPyConnection", project_id: str | None = None, *, scrub_examples: bool = True
+) -> dict[tuple, FieldStats]:
     """Statistics of every (project, field) seen in ``raw.events`` (only ``project_id`` if given).
 
-    Fields whose every value so far is null still get an entry (``n_values`` 0).
+    Fields whose every value so far is null still get an entry (``n_values`` 0). Example values are raw
+    metadata (for a text field: whole user prompts), so string examples go through ``turret.scrub`` unless
+    ``scrub_examples`` is false (``TURRET_SCRUB_PII=false``), as texts do on their way to the topic engine.
     """
     where = "and e.project_id = $project" if project_id else ""
     params = {"project": project_id} if project_id else {}
@@ -160,28 +166,47 @@ def compute_stats(con: "duckdb.DuckDBPyConnection", project_id: str | None = Non
         order by project_id, field, c desc, s
     """
     for pid, key, jtype, s in con.execute(examples_sql, params).fetchall():
-        stats[(pid, key)].examples.append(_typed_example(jtype, s))
+        example = _typed_example(jtype, s, scrub_examples)
+        if example not in stats[(pid, key)].examples:  # two values may scrub to the same text
+            stats[(pid, key)].examples.append(example)
     return stats
 
 
-def _typed_example(jtype: str, s: str) -> Any:
+def _typed_example(jtype: str, s: str, scrub_strings: bool = True) -> Any:
     if jtype == "BOOLEAN":
         return s == "true"
     if jtype in ("BIGINT", "UBIGINT"):
         return int(s)
     if jtype == "DOUBLE":
         return float(s)
+    if scrub_strings:
+        from turret.scrub import scrub
+
+        return scrub(s)
     return s
 
 
-def type_fields(con: "duckdb.DuckDBPyConnection", project_id: str | None = None) -> list[FieldType]:
+def _scrub_setting(settings: "Settings | None") -> bool:
+    """``settings.scrub_pii``; without settings, the environment's (the pipeline task passes none)."""
+    if settings is None:
+        from turret.settings import Settings
+
+        settings = Settings.from_env()
+    return bool(settings.scrub_pii)
+
+
+def type_fields(
+    con: "duckdb.DuckDBPyConnection", project_id: str | None = None, *, settings: "Settings | None" = None
+) -> list[FieldType]:
     """Detect (or re-validate) every field's type from ``raw.events`` and upsert ``pipeline.fields``.
 
     Overrides are kept and win over detection. Returns the rows written, sorted by project and field.
     Correctness before speed: statistics are recomputed from all events (DuckDB scans 100k events' JSON in
-    well under a second), so detection always reflects every value seen so far.
+    well under a second), so detection always reflects every value seen so far. Examples are scrubbed of
+    PII per ``settings.scrub_pii`` (``Settings.from_env()`` when no settings are given), and every run
+    rewrites them, so examples stored before scrubbing existed are replaced on the next run.
     """
-    stats = compute_stats(con, project_id)
+    stats = compute_stats(con, project_id, scrub_examples=_scrub_setting(settings))
     overrides = dict(
         ((pid, key), ov)
         for pid, key, ov in con.execute(
@@ -271,7 +296,12 @@ def list_fields(con: "duckdb.DuckDBPyConnection", project_id: str) -> list[Field
 
 
 def set_override(
-    con: "duckdb.DuckDBPyConnection", project_id: str, field_name: str, type_: str | None
+    con: "duckdb.DuckDBPyConnection",
+    project_id: str,
+    field_name: str,
+    type_: str | None,
+    *,
+    settings: "Settings | None" = None,
 ) -> FieldType:
     """Set (``text``/``enum``/``number``) or clear (``auto`` or None) a field's override; returns the row.
 
@@ -282,7 +312,7 @@ def set_override(
     override = None if type_ in (None, "auto") else type_
     known = {f.field for f in list_fields(con, project_id)}
     if field_name not in known:
-        type_fields(con, project_id)
+        type_fields(con, project_id, settings=settings)
         known = {f.field for f in list_fields(con, project_id)}
     if field_name not in known:
         hint = f"; known fields: {', '.join(sorted(known))}" if known else "; the project has no fields yet"

@@ -9,10 +9,17 @@ The functions below are pure (sequences in, numbers out) and use networkx for th
 ``compute_journeys`` touches DuckDB. It writes two tables, replaced whole on every run:
 
 - ``marts.journey_paths(project_id, field, scope, path_length, path, path_topic_ids, sessions, share)``:
-  contiguous paths of 2..k steps (``path`` in labels, ``'Reset > Pricing'``; ``path_topic_ids`` the ids); ``sessions`` counts the sessions (users, for ``scope='user'``) whose
-  journey contains the path at least once; ``share`` divides by all sessions (users) of that project/field.
-- ``marts.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate)``: per
-  topic, over sessions: how many start there, end there, visit it; ``dropoff_rate = exits / visits``.
+  contiguous paths of 2..k steps (``path`` in labels, ``'Reset > Pricing'``; ``path_topic_ids`` the ids);
+  ``sessions`` counts the sessions (users, for ``scope='user'``) whose journey contains the path at least
+  once; ``share`` divides by all sessions (users) of that project/field.
+- ``marts.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate, user_entries,
+  user_exits, user_visits, user_dropoff_rate)``: per topic, over sessions: how many start there, end there,
+  visit it; ``dropoff_rate = exits / visits``; the ``user_*`` columns count the same over users, each user's
+  journey being all the topics of all their sessions in order (``user_topic_stats``): a user exits where
+  their last session ended.
+
+dbt documents both tables as the source ``journeys`` (dbt_project/models/marts/_journeys_sources.yml); the
+great-expectations marts suite (``turret.quality.marts_checks``) checks them after this step.
 """
 
 from __future__ import annotations
@@ -206,6 +213,17 @@ def user_sequences(
     return by_user
 
 
+def user_topic_stats(sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]]) -> dict[Topic, TopicStats]:
+    """Entries, exits and visits per topic counted once per *user*, across their sessions.
+
+    ``sessions`` as for ``user_sequences``. A user's journey chains every topic of every session in session
+    order (``mode="all"``), so a user enters where their first session started, exits where their last
+    session ended, and visits every topic of any session; ``dropoff_rate`` is then the share of the users
+    who reached a topic that were last seen there.
+    """
+    return topic_stats(user_sequences(sessions, mode="all").values())
+
+
 def format_path(path: Sequence[Any], labels: dict | None = None) -> str:
     """``'A > B > C'``, with labels where given (topic ids otherwise)."""
     return PATH_SEPARATOR.join(str(labels.get(t, t)) if labels else str(t) for t in path)
@@ -213,16 +231,34 @@ def format_path(path: Sequence[Any], labels: dict | None = None) -> str:
 
 # --- warehouse ---------------------------------------------------------------------------------------
 
+# Each step's topic is the conversation-aware one (pipeline.journey_topics, like dbt's int_session_steps),
+# falling back to the message's own topic where the conversation step has not run; steps before anything
+# topical (journey topic -1) are not part of the journey.
 _SESSIONS_SQL = """
+    with steps as (
+        select
+            t.project_id,
+            t.field,
+            e.session_id,
+            e.user_id,
+            e.occurred_at,
+            e.received_at,
+            t.event_id,
+            coalesce(j.journey_topic_id, t.topic_id) as topic_id
+        from pipeline.event_topics as t
+        join raw.events as e on e.project_id = t.project_id and e.event_id = t.event_id
+        left join pipeline.journey_topics as j
+            on j.project_id = t.project_id and j.field = t.field and j.event_id = t.event_id
+        where j.journey_topic_id is null or j.journey_topic_id <> -1
+    )
     select
-        t.project_id,
-        t.field,
-        e.session_id,
-        min(e.user_id) as user_id,
-        min(e.occurred_at) as session_started_at,
-        list(t.topic_id order by e.occurred_at, e.received_at, e.event_id) as topics
-    from pipeline.event_topics as t
-    join raw.events as e on e.project_id = t.project_id and e.event_id = t.event_id
+        project_id,
+        field,
+        session_id,
+        min(user_id) as user_id,
+        min(occurred_at) as session_started_at,
+        list(topic_id order by occurred_at, received_at, event_id) as topics
+    from steps
     group by all
     order by 1, 2, 3
 """
@@ -248,7 +284,11 @@ STATS_DDL = """
         entries bigint not null,
         exits bigint not null,
         visits bigint not null,
-        dropoff_rate double not null
+        dropoff_rate double not null,
+        user_entries bigint not null,
+        user_exits bigint not null,
+        user_visits bigint not null,
+        user_dropoff_rate double not null
     )
 """
 
@@ -261,7 +301,8 @@ def compute_journeys(
 ) -> dict[str, int]:
     """Recompute ``marts.journey_paths`` and ``marts.journey_topic_stats`` from the topic assignments.
 
-    Reads ``pipeline.event_topics`` joined to ``raw.events`` (ordered like dbt's ``int_session_steps``),
+    Reads the conversation-aware topics (``pipeline.journey_topics``, else ``pipeline.event_topics``) joined to
+    ``raw.events`` (ordered like dbt's ``int_session_steps``),
     replaces both tables in one transaction, and returns row counts and the number of journeys seen.
     ``path`` spells the path with topic labels from ``pipeline.topics`` (``'Reset > Pricing'``) so BI tools
     can show it as is; ``path_topic_ids`` holds the ids to join on.
@@ -291,8 +332,14 @@ def compute_journeys(
                     project_id, field, scope, len(p.path), format_path(p.path, names), list(p.path),
                     p.sessions, p.share,
                 ))  # fmt: skip
-        for topic, st in topic_stats(session_seqs).items():
-            stat_rows.append((project_id, field, topic, st.entries, st.exits, st.visits, st.dropoff_rate))
+        # Every topic a user visits is visited by one of their sessions: both dicts have the same topics.
+        by_session, by_user = topic_stats(session_seqs), user_topic_stats(rows)
+        for topic in [*by_session, *(t for t in by_user if t not in by_session)]:
+            st, us = by_session.get(topic, _NO_STATS), by_user.get(topic, _NO_STATS)
+            stat_rows.append((
+                project_id, field, topic, st.entries, st.exits, st.visits, st.dropoff_rate,
+                us.entries, us.exits, us.visits, us.dropoff_rate,
+            ))  # fmt: skip
 
     con.execute("begin transaction")
     try:
@@ -300,7 +347,7 @@ def compute_journeys(
         con.execute(PATHS_DDL)
         con.execute(STATS_DDL)
         _insert(con, "marts.journey_paths", path_rows, 8)
-        _insert(con, "marts.journey_topic_stats", stat_rows, 7)
+        _insert(con, "marts.journey_topic_stats", stat_rows, 11)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -311,6 +358,9 @@ def compute_journeys(
         "journey_paths": len(path_rows),
         "journey_topic_stats": len(stat_rows),
     }
+
+
+_NO_STATS = TopicStats(entries=0, exits=0, visits=0)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple], width: int) -> None:

@@ -57,6 +57,17 @@ class LandingError(Exception):
     """The landing store cannot take the write (disk full, permission, ...). The API answers 503."""
 
 
+class RecordError(ValueError):
+    """A record cannot be serialized as strict JSON (``inf``/``nan``, a non-JSON type, a lone surrogate).
+
+    Nothing was written. The data is at fault, not the store: the API answers 400, never 500 or 503.
+    """
+
+
+# One encoder for every line: ``json.dumps`` with non-default arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 # --------------------------------------------------------------------------------------------- ids and time
 
 
@@ -66,10 +77,30 @@ def utc_now() -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a ``Z``: ``2025-01-31T12:00:00.000000Z``. Naive means UTC."""
+    """ISO 8601 in UTC with microseconds and a ``Z``: ``2025-01-31T12:00:00.000000Z``. Naive means UTC.
+
+    The year is always four digits, zero-padded (``0999-…``): ``strftime("%Y")`` writes ``999``, which
+    :func:`parse_iso` (``datetime.fromisoformat``) cannot read back.
+    """
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return dt.isoformat(timespec="microseconds") + "Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# The last (datetime, iso) pair: a batch stamps every record with the same ``received_at`` object.
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
+def _iso_cached(dt: datetime) -> str:
+    global _last_iso
+    last_dt, text = _last_iso  # one tuple read: consistent even with concurrent writers
+    if last_dt is dt:
+        return text
+    text = iso(dt)
+    _last_iso = (dt, text)
+    return text
 
 
 def parse_iso(text: str) -> datetime:
@@ -83,15 +114,36 @@ def parse_iso(text: str) -> datetime:
 _id_lock = threading.Lock()
 _id_last_ms = 0
 _id_seq = 0
+# The low 62 bits: a random per-process prefix (38 bits, drawn again in a forked child) and a counter
+# (24 bits). Within a process (ms, seq, counter) never repeats; across processes the prefixes differ.
+_ID_COUNTER_BITS = 24
+_ID_COUNTER_MASK = (1 << _ID_COUNTER_BITS) - 1
+_id_prefix = 0
+_id_counter = 0
+
+
+def _reseed_event_ids() -> None:
+    global _id_prefix, _id_counter, _id_lock, _id_last_ms, _id_seq
+    _id_lock = threading.Lock()  # a lock held by another thread at fork time would never be released
+    _id_prefix = secrets.randbits(62 - _ID_COUNTER_BITS) << _ID_COUNTER_BITS
+    _id_counter = secrets.randbits(_ID_COUNTER_BITS)
+    _id_last_ms = _id_seq = 0
+
+
+_reseed_event_ids()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_event_ids)
 
 
 def new_event_id() -> str:
-    """``evt_`` + 32 hex digits laid out like a UUIDv7: 48-bit milliseconds, then a sequence, then random.
+    """``evt_`` + 32 hex digits laid out like a UUIDv7: 48-bit milliseconds, then a sequence, then a
+    per-process random prefix and counter.
 
     Ids generated in one process sort in generation order (the 12-bit sequence counts up within a
-    millisecond); across processes they sort by millisecond.
+    millisecond); across processes they sort by millisecond. No system call per id: the randomness is
+    drawn once per process (and again after a fork).
     """
-    global _id_last_ms, _id_seq
+    global _id_last_ms, _id_seq, _id_counter
     with _id_lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _id_last_ms:
@@ -104,10 +156,11 @@ def new_event_id() -> str:
         else:
             _id_last_ms = ms
             # Start low in the 12-bit space so a burst within one millisecond does not overflow.
-            _id_seq = secrets.randbits(8)
+            _id_seq = _id_counter & 0xFF
         seq = _id_seq
-    rand = secrets.randbits(62)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+        _id_counter = (_id_counter + 1) & _ID_COUNTER_MASK
+        low = _id_prefix | _id_counter
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | low
     return f"evt_{value:032x}"
 
 
@@ -146,6 +199,7 @@ def make_record(
     payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One landing record (format version 1, docs/architecture.md). ``payload`` only for Trieve events."""
+    received = _iso_cached(received_at)
     record: dict[str, Any] = {
         "v": FORMAT_VERSION,
         "event_id": event_id,
@@ -157,8 +211,8 @@ def make_record(
         "user_id": user_id,
         "session_id_generated": bool(session_id_generated),
         "user_id_generated": bool(user_id_generated),
-        "timestamp": iso(timestamp),
-        "received_at": iso(received_at),
+        "timestamp": received if timestamp is received_at else iso(timestamp),
+        "received_at": received,
         "metadata": metadata,
     }
     if payload is not None:
@@ -278,14 +332,31 @@ def _seal_path(path: Path) -> Path:
 
 
 class _Pending:
-    __slots__ = ("data", "hour", "enqueued", "done", "error")
+    """Lines of one hour queued by one ``append`` call. ``wait`` blocks until the writer calls ``set``.
+
+    A bare lock, acquired at creation and released by the writer thread, is the cheapest one-shot signal
+    (a ``threading.Event`` builds a Condition and a lock per request).
+    """
+
+    __slots__ = ("data", "hour", "enqueued", "_lock", "_set", "error")
 
     def __init__(self, data: bytes, hour: datetime) -> None:
         self.data = data
         self.hour = hour
         self.enqueued = time.monotonic()
-        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
         self.error: BaseException | None = None
+
+    def set(self) -> None:
+        if not self._set:  # only the writer thread calls set
+            self._set = True
+            self._lock.release()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+        self._lock.release()
 
 
 class _Segment:
@@ -300,6 +371,8 @@ class _Segment:
 
 
 _live_writers: weakref.WeakSet[LandingWriter] = weakref.WeakSet()
+# "YYYY-MM-DDTHH" of a received_at written by iso() -> that hour (see LandingWriter._hour_of).
+_hour_cache: dict[str, datetime] = {}
 
 
 def close_all_writers() -> None:
@@ -318,16 +391,18 @@ class LandingWriter:
     """Appends records to this process's open segment; durable on return (group-committed ``fsync``).
 
     One background thread does the writing: appenders queue their serialized lines and wait; the thread
-    takes everything queued, waits up to ``group_commit_ms`` after the oldest line for more, writes all of
-    it with one ``write`` per segment and one ``fsync``, then wakes the appenders. The same thread seals
-    segments at hour rollover and on seal requests, checking at least every second.
+    takes everything queued, writes all of it with one ``write`` per segment and one ``fsync``, then wakes
+    the appenders. Lines queued while an ``fsync`` runs batch up by themselves and are written as soon as
+    it returns; only when the thread was idle does it wait up to ``group_commit_ms`` after the first line
+    for more to join. The same thread seals segments at hour rollover and on seal requests, checking at
+    least every second.
     """
 
     def __init__(
         self,
         root: str | os.PathLike[str],
         *,
-        group_commit_ms: float = 2.0,
+        group_commit_ms: float = 0.0,
         host: str | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -356,14 +431,20 @@ class LandingWriter:
         """Write ``records`` as JSON lines; return once they are fsynced. Raises :class:`LandingError`."""
         if not records:
             return
+        encode = _ENCODER.encode
         try:
             groups: dict[datetime, list[bytes]] = {}
             for record in records:
-                line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-                groups.setdefault(self._hour_of(record), []).append(line.encode("utf-8") + b"\n")
-        except (TypeError, ValueError) as exc:
-            # A programming error in the caller, not storage: say so plainly.
-            raise ValueError(f"record cannot be serialized as JSON: {exc}") from exc
+                line = encode(record).encode("utf-8") + b"\n"
+                hour = self._hour_of(record)
+                lines = groups.get(hour)
+                if lines is None:
+                    groups[hour] = [line]
+                else:
+                    lines.append(line)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # The data, not storage: inf/nan, a non-JSON type, a lone surrogate. Nothing was written.
+            raise RecordError(f"record cannot be serialized as JSON: {exc}") from exc
         pendings = [_Pending(b"".join(lines), hour) for hour, lines in groups.items()]
         self._ensure_thread()
         with self._cond:
@@ -372,7 +453,7 @@ class LandingWriter:
             self._queue.extend(pendings)
             self._cond.notify_all()
         for pending in pendings:
-            pending.done.wait()
+            pending.wait()
         for pending in pendings:
             if pending.error is not None:
                 raise LandingError(f"landing store write failed: {pending.error}") from pending.error
@@ -408,8 +489,24 @@ class LandingWriter:
     # ---- thread
 
     def _hour_of(self, record: dict[str, Any]) -> datetime:
+        text = record.get("received_at")
+        if type(text) is str and len(text) == 27 and text[-1] == "Z":
+            # iso()'s own form: the hour is the first 13 characters; parse each hour once.
+            key = text[:13]
+            hour = _hour_cache.get(key)
+            if hour is not None:
+                return hour
+            try:
+                hour = parse_iso(text).replace(minute=0, second=0, microsecond=0)
+            except ValueError:
+                pass
+            else:
+                if len(_hour_cache) >= 256:
+                    _hour_cache.clear()
+                _hour_cache[key] = hour
+                return hour
         try:
-            at = parse_iso(record["received_at"])
+            at = parse_iso(text)  # type: ignore[arg-type]
         except (KeyError, TypeError, ValueError, AttributeError):
             at = self.clock()
         return at.replace(minute=0, second=0, microsecond=0)
@@ -431,13 +528,15 @@ class LandingWriter:
         next_tick = time.monotonic()
         while True:
             with self._cond:
+                # Lines that arrived while the last batch was being written: go at once, no window.
+                busy = bool(self._queue)
                 while not self._queue and not self._closed and not self._seal_now:
                     timeout = next_tick - time.monotonic()
                     if timeout <= 0:
                         break
                     self._cond.wait(timeout)
-                if self._queue and self.group_commit_ms > 0 and not self._closed:
-                    # Group commit: give concurrent appenders until oldest + window to join this fsync.
+                if self._queue and self.group_commit_ms > 0 and not self._closed and not busy:
+                    # Group commit from idle: give concurrent appenders until oldest + window to join.
                     deadline = self._queue[0].enqueued + self.group_commit_ms / 1000.0
                     while (remaining := deadline - time.monotonic()) > 0 and not self._closed:
                         self._cond.wait(remaining)
@@ -461,7 +560,7 @@ class LandingWriter:
                     leftover, self._queue = self._queue, []
                 for pending in leftover:
                     pending.error = LandingError("landing writer is closed")
-                    pending.done.set()
+                    pending.set()
                 return
 
     def _write_batch(self, batch: list[_Pending]) -> None:
@@ -495,7 +594,7 @@ class LandingWriter:
             self._seal_rolled_over()
         finally:
             for pending in batch:
-                pending.done.set()
+                pending.set()
 
     def _segment_for(self, hour: datetime) -> _Segment:
         seg = self._segments.get(hour)

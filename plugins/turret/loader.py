@@ -161,25 +161,52 @@ def load_segment(con: "duckdb.DuckDBPyConnection", path: Path, segment: str) -> 
     return LoadStats(segments=1, rows_loaded=loaded, rows_duplicate=duplicates, rows_quarantined=len(bad))
 
 
-def load_landing(con: "duckdb.DuckDBPyConnection", landing_root: str | Path) -> LoadStats:
-    """Load every sealed segment under ``landing_root`` that is not in ``raw.loaded_segments`` yet."""
-    from turret.landing import iter_sealed_segments
+def load_landing(
+    con: "duckdb.DuckDBPyConnection",
+    landing_root: str | Path,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> LoadStats:
+    """Load every sealed segment under ``landing_root`` that is not in ``raw.loaded_segments`` yet.
 
-    root = Path(landing_root)
+    ``landing_root`` is the local landing store (read straight from disk), or an fsspec URL where sealed
+    segments were shipped (``TURRET_LANDING_URL``, e.g. ``s3://bucket/landing``; turret.storage), listed and
+    read through fsspec with ``storage_options``. Segments are keyed by their path relative to the root either
+    way, so switching from the local store to a URL holding the same segments loads nothing twice.
+    """
+    from turret import storage
+
     total = LoadStats()
-    if not root.exists():
+    if storage.is_local(landing_root):
+        from turret.landing import iter_sealed_segments
+
+        root = storage.local_path(landing_root)
+        if not root.exists():
+            return total
+        pending = ((segment_key(path, root), path) for path in iter_sealed_segments(root))
+        done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
+        for segment, path in pending:
+            if segment in done:
+                continue
+            _add(total, load_segment(con, path, segment))
         return total
+
+    url = str(landing_root)
+    keys = storage.list_sealed(url, storage_options)
     done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
-    for path in iter_sealed_segments(root):
-        segment = segment_key(path, root)
+    for segment in keys:
         if segment in done:
             continue
-        stats = load_segment(con, path, segment)
-        total.segments += 1
-        total.rows_loaded += stats.rows_loaded
-        total.rows_duplicate += stats.rows_duplicate
-        total.rows_quarantined += stats.rows_quarantined
+        with storage.local_copy(url, segment, storage_options) as path:
+            _add(total, load_segment(con, path, segment))
     return total
+
+
+def _add(total: LoadStats, stats: LoadStats) -> None:
+    total.segments += 1
+    total.rows_loaded += stats.rows_loaded
+    total.rows_duplicate += stats.rows_duplicate
+    total.rows_quarantined += stats.rows_quarantined
 
 
 def sync_projects(con: "duckdb.DuckDBPyConnection", control_plane: Any) -> int:

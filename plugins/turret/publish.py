@@ -11,6 +11,10 @@ Layout under ``settings.published`` (docs/bi.md)::
     turret.duckdb -> turret-<stamp>.duckdb    # open with: duckdb <published>/turret.duckdb -readonly
     turret-<stamp>.duckdb                      # tables in schema "marts", plus views in "main"
     parquet/current -> <stamp>                 # parquet/<stamp>/<table>.parquet, one file per mart
+
+With ``TURRET_PUBLISH_URL`` set (e.g. ``s3://bucket/marts``), the Parquet files also go to
+``<url>/<stamp>/<table>.parquet`` and ``<url>/current.json`` is written last (turret.storage.publish_parquet);
+the DuckDB copy stays local for BI tools.
 """
 
 from __future__ import annotations
@@ -98,7 +102,23 @@ def publish(settings: Settings, con: duckdb.DuckDBPyConnection, *, keep: int = K
     _switch_symlink(root / CURRENT_NAME, snapshot.name)
     _switch_symlink(parquet_root / "current", stamp)
     _prune(root, parquet_root, keep)
+    _publish_parquet_url(settings, parquet_dir, stamp, counts, now, keep)
     return snapshot
+
+
+def _publish_parquet_url(
+    settings: Settings, parquet_dir: Path, stamp: str, counts: dict[str, int], now: datetime, keep: int
+) -> None:
+    """Copy the Parquet snapshot to ``TURRET_PUBLISH_URL``, pointer last; nothing when it is unset."""
+    if not settings.publish_url:
+        return  # The local parquet/current symlink is the pointer (turret.storage.read_pointer reads it).
+    from turret import storage
+
+    url = settings.publish_url
+    storage.publish_parquet(
+        parquet_dir, url, stamp, counts, published_at=now.isoformat() + "Z",
+        options=storage.storage_options(settings, url), keep=keep,
+    )
 
 
 def current_snapshot(settings: Settings) -> Path | None:

@@ -8,6 +8,12 @@ in SQL first, so GX sees one row per thing that can be wrong and the report can 
 Every validation writes ``<home>/quality/<suite>-<UTC timestamp>.json`` and ``<suite>-latest.json``. A
 failing suite raises ``DataCheckFailed`` whose message names each failed check, the number of bad rows and
 a few examples. great_expectations is imported inside functions: it takes seconds to import.
+
+The hourly ``check_raw`` task validates only the raw events no earlier run has validated
+(``validate_raw(..., unchecked_only=True)``): ``pipeline.checked_events`` keeps the key of every event a
+passing suite has seen, so the cost follows the new rows, and a row that reaches ``raw.events`` by any way
+(the loader or a direct insert) is checked once. A failing suite records nothing, so the next run checks the
+bad rows again and fails again until they are fixed.
 """
 
 from __future__ import annotations
@@ -31,6 +37,21 @@ EARLIEST_OCCURRED_AT = datetime(2000, 1, 1)
 PROBABILITY_TOLERANCE = 1e-9
 # How many failing rows a report shows per check.
 EXAMPLES_PER_CHECK = 5
+# Keys of the raw events a passing raw suite has validated (validate_raw(unchecked_only=True)). The row's
+# place in its segment is part of the key, so an event deleted and then loaded again from another segment is
+# checked again. An update in place of an already checked row is not: run the full suite for that.
+CHECKED_EVENTS_TABLE = "pipeline.checked_events"
+CHECKED_EVENTS_DDL = f"""
+    create table if not exists {CHECKED_EVENTS_TABLE} (
+        project_id varchar not null,
+        event_id varchar not null,
+        segment varchar not null,
+        line_no integer not null,
+        checked_at timestamp not null,
+        primary key (project_id, event_id, segment, line_no)
+    )
+"""
+_UNCHECKED_EVENTS = "_turret_unchecked_events"
 
 
 class DataCheckFailed(Exception):
@@ -64,6 +85,8 @@ class Report:
     checked_at: str
     checks: list[CheckResult]
     path: str | None = None
+    # Rows the suite was limited to, when it was (raw with unchecked_only: the events not checked before).
+    rows_in_scope: int | None = None
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -91,13 +114,16 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         """A compact summary (for an Airflow XCom): the full results are in the file at ``path``."""
-        return {
+        out = {
             "suite": self.suite,
             "success": self.success,
             "checks": len(self.checks),
             "failed": [c.name for c in self.failed],
             "path": self.path,
         }
+        if self.rows_in_scope is not None:
+            out["rows_in_scope"] = self.rows_in_scope
+        return out
 
 
 @dataclass(frozen=True)
@@ -113,17 +139,21 @@ class Check:
 
 
 def raw_checks(
-    settings: Settings, now: datetime | None = None, since: datetime | None = None
+    settings: Settings,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    *,
+    events: str = "raw.events",
 ) -> list[Check]:
     """Checks on raw.events: ids, required columns, plausible times, text lengths.
 
-    ``since`` limits the checks to events received from then on (the run's data interval), so an hourly
-    run does not pull the whole history into memory; uniqueness is then checked within that window.
+    ``since`` limits the checks to events received from then on, so a run does not pull the whole history
+    into memory; uniqueness is then checked within that window. ``events`` is the relation to check (a
+    table with raw.events' columns: ``validate_raw`` passes the unchecked events this way).
     """
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    events = "raw.events"
     if since is not None:
-        events = f"(select * from raw.events where received_at >= timestamp '{since.isoformat(sep=' ')}')"
+        events = f"(select * from {events} where received_at >= timestamp '{since.isoformat(sep=' ')}')"
     latest = now + timedelta(seconds=settings.max_future_skew_seconds)
     required = [
         "project_id", "event_id", "contract", "name", "session_id", "user_id",
@@ -207,6 +237,31 @@ def marts_checks() -> list[Check]:
                group by all""",
             lambda E: E.ExpectColumnValuesToBeInSet(column="has_topic", value_set=[True]),
         ),
+        # fct_events keeps every pipeline.event_topics row whose event is in raw.events, Unclustered (-1)
+        # included, so together these two say: every extracted text is in fct_events with a topic. One row
+        # per (project, field) with the number of texts missing and one of them as an example.
+        Check(
+            "every text has a topic row",
+            "pipeline.event_topics",
+            """select t.project_id, t.field, count(*) as texts,
+                      count(*) filter (where a.event_id is null) as without_topic,
+                      min(t.event_id) filter (where a.event_id is null) as example_event_id
+               from pipeline.event_texts t
+               left join pipeline.event_topics a using (project_id, event_id, field)
+               group by all""",
+            lambda E: E.ExpectColumnValuesToBeInSet(column="without_topic", value_set=[0]),
+        ),
+        Check(
+            "every topic row reaches fct_events",
+            "marts.fct_events",
+            """select a.project_id, a.field, count(*) as assigned,
+                      count(*) filter (where f.event_id is null) as missing_in_mart,
+                      min(a.event_id) filter (where f.event_id is null) as example_event_id
+               from pipeline.event_topics a
+               left join marts.fct_events f using (project_id, event_id, field)
+               group by all""",
+            lambda E: E.ExpectColumnValuesToBeInSet(column="missing_in_mart", value_set=[0]),
+        ),
         Check(
             "every text field has an Unclustered topic",
             "marts.dim_topics",
@@ -229,6 +284,45 @@ def marts_checks() -> list[Check]:
                from marts.fct_quota_usage where not is_over_limit and share_used is not null""",
             lambda E: E.ExpectColumnValuesToBeBetween(column="share_used", min_value=0, max_value=1),
         ),
+        # The journey tables (turret.journeys; dbt only documents them, see _journeys_sources.yml). Each
+        # query names what is wrong with a row in `problem` (null when nothing is).
+        Check(
+            "journey paths are well-formed",
+            "marts.journey_paths",
+            """select project_id, field, scope, path, sessions, share,
+                      case
+                        when count(*) over (partition by project_id, field, scope, path_topic_ids) > 1
+                          then 'duplicate path'
+                        when scope not in ('session', 'user') then 'unknown scope'
+                        when path_length < 2 or path_length <> len(path_topic_ids) then 'bad path_length'
+                        when sessions < 1 then 'no sessions'
+                        when share < 0 or share > 1 then 'share outside 0..1'
+                      end as problem
+               from marts.journey_paths""",
+            lambda E: E.ExpectColumnValuesToBeNull(column="problem"),
+            example_columns=("project_id", "field", "scope", "path", "problem"),
+        ),
+        Check(
+            "journey topic stats are consistent",
+            "marts.journey_topic_stats",
+            """select project_id, field, topic_id, entries, exits, visits, user_entries, user_exits,
+                      user_visits,
+                      case
+                        when count(*) over (partition by project_id, field, topic_id) > 1
+                          then 'duplicate topic'
+                        when visits < 1 or user_visits < 1 then 'no visits'
+                        when greatest(entries, exits) > visits then 'entries or exits above visits'
+                        when greatest(user_entries, user_exits) > user_visits
+                          then 'user entries or exits above user visits'
+                        when user_visits > visits then 'more users than sessions visit it'
+                        when abs(dropoff_rate - exits / visits) > 1e-9
+                          or abs(user_dropoff_rate - user_exits / user_visits) > 1e-9
+                          then 'dropoff_rate is not exits / visits'
+                      end as problem
+               from marts.journey_topic_stats""",
+            lambda E: E.ExpectColumnValuesToBeNull(column="problem"),
+            example_columns=("project_id", "field", "topic_id", "problem"),
+        ),
     ]
 
 
@@ -237,12 +331,48 @@ def validate_raw(
     settings: Settings,
     *,
     since: datetime | None = None,
+    unchecked_only: bool = False,
     raise_on_failure: bool = True,
 ) -> Report:
     """Run the raw-events suite (events received since ``since``, default all); write its JSON; raise
-    ``DataCheckFailed`` if any check fails."""
-    checks = raw_checks(settings, since=since)
-    return run_suite("raw", checks, con, settings, raise_on_failure=raise_on_failure)
+    ``DataCheckFailed`` if any check fails.
+
+    ``unchecked_only`` (the hourly ``check_raw`` task) limits the suite to the events not in
+    ``pipeline.checked_events`` (and received since ``since``, when given) and, when the suite passes,
+    records them there, so each row is validated once however it got into raw.events. A failing suite
+    records nothing. ``Report.rows_in_scope`` then says how many events were checked. Needs a writable
+    connection.
+    """
+    if not unchecked_only:
+        checks = raw_checks(settings, since=since)
+        return run_suite("raw", checks, con, settings, raise_on_failure=raise_on_failure)
+
+    con.execute(CHECKED_EVENTS_DDL)
+    received = "" if since is None else f"where e.received_at >= timestamp '{since.isoformat(sep=' ')}'"
+    # One snapshot of the unchecked rows: the checks read it, and exactly these rows are recorded after.
+    con.execute(
+        f"""create or replace temp table {_UNCHECKED_EVENTS} as
+            select e.* from raw.events e
+            anti join {CHECKED_EVENTS_TABLE} c using (project_id, event_id, segment, line_no)
+            {received}"""
+    )
+    try:
+        (in_scope,) = con.execute(f"select count(*) from {_UNCHECKED_EVENTS}").fetchone()
+        checks = raw_checks(settings, events=_UNCHECKED_EVENTS)
+        report = run_suite("raw", checks, con, settings, raise_on_failure=False, rows_in_scope=int(in_scope))
+        if report.success and in_scope:
+            con.execute(
+                f"""insert or ignore into {CHECKED_EVENTS_TABLE}
+                    select project_id, event_id, segment, line_no, ? from {_UNCHECKED_EVENTS}
+                    where project_id is not null and event_id is not null
+                      and segment is not null and line_no is not null""",
+                [datetime.now(UTC).replace(tzinfo=None)],
+            )
+    finally:
+        con.execute(f"drop table if exists {_UNCHECKED_EVENTS}")
+    if not report.success and raise_on_failure:
+        raise DataCheckFailed(report)
+    return report
 
 
 def validate_marts(
@@ -259,6 +389,7 @@ def run_suite(
     settings: Settings,
     *,
     raise_on_failure: bool = True,
+    rows_in_scope: int | None = None,
 ) -> Report:
     """Validate every check (a missing table or a broken query is a failed check, not a crash)."""
     import great_expectations as gx
@@ -277,6 +408,7 @@ def run_suite(
         success=all(r.success for r in results),
         checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
         checks=results,
+        rows_in_scope=rows_in_scope,
     )
     report.path = str(_write_report(report, settings))
     if not report.success and raise_on_failure:

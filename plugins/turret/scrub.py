@@ -1,8 +1,10 @@
 """PII scrubbing: replace personal data in free text with typed placeholders before it is stored or embedded.
 
 ``scrub(text)`` replaces e-mail addresses with ``[EMAIL]``, IBANs with ``[IBAN]``, payment card numbers with
-``[CARD]``, US social security numbers with ``[SSN]``, IP addresses (v4 and v6) with ``[IP]`` and phone
-numbers with ``[PHONE]``. Text without any of these comes back byte for byte.
+``[CARD]``, US social security numbers with ``[SSN]``, IP addresses (v4 and v6) with ``[IP]``, phone
+numbers with ``[PHONE]``, API keys of well-known formats (OpenAI-style ``sk-...``, Stripe ``sk_live_...``,
+AWS access key ids ``AKIA...``, GitHub tokens ``ghp_...``) with ``[API_KEY]``, and bearer tokens and JWTs
+with ``[TOKEN]``. Text without any of these comes back byte for byte.
 
 Every pattern is paired with a check where one exists (Luhn for cards, mod-97 for IBANs, the SSA's invalid
 ranges for SSNs, ``ipaddress`` for IPs) so that ordinary numbers -- order ids, prices, dates, times -- are not
@@ -24,6 +26,27 @@ CARD = "[CARD]"
 SSN = "[SSN]"
 IP = "[IP]"
 IBAN = "[IBAN]"
+API_KEY = "[API_KEY]"
+TOKEN = "[TOKEN]"
+
+# Secrets by their published prefixes; each needs a long run of key characters and (except AWS ids, whose
+# shape is exact) a digit, so words such as "sk-learn" or "sk-this-is-a-long-compound" are left alone.
+_KEY_CHARS = r"[A-Za-z0-9_-]"
+_API_KEY_RE = re.compile(
+    r"(?<![\w-])(?:"
+    rf"sk-(?=[A-Za-z0-9_-]*\d){_KEY_CHARS}{{20,}}"  # OpenAI sk-..., sk-proj-..., Anthropic sk-ant-...
+    r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe secret and restricted keys
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"  # AWS access key ids (long-lived and temporary)
+    r"|gh[pousr]_[A-Za-z0-9]{36,}"  # GitHub personal, OAuth, user-to-server, server and refresh tokens
+    r"|github_pat_[A-Za-z0-9_]{40,}"  # GitHub fine-grained personal access tokens
+    r")(?![\w-])"
+)
+# "Bearer <token>" (an Authorization header pasted into a prompt): the token goes, the word stays. A token
+# is 16+ token68 characters with a digit, so "bearer of bad news" or "bearer bonds" are not touched.
+_BEARER_RE = re.compile(r"(?<![\w-])(?P<word>[Bb]earer|BEARER)(?P<sep>:?\s+)(?=[A-Za-z0-9\-._~+/]*\d)"
+                        r"[A-Za-z0-9\-._~+/]{16,}=*(?![\w\-.~+/=])")
+# A JSON Web Token: three base64url parts, the first two JSON objects ("eyJ" is base64 for '{"').
+_JWT_RE = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?![\w-])")
 
 _EMAIL_RE = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
@@ -149,9 +172,13 @@ def _phone(match: re.Match[str]) -> str:
     return PHONE
 
 
-# Order matters: e-mails first (they may contain digits), IBAN and cards before phones (long digit runs),
+# Order matters: secrets first (their digit runs would otherwise be read as cards or phones, leaving the rest
+# of the key), then e-mails (they may contain digits), IBAN and cards before phones (long digit runs),
 # IPs before phones (dotted groups look like phone separators).
 _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (_JWT_RE, lambda m: TOKEN),
+    (_BEARER_RE, lambda m: m.group("word") + m.group("sep") + TOKEN),
+    (_API_KEY_RE, lambda m: API_KEY),
     (_EMAIL_RE, lambda m: EMAIL),
     (_IBAN_RE, _iban),
     (_CARD_RE, _card),
@@ -161,8 +188,9 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (_PHONE_RE, _phone),
 )
 
-# Cheap pre-check: every rule needs a digit, or an "@" (e-mails), or a ":" (IPv6 like "fe80::").
-_MAYBE_PII = re.compile(r"[\d@:]")
+# Cheap pre-check: every rule needs a digit, or an "@" (e-mails), or a ":" (IPv6 like "fe80::"), or a secret's
+# prefix (an AWS key id or a JWT may happen to have no digit).
+_MAYBE_PII = re.compile(r"[\d@:]|AKIA|ASIA|eyJ|[sr]k_|gh[pousr]_|github_pat_")
 
 
 def scrub(text: str) -> str:

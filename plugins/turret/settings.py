@@ -8,10 +8,13 @@ table and this module in step.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from turret import topic_defaults
 
 ENV_PREFIX = "TURRET_"
 
@@ -39,6 +42,16 @@ class Settings:
     # Read-only copy of the marts for BI tools. Empty means <home>/published.
     published_dir: str = ""
 
+    # Shared storage through fsspec (turret.storage, docs/scaling.md). Where the loader reads sealed
+    # segments (e.g. s3://bucket/landing); empty means the local landing store.
+    landing_url: str = ""
+    # Where Parquet marts are published with a current.json pointer; empty means <published>/parquet.
+    publish_url: str = ""
+    # JSON object of fsspec options for those URLs (e.g. {"anon": false}); empty means none.
+    storage_options: str = ""
+    # Endpoint of an S3-compatible server (MinIO, Ceph, R2, ...) for s3:// URLs; empty means AWS.
+    s3_endpoint_url: str = ""
+
     # Ingest limits.
     max_body_bytes: int = 1_048_576
     max_text_length: int = 10_000
@@ -46,7 +59,7 @@ class Settings:
     max_metadata_keys: int = 64
     max_id_length: int = 256
     max_future_skew_seconds: int = 600
-    group_commit_ms: float = 2.0
+    group_commit_ms: float = 0.0
     key_cache_seconds: float = 5.0
 
     # Serving.
@@ -64,9 +77,45 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     openai_api_key: str = ""
     openai_base_url: str = ""
+    # Clustering knobs (turret.topics.store.EngineConfig; docs/topics_engine.md). Defaults are the tuned
+    # values; thresholds come from turret.topics.engine so they are written down once.
+    topic_reducer: str = "pca"  # pca | umap | none
+    topic_reducer_components: int = 10
+    topic_min_cluster_size: int = 0  # 0: automatic, max(5, n/400) in power-of-two steps
+    topic_min_samples: int = topic_defaults.MIN_SAMPLES
+    topic_outlier_threshold: float = topic_defaults.OUTLIER_THRESHOLD
+    topic_assign_threshold: float = topic_defaults.ASSIGN_THRESHOLD
+    topic_refit_growth: float = 2.0
+    topic_drift_unclustered_share: float = 0.10
+    topic_drift_similarity_drop: float = 0.10
 
     # Pipeline.
     task_retries: int = 2
+
+    def __post_init__(self) -> None:
+        backend = str(self.embedding_backend).strip().lower()
+        if backend not in EMBEDDING_BACKENDS:
+            _invalid("embedding_backend", self.embedding_backend,
+                     f"use one of {', '.join(EMBEDDING_BACKENDS)}")
+        object.__setattr__(self, "embedding_backend", backend)
+        reducer = str(self.topic_reducer).strip().lower()
+        if reducer not in TOPIC_REDUCERS:
+            _invalid("topic_reducer", self.topic_reducer, f"use one of {', '.join(TOPIC_REDUCERS)}")
+        object.__setattr__(self, "topic_reducer", reducer)
+        _check_range("topic_reducer_components", self.topic_reducer_components, 1, None,
+                     "dimensions to reduce the embeddings to")
+        mcs = self.topic_min_cluster_size
+        if isinstance(mcs, bool) or not isinstance(mcs, int) or mcs < 0 or mcs == 1:
+            _invalid("topic_min_cluster_size", mcs, "use 0 (automatic) or a size of 2 or more")
+        _check_range("topic_min_samples", self.topic_min_samples, 1, None, "hdbscan's min_samples")
+        _check_range("topic_outlier_threshold", self.topic_outlier_threshold, 0.0, 1.0, "a cosine similarity")
+        _check_range("topic_assign_threshold", self.topic_assign_threshold, 0.0, 1.0, "a cosine similarity")
+        _check_range("topic_refit_growth", self.topic_refit_growth, 1.0, None,
+                     "a growth factor above 1", open_low=True)
+        _check_range("topic_drift_unclustered_share", self.topic_drift_unclustered_share, 0.0, 1.0,
+                     "a share of all texts (1 turns the rule off)", open_low=True)
+        _check_range("topic_drift_similarity_drop", self.topic_drift_similarity_drop, 0.0, 2.0,
+                     "a drop in mean cosine similarity (2 turns the rule off)", open_low=True)
 
     @property
     def control_url(self) -> str:
@@ -111,6 +160,30 @@ class Settings:
                 value = "true" if value else "false"
             env[ENV_PREFIX + f.name.upper()] = str(value)
         return env
+
+
+TOPIC_REDUCERS = ("pca", "umap", "none")
+# turret.embed.BACKENDS (kept equal by tests/turret/test_embed.py): torch (default) or onnx (onnxruntime).
+EMBEDDING_BACKENDS = ("torch", "onnx")
+
+
+def _invalid(name: str, value: Any, why: str) -> None:
+    raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r} is not valid: {why}")
+
+
+def _check_range(
+    name: str, value: Any, low: float, high: float | None, what: str, *, open_low: bool = False
+) -> None:
+    """``value`` within [low, high] (``(low, high]`` with ``open_low``; no upper bound when high is None)."""
+    integer = Settings.__dataclass_fields__[name].type == "int"
+    kinds = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or math.isnan(value):
+        _invalid(name, value, f"not {'an integer' if integer else 'a number'} ({what})")
+    too_low = value <= low if open_low else value < low
+    if too_low or (high is not None and value > high):
+        lo = f"> {low:g}" if open_low else f">= {low:g}"
+        bound = lo if high is None else f"{lo} and <= {high:g}"
+        _invalid(name, value, f"must be {bound} ({what})")
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -28,6 +28,7 @@ HOURLY_TASKS = (
     "embed_texts",
     "assign_topics",
     "label_topics",
+    "assign_journeys",
     "dbt_build",
     "compute_journeys",
     "check_marts",
@@ -57,27 +58,37 @@ def _timed(fn):
 
 @_timed
 def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> dict:
-    """Seal landing segments of finished hours, then load every sealed segment not loaded yet."""
-    from turret import landing, loader, warehouse
+    """Seal landing segments of finished hours, ship them to ``TURRET_LANDING_URL`` when one is set, then
+    load every sealed segment not loaded yet from where the loader reads them (that URL, else the local
+    landing store)."""
+    from turret import landing, loader, storage, warehouse
     from turret.controlplane import ControlPlane
 
     root = settings.landing_root
     root.mkdir(parents=True, exist_ok=True)
     sealed = landing.seal_orphans(root)
     sealed += landing.seal_idle(root, before=interval_end or landing.utc_now())
+    shipped = storage.ship_landing(settings)
+    url = storage.landing_url(settings)
     with warehouse.writer(settings) as con:
         loader.sync_projects(con, ControlPlane.from_settings(settings))
-        stats = loader.load_landing(con, root)
-    return {"segments_sealed": len(sealed), **_as_dict(stats)}
+        if storage.is_local(url):
+            stats = loader.load_landing(con, storage.local_path(url))
+        else:
+            stats = loader.load_landing(con, url, storage_options=storage.storage_options(settings, url))
+    return {"segments_sealed": len(sealed), "segments_shipped": _as_dict(shipped).get("shipped", 0),
+            **_as_dict(stats)}
 
 
 @_timed
 def check_raw(settings: Settings) -> dict:
-    """Validate raw events with great-expectations; a failing suite fails the task with its report."""
+    """Validate the raw events no earlier run has validated (great-expectations); a failing suite fails
+    the task with its report. Each row is checked once however it got in (``pipeline.checked_events``), so
+    the cost follows the new data; a failing row is checked again, and fails, on every run until fixed."""
     from turret import quality, warehouse
 
     with warehouse.writer(settings) as con:
-        report = quality.validate_raw(con, settings)
+        report = quality.validate_raw(con, settings, unchecked_only=True)
     return _as_dict(report)
 
 
@@ -108,8 +119,9 @@ def assign_topics(settings: Settings, *, run_id: str, mode: str = "auto") -> dic
     """Assign new texts to topics (incremental), or re-fit when asked or when drift calls for it."""
     from turret import topics, warehouse
 
+    config = topics.EngineConfig.from_settings(settings)  # the TURRET_TOPIC_* knobs
     with warehouse.writer(settings) as con:
-        return topics.update_topics(con, settings, run_id=run_id, mode=mode)
+        return topics.update_topics(con, settings, run_id=run_id, mode=mode, config=config)
 
 
 @_timed
@@ -119,6 +131,19 @@ def label_topics(settings: Settings, *, run_id: str) -> dict:
 
     with warehouse.writer(settings) as con:
         return topics.label_topics(con, settings, run_id=run_id)
+
+
+@_timed
+def assign_journeys(settings: Settings) -> dict:
+    """Conversation-aware topics: which topic each message's conversation is on (acknowledgements and
+    follow-ups keep the current one), the input of the journey marts."""
+    from turret import embed, journey_topics, warehouse
+    from turret.topics.store import model_key
+
+    embedder = embed.get_embedder(settings)
+    params = journey_topics.conversation_params(embedder.encode)
+    with warehouse.writer(settings) as con:
+        return journey_topics.assign_journey_topics(con, model=model_key(settings, embedder), params=params)
 
 
 @_timed

@@ -130,6 +130,18 @@ SCHEMA_DDL: tuple[str, ...] = (
     )
     """,
     """
+    create table if not exists pipeline.journey_topics (
+        project_id varchar not null,
+        field varchar not null,
+        event_id varchar not null,
+        session_id varchar not null,
+        journey_topic_id integer not null,
+        kind varchar not null,
+        segment_index integer not null,
+        primary key (project_id, field, event_id)
+    )
+    """,
+    """
     create table if not exists pipeline.topic_lineage (
         run_id varchar not null,
         project_id varchar not null,

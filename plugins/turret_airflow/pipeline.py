@@ -1,5 +1,6 @@
-"""The Turret pipeline as an Airflow DAG: load → check → type → embed → topics → label → dbt → journeys →
-check marts → publish. The hourly and the re-fit DAG files are two calls of ``build_pipeline_dag``.
+"""The Turret pipeline as an Airflow DAG: load → check → type → embed → topics → label → conversation-aware
+journey topics → dbt → journeys → check marts → publish. The hourly and the re-fit DAG files are two calls
+of ``build_pipeline_dag``.
 
 Every task body is one call into ``turret.tasks`` (imported inside the task, so parsing stays fast). Tasks
 that write the DuckDB warehouse run in the one-slot ``turret_warehouse`` pool; ``turret.warehouse.writer``
@@ -128,6 +129,10 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
             return _call("label_topics", run_id=run_id_for(dag.dag_id, data_interval_end))
 
         @task
+        def assign_journeys() -> dict:
+            return _call("assign_journeys")
+
+        @task
         def compute_journeys() -> dict:
             return _call("compute_journeys")
 
@@ -146,6 +151,7 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
             embed_texts(),
             assign_topics(),
             label_topics(),
+            assign_journeys(),
             dbt_task_group(),
             compute_journeys(),
             check_marts(),

@@ -37,12 +37,32 @@ def rows(con, sql, params=None):
 
 def test_build_and_docs_pass(built):
     _, settings, build, docs = built
-    # 24 models; 48 data tests and 3 unit tests: all pass, none skipped or warned.
+    # 24 models; 97 data tests and 3 unit tests: all pass, none skipped or warned.
     assert build["success"] is True
-    assert build["statuses"] == {"success": 24, "pass": 51}
+    assert build["statuses"] == {"success": 26, "pass": 110}
     assert docs.success
     catalog = json.loads((settings.home / "dbt" / "target" / "catalog.json").read_text())
     assert "model.turret.dim_topics" in catalog["nodes"]
+
+
+def test_every_built_column_is_documented(built):
+    """Each column dbt built (catalog.json) has a description in the YAML, in every layer, and the YAML
+    names no column the model lacks; the journey tables are a documented source in the manifest."""
+    settings = built[1]
+    target = settings.home / "dbt" / "target"
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    assert len(models) == 26
+    for unique_id, node in models.items():
+        built_columns = {c.lower() for c in catalog["nodes"][unique_id]["columns"]}
+        documented = {name.lower(): c["description"] for name, c in node["columns"].items()}
+        assert set(documented) == built_columns, unique_id
+        assert all(d.strip() for d in documented.values()), unique_id
+    for table in ("journey_paths", "journey_topic_stats"):
+        source = manifest["sources"][f"source.turret.journeys.{table}"]
+        assert source["schema"] == "marts" and source["description"]
+        assert source["columns"] and all(c["description"] for c in source["columns"].values())
 
 
 def test_marts_land_in_schema_named_exactly_marts(built):
@@ -210,3 +230,26 @@ def test_source_freshness_flags_a_stale_warehouse(tmp_path):
     result = run_dbt(["source", "freshness"], settings, raise_on_failure=False)
     assert not result.success
     assert any("source.turret.raw.events" in line for line in result.failures)
+
+
+def test_trend_and_number_tests_catch_planted_errors(tmp_path):
+    settings = Settings(home=tmp_path)
+    fx.built_warehouse(settings.warehouse)
+    con = duckdb.connect(str(settings.warehouse))
+    # A duplicated hour (grain), an hour whose count no longer adds up to fct_events, and a p90 above max.
+    con.execute("insert into marts.fct_topic_trends_hourly select * from marts.fct_topic_trends_hourly "
+                "where topic_id = 1 limit 1")
+    con.execute("update marts.fct_topic_trends_daily set events = events + 1 where topic_id = 2")
+    con.execute("update marts.agg_topic_numbers set p90_value = max_value + 10 where topic_id = 0")
+    con.close()
+    result = run_dbt(
+        ["test", "--select", "fct_topic_trends_hourly fct_topic_trends_daily agg_topic_numbers"],
+        settings, raise_on_failure=False,
+    )
+    # Failure lines open with the test's unique id: test.turret.<name>[.<hash> for generic tests].
+    failed = sorted(line.split(":", 1)[0].split(".")[2] for line in result.failures)
+    assert failed == [
+        "assert_topic_trends_match_fct_events",
+        "unique_combination_fct_topic_trends_hourly_project_id__field__topic_id__period_start",
+        "values_in_order_agg_topic_numbers_min_value__p50_value__p90_value__max_value",
+    ], result.failures

@@ -103,3 +103,37 @@ def test_quota_partial_grant_then_429(client, control_plane, landed):
     assert int(response.headers["Retry-After"]) >= 1
     assert response.headers["X-RateLimit-Limit"] == "3"
     assert len(landed()) == 3
+
+
+def test_generated_ids_in_a_batch_are_distinct_uuid4s(client, api_key, landed):
+    body = post(client, {"events": [ev(i) for i in range(100)]}, api_key).get_json()
+    ids = [r[k] for r in body["results"] for k in ("session_id", "user_id")]
+    assert len(set(ids)) == 200
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    assert all(r["session_id_generated"] and r["user_id_generated"] for r in landed())
+
+
+def test_retried_events_are_answered_the_same_and_not_written_or_counted(client, control_plane, landed):
+    _, key = control_plane.create_project("small", "enterprise", monthly_limit=3)
+    first = post(client, {"events": [ev(0, event_id="a"), ev(1, event_id="b")]}, key).get_json()
+    assert first["accepted"] == 2
+    # A retry of the whole batch: both known, nothing written, no quota taken.
+    again = post(client, {"events": [ev(0, event_id="a"), ev(1, event_id="b")]}, key)
+    assert again.status_code == 200 and again.get_json() == first
+    assert again.headers["X-RateLimit-Remaining"] == "1"
+    # Known events plus a new one: the new one takes the last unit.
+    mixed = post(client, {"events": [ev(0, event_id="a"), ev(2, event_id="c")]}, key).get_json()
+    assert mixed["accepted"] == 2 and mixed["results"][0] == {**first["results"][0], "index": 0}
+    # Quota used up: a known event is still answered as stored; a new one is refused.
+    full = post(client, {"events": [ev(1, event_id="b"), ev(3, event_id="d")]}, key)
+    assert full.status_code == 200
+    assert [r["success"] for r in full.get_json()["results"]] == [True, False]
+    assert full.get_json()["results"][1]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert [r["event_id"] for r in landed()] == ["a", "b", "c"]
+
+
+def test_a_single_track_retry_of_a_batched_event_is_not_written(client, api_key, landed):
+    body = post(client, {"events": [ev(0, event_id="k")]}, api_key).get_json()
+    single = client.post("/track", json=ev(0, event_id="k"), headers={"X-API-Key": api_key}).get_json()
+    assert single["session_id"] == body["results"][0]["session_id"]
+    assert [r["event_id"] for r in landed()] == ["k"]

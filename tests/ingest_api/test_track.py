@@ -76,10 +76,47 @@ def test_null_ids_are_generated(client, api_key, landed):
     assert record["session_id_generated"] and record["user_id_generated"]
 
 
-def test_idempotency_key_is_landed_each_time_for_the_loader_to_deduplicate(client, api_key, landed):
-    for _ in range(2):
-        assert post(client, ok_event(event_id="same"), api_key).get_json()["event_id"] == "same"
-    assert [r["event_id"] for r in landed()] == ["same", "same"]
+def test_immediate_retry_is_answered_the_same_written_once_and_not_counted(client, api_key, landed):
+    first = post(client, ok_event(event_id="same"), api_key)
+    again = post(client, ok_event(event_id="same"), api_key)
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json()  # the generated session_id and user_id included
+    assert first.get_json()["event_id"] == "same"
+    assert again.headers["X-RateLimit-Remaining"] == first.headers["X-RateLimit-Remaining"]
+    assert [r["event_id"] for r in landed()] == ["same"]
+
+
+def test_retry_after_the_recent_cache_forgot_is_landed_again_for_the_loader(app, client, api_key, landed):
+    from ingest_api.idempotency import RecentEvents
+
+    app.extensions["turret"].recent = RecentEvents(max_entries=1)
+    for event_id in ("a", "b", "a"):
+        assert post(client, ok_event(event_id=event_id), api_key).status_code == 200
+    # "a" was evicted by "b": the warehouse still keeps one per (project, event_id) (the loader dedupes).
+    assert [r["event_id"] for r in landed()] == ["a", "b", "a"]
+
+
+def test_same_event_id_in_two_projects_is_two_events(client, control_plane, landed):
+    keys = [control_plane.create_project(name, "pro")[1] for name in ("one", "two")]
+    for key in keys:
+        assert post(client, ok_event(event_id="same"), key).status_code == 200
+    assert len(landed()) == 2
+
+
+def test_retry_of_a_failed_write_is_written(app, client, api_key, landed, monkeypatch):
+    from turret.landing import LandingError
+
+    runtime = app.extensions["turret"]
+    real_append = runtime.writer.append
+
+    def failing(records):
+        raise LandingError("disk full")
+
+    monkeypatch.setattr(runtime.writer, "append", failing)
+    assert post(client, ok_event(event_id="k"), api_key).status_code == 503
+    monkeypatch.setattr(runtime.writer, "append", real_append)
+    assert post(client, ok_event(event_id="k"), api_key).status_code == 200
+    assert [r["event_id"] for r in landed()] == ["k"]
 
 
 def test_metadata_scalars_kept_with_types(client, api_key, landed):
@@ -247,6 +284,21 @@ def test_timestamp_future_skew_both_sides(client, api_key):
     beyond = (datetime.now(UTC) + timedelta(seconds=skew + 30)).isoformat()
     assert post(client, ok_event(timestamp=within), api_key).status_code == 200
     assert_error(post(client, ok_event(timestamp=beyond), api_key), 400, "INVALID_REQUEST", "future", str(skew))
+
+
+@pytest.mark.parametrize("sent", ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "1970-01-01"])
+def test_timestamp_lower_bound_accepted_side(client, api_key, landed, sent):
+    assert post(client, ok_event(timestamp=sent), api_key).status_code == 200
+    assert landed()[0]["timestamp"] == "1970-01-01T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("sent", ["1969-12-31T23:59:59.999999Z", "1970-01-01T00:59:59+01:00", "0999-06-01T00:00:00Z",
+                                  "0001-01-02"])
+def test_timestamp_before_the_epoch_is_400(client, api_key, landed, sent):
+    body = assert_error(post(client, ok_event(timestamp=sent), api_key), 400, "INVALID_REQUEST", "timestamp",
+                        "before 1970-01-01T00:00:00Z")
+    assert body["field"] == "timestamp"
+    assert landed() == []
 
 
 def test_timestamp_out_of_range_in_utc(client, api_key):

@@ -236,3 +236,46 @@ def test_quota_applies(client, control_plane):
     response = put(client, MINIMAL["search"], key, project.project_id)
     assert_message(response, 429, "resets at")
     assert int(response.headers["Retry-After"]) >= 1
+
+
+def _purchase(*revenues):
+    return {"event_type": "purchase", "event_name": "bought",
+            "items": [{"tracking_id": f"sku-{i}", "revenue": r} for i, r in enumerate(revenues)]}
+
+
+@pytest.mark.parametrize("revenues", [(1.7e308,), (1.7e308, -1.7e308), (2**63 - 1,), (2**62, 2**62 - 1)])
+def test_purchase_revenue_at_the_limits_is_stored(client, api_key, project, landed, revenues):
+    assert put(client, _purchase(*revenues), api_key, project.project_id).status_code == 204
+    [record] = landed()
+    assert record["metadata"]["revenue"] == sum(revenues)
+
+
+@pytest.mark.parametrize("revenues, words", [
+    ((1.7e308, 1.7e308), "not a finite number"),  # sums to inf: json.dumps(allow_nan=False) would fail
+    ((-1.7e308, -1.7e308), "not a finite number"),
+    ((2**63 - 1, 1), "64-bit"),
+    ((-(2**63), -1), "64-bit"),
+])
+def test_purchase_revenue_sum_that_cannot_be_stored_is_400(client, api_key, project, landed, revenues, words):
+    response = put(client, _purchase(*revenues), api_key, project.project_id)
+    assert_message(response, 400, "sum of items[].revenue", "too large", words)
+    assert landed() == []
+
+
+def test_purchase_revenue_overflow_takes_no_quota(client, control_plane):
+    project, key = control_plane.create_project("one", "enterprise", monthly_limit=1)
+    assert put(client, _purchase(1.7e308, 1.7e308), key, project.project_id).status_code == 400
+    assert put(client, _purchase(1.0), key, project.project_id).status_code == 204
+
+
+def test_unserializable_record_is_400_not_500(app, client, api_key, project, landed, monkeypatch):
+    # Whatever validation misses, a record the landing store cannot write as strict JSON is the data's fault.
+    import ingest_api.trieve as trieve
+
+    monkeypatch.setattr(trieve, "check_derived_numbers", lambda metadata: None)
+    response = put(client, _purchase(1.7e308, 1.7e308), api_key, project.project_id)
+    assert_message(response, 400, "cannot be stored")
+    assert landed() == []
+    # The writer carries on.
+    assert put(client, _purchase(1.0), api_key, project.project_id).status_code == 204
+    assert len(landed()) == 1

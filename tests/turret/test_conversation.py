@@ -3,6 +3,7 @@ on synthetic vectors for the decoding rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -396,3 +397,17 @@ def test_assign_sessions_frame_learns_that_a_generic_topic_is_not_a_state():
     no_rule = ConversationParams(prototypes=SYN_PARAMS.prototypes, min_topic_specificity=0)
     off = assign_sessions_frame(df, X, cents, params=no_rule)
     assert list(off[off["session_id"] == "probe"]["journey_topic_id"]) == [10, 30, 10]
+
+
+def test_generic_topics_need_specific_ones_beside_them():
+    """A follow-up topic ("what time?") is generic next to subjects; where no topic reads as a subject (all
+    unspecific, sessions that roam over everything), the rule cannot tell them apart and keeps every topic."""
+    msgs = msgs_from([unit(1), unit(0, 1), unit(0, 1)])
+    generic_20 = dataclasses.replace(
+        SYN_PARAMS, topic_specificity={10: 0.5, 20: 0.05, 30: 0.6}, topic_persistence={20: 0.0}
+    )
+    assert topics_of(assign_session(msgs, SYN_CENTROIDS, params=generic_20)) == [10, 10, 10]
+    no_contrast = dataclasses.replace(
+        SYN_PARAMS, topic_specificity={10: 0.08, 20: 0.05, 30: 0.1}, topic_persistence={20: 0.0}
+    )
+    assert topics_of(assign_session(msgs, SYN_CENTROIDS, params=no_contrast)) == [10, 20, 20]

@@ -50,13 +50,65 @@ def test_both_packaged_names_resolve_to_the_same_model(embedder):
     ("kwargs", "message"),
     [
         ({"model_name": "/no/such/model"}, "cannot load embedding model '/no/such/model' offline"),
-        ({"backend": "onnx"}, "unknown embedding backend 'onnx'"),
+        ({"backend": "onnx-int8"}, "unknown embedding backend 'onnx-int8': use one of torch, onnx"),
         ({"batch_size": 0}, "must be positive"),
     ],
 )
 def test_bad_arguments_fail_clearly(kwargs, message):
     with pytest.raises(EmbeddingError, match=message):
         SentenceTransformerEmbedder(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-models")
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_cache):
+    return SentenceTransformerEmbedder(backend="onnx", batch_size=2, num_threads=1, cache_dir=onnx_cache)
+
+
+def test_onnx_backend_matches_torch(embedder, onnx_embedder):
+    vectors = onnx_embedder.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (vectors * embedder.encode(TEXTS)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines
+    # Length-sorted batches come back in input order here too.
+    one_by_one = np.vstack([onnx_embedder.encode([t]) for t in TEXTS])
+    assert np.allclose(vectors, one_by_one, atol=1e-5)
+    assert onnx_embedder.encode([]).shape == (0, 384)
+    # Its own cache key, as turret.topics.store.model_key derives it from the settings.
+    assert onnx_embedder.cache_model_id == "all-MiniLM-L6-v2@onnx"
+    assert embedder.cache_model_id == "all-MiniLM-L6-v2"
+
+
+def test_onnx_export_is_cached(onnx_embedder, onnx_cache):
+    path = onnx_embedder.onnx_path
+    assert onnx_embedder.exported and path.parent == onnx_cache and path.suffix == ".onnx"
+    assert [p.name for p in onnx_cache.iterdir()] == [path.name]  # no temporary file left behind
+    mtime = path.stat().st_mtime_ns
+    again = SentenceTransformerEmbedder(backend="onnx", batch_size=2, num_threads=1, cache_dir=onnx_cache)
+    assert not again.exported and again.onnx_path == path and path.stat().st_mtime_ns == mtime
+    assert np.allclose(again.encode(TEXTS[:2]), onnx_embedder.encode(TEXTS[:2]), atol=1e-6)
+
+
+def test_damaged_onnx_cache_is_exported_again(onnx_embedder, tmp_path):
+    cached = onnx_embedder.onnx_path
+    damaged = tmp_path / cached.name
+    damaged.write_bytes(b"not an onnx model")
+    rebuilt = SentenceTransformerEmbedder(backend="onnx", batch_size=2, num_threads=1, cache_dir=tmp_path)
+    assert rebuilt.exported and rebuilt.onnx_path == damaged and damaged.stat().st_size > 1_000_000
+
+
+def test_settings_accept_the_embedder_backends():
+    from turret.settings import EMBEDDING_BACKENDS, SettingsError
+
+    assert EMBEDDING_BACKENDS == embed.BACKENDS
+    assert Settings(embedding_backend=" ONNX ").embedding_backend == "onnx"
+    with pytest.raises(SettingsError, match="BACKEND='openvino' is not valid: use one of torch, onnx"):
+        Settings(embedding_backend="openvino")
 
 
 def test_get_embedder_is_cached_per_settings():

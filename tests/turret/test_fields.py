@@ -86,6 +86,38 @@ def test_stats_examples_and_per_project_typing(con):
     ]
 
 
+PII_PROMPTS = [
+    "Email me at bob@example.com about my invoice",
+    "My card 4111 1111 1111 1111 was charged twice",
+]
+
+
+def test_examples_are_scrubbed_before_they_are_stored(con):
+    add_events(con, P1, [{"prompt": p, "contact": "bob@example.com"} for p in PII_PROMPTS * 3 + PROMPTS])
+    result = {f.field: f for f in fields.type_fields(con)}
+    assert result["prompt"].effective_type == "text"
+    assert result["prompt"].examples[:2] == ["Email me at [EMAIL] about my invoice",
+                                             "My card [CARD] was charged twice"]
+    assert result["contact"].examples == ["[EMAIL]"]
+    stored = con.execute("select string_agg(examples::varchar, ' ') from pipeline.fields").fetchone()[0]
+    assert "bob@example.com" not in stored and "4111 1111" not in stored and "[EMAIL]" in stored
+    assert [f.examples for f in fields.list_fields(con, P1)] == [result["contact"].examples,
+                                                               result["prompt"].examples]
+
+
+def test_examples_follow_the_scrub_setting(con, monkeypatch):
+    add_events(con, P1, [{"prompt": PII_PROMPTS[0]}])
+    raw = fields.type_fields(con, settings=Settings(scrub_pii=False))
+    assert raw[0].examples == [PII_PROMPTS[0]]
+    monkeypatch.setenv("TURRET_SCRUB_PII", "false")  # without settings, the environment's
+    assert fields.type_fields(con)[0].examples == [PII_PROMPTS[0]]
+    monkeypatch.setenv("TURRET_SCRUB_PII", "true")
+    assert fields.type_fields(con)[0].examples == ["Email me at [EMAIL] about my invoice"]
+    # Values that scrub to the same text are one example.
+    add_events(con, P1, [{"prompt": "Email me at ann@example.org about my invoice"}], start=10)
+    assert fields.type_fields(con)[0].examples == ["Email me at [EMAIL] about my invoice"]
+
+
 def test_detection_is_revalidated_and_overrides_survive(con):
     add_events(con, P1, [{"note": "ok"}, {"answer": "fine"}])
     assert typed(con) == {"note": "enum", "answer": "enum"}
@@ -199,6 +231,27 @@ def test_cli_list_by_name_and_id(warehouse):
         ("tier", "enum", None, "enum"),
     ]
     assert data[1]["examples"] == ["free"]
+
+
+def test_cli_never_prints_pii_in_examples(warehouse):
+    con = connect(warehouse)
+    add_events(con, P1, [{"prompt": p, "tier": "free"} for p in PII_PROMPTS * 5], start=1000)
+    fields.type_fields(con)
+    con.close()
+    for args in (("list", "acme"), ("list", "acme", "--json")):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert "[EMAIL]" in result.output or "[CARD]" in result.output
+        assert "bob@example.com" not in result.output and "4111 1111" not in result.output
+
+
+def test_cli_scrubs_examples_stored_before_scrubbing(warehouse):
+    con = connect(warehouse)
+    con.execute("update pipeline.fields set examples = ? where field = 'prompt'",
+                [json.dumps(["Email me at bob@example.com about my invoice"])])
+    con.close()
+    data = json.loads(run("list", "acme", "--json").output)
+    assert data[0]["examples"] == ["Email me at [EMAIL] about my invoice"]
 
 
 def test_cli_set_and_auto(warehouse):

@@ -97,6 +97,29 @@ def test_user_sequences_use_first_topic_of_each_session_in_time_order():
         j.user_sequences(sessions, mode="last")
 
 
+def test_user_topic_stats_follow_each_user_across_sessions():
+    # u1: s1 A > B, then s2 B > C (the B B across the boundary collapses): enters A, exits C.
+    # u2: s3 C, then s4 A: enters C, exits A. u3: s5 A A: enters and exits A.
+    sessions = [
+        ("u1", 2, "s2", ["B", "C"]),
+        ("u1", 1, "s1", ["A", "B"]),
+        ("u2", 3, "s3", ["C"]),
+        ("u2", 4, "s4", ["A"]),
+        ("u3", 5, "s5", ["A", "A"]),
+    ]
+    stats = j.user_topic_stats(sessions)
+    assert stats == {
+        "A": j.TopicStats(entries=2, exits=2, visits=3),
+        "B": j.TopicStats(entries=0, exits=0, visits=1),
+        "C": j.TopicStats(entries=1, exits=1, visits=2),
+    }
+    assert stats["A"].dropoff_rate == pytest.approx(2 / 3)
+    # Per session the same data has 5 journeys: A enters 3 times (s1, s4, s5) and exits twice (s4, s5).
+    per_session = j.topic_stats([topics for *_, topics in sessions])
+    assert per_session["A"] == j.TopicStats(entries=3, exits=2, visits=3)
+    assert per_session["B"] == j.TopicStats(entries=1, exits=1, visits=2)
+
+
 def test_format_path_with_and_without_labels():
     assert j.format_path([0, 1, -1]) == "0 > 1 > -1"
     assert j.format_path([0, 1], {0: "Reset", 1: "Pricing"}) == "Reset > Pricing"
@@ -133,12 +156,25 @@ def test_compute_journeys_on_fixture_warehouse(fixture_con):
     stats = {
         row[0]: row[1:]
         for row in fixture_con.execute(
-            "select topic_id, entries, exits, visits, dropoff_rate from marts.journey_topic_stats "
-            "where project_id = ? and field = 'prompt'",
+            "select topic_id, entries, exits, visits, dropoff_rate, user_entries, user_exits, user_visits, "
+            "user_dropoff_rate from marts.journey_topic_stats where project_id = ? and field = 'prompt'",
             [fx.ACME],
         ).fetchall()
     }
-    assert stats == {0: (3, 1, 4, 0.25), 1: (2, 2, 4, 0.5), 2: (1, 4, 4, 1.0), -1: (1, 0, 1, 0.0)}
+    # Per session: see tests/fixtures/warehouse.py. Per user, all sessions chained in order:
+    # u1 0 > 1 > 2, u2 0 > 1 > 2, u3 0 > 2 > -1 > 0, u4 1.
+    assert {t: s[:4] for t, s in stats.items()} == {
+        0: (3, 1, 4, 0.25), 1: (2, 2, 4, 0.5), 2: (1, 4, 4, 1.0), -1: (1, 0, 1, 0.0)
+    }
+    assert {t: s[4:7] for t, s in stats.items()} == {0: (3, 1, 3), 1: (1, 1, 3), 2: (0, 2, 3), -1: (0, 0, 1)}
+    assert {t: s[7] for t, s in stats.items()} == {
+        0: pytest.approx(1 / 3), 1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), -1: 0.0
+    }
+    (trial,) = fixture_con.execute(
+        "select entries, exits, visits, user_entries, user_exits, user_visits from marts.journey_topic_stats "
+        "where project_id = ?", [fx.TRIALCO]
+    ).fetchall()
+    assert trial == (1, 1, 1, 1, 1, 1)
     (label_path,) = fixture_con.execute(
         "select path from marts.journey_paths where scope = 'session' and path_length = 3"
     ).fetchone()

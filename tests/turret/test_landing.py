@@ -92,6 +92,55 @@ def test_iso_is_utc_with_microseconds_and_z():
     assert landing.utc_now().tzinfo is not None
 
 
+@pytest.mark.parametrize("dt, text", [
+    (datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "0999-01-02T03:04:05.000006Z"),
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+    (datetime(1970, 1, 1), "1970-01-01T00:00:00.000000Z"),  # naive means UTC
+    (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+])
+def test_iso_always_writes_a_four_digit_year_that_reads_back(dt, text):
+    assert iso(dt) == text
+    assert landing.parse_iso(text) == dt.replace(tzinfo=UTC)
+
+
+def test_a_record_from_before_year_1000_is_not_quarantined(tmp_path):
+    # strftime("%Y") wrote year 999 as "999", which the reader rejects: an acknowledged event quarantined.
+    writer = LandingWriter(tmp_path, group_commit_ms=0)
+    writer.append([record(timestamp=datetime(999, 6, 1, tzinfo=UTC))])
+    writer.close()
+    [line] = all_lines(tmp_path)
+    assert line.error is None and line.record["timestamp"] == "0999-06-01T00:00:00.000000Z"
+
+
+def test_timestamp_and_received_at_share_one_formatting_but_differ_when_given():
+    at = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    same = record(received_at=at)
+    assert same["timestamp"] == same["received_at"] == "2025-03-01T12:00:00.000000Z"
+    other = record(received_at=at, timestamp=datetime(2025, 2, 1, tzinfo=UTC))
+    assert other["timestamp"] == "2025-02-01T00:00:00.000000Z" and other["received_at"] == same["received_at"]
+    later = record(received_at=at + timedelta(microseconds=1))  # the one-entry cache must not answer stale
+    assert later["received_at"] == "2025-03-01T12:00:00.000001Z"
+
+
+def test_event_ids_differ_across_a_fork():
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: ids after the fork, on the same millisecond clock
+        try:
+            os.write(write_fd, "\n".join(new_event_id() for _ in range(2000)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    mine = {new_event_id() for _ in range(2000)}
+    with os.fdopen(read_fd, "rb") as fh:
+        theirs = set(fh.read().decode().split("\n"))
+    os.waitpid(pid, 0)
+    assert len(theirs) == 2000 and not mine & theirs
+    # The per-process part (bits 62..24 of the low half) was drawn again in the child.
+    low = lambda i: int(i[-16:], 16) & ((1 << 62) - 1)  # noqa: E731
+    assert {low(i) >> 24 for i in mine}.isdisjoint({low(i) >> 24 for i in theirs})
+
+
 def test_make_record_follows_the_contract():
     rec = record(event_type=None)
     assert rec["v"] == 1 and "payload" not in rec
@@ -272,6 +321,44 @@ def test_unserializable_record_is_a_value_error_not_a_storage_error(tmp_path):
     with pytest.raises(ValueError, match="cannot be serialized"):
         writer.append([record(metadata={"x": float("nan")})])
     writer.close()
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), object(), b"bytes", "\ud800"])
+def test_every_serialization_failure_is_a_record_error_and_nothing_is_written(tmp_path, bad):
+    writer = LandingWriter(tmp_path, group_commit_ms=0)
+    good = record()
+    # The whole call is refused before anything is queued: the good record beside it is not written either.
+    with pytest.raises(landing.RecordError, match="cannot be serialized"):
+        writer.append([good, record(metadata={"x": bad})])
+    assert issubclass(landing.RecordError, ValueError) and not issubclass(landing.RecordError, LandingError)
+    writer.append([good])  # the writer carries on
+    writer.close()
+    assert [line.record["event_id"] for line in all_lines(tmp_path)] == [good["event_id"]]
+
+
+def test_lines_queued_during_an_fsync_do_not_wait_for_the_window(tmp_path, monkeypatch):
+    # The window (group_commit_ms) is for a writer that was idle; lines that arrive while an fsync runs
+    # already form a group and go as soon as it returns.
+    writer = LandingWriter(tmp_path, group_commit_ms=1000)
+    real_fdatasync = os.fdatasync
+    in_fsync = threading.Event()
+
+    def slow_fdatasync(fd):
+        in_fsync.set()
+        time.sleep(0.2)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    first = threading.Thread(target=writer.append, args=([record()],))
+    first.start()
+    assert in_fsync.wait(5)
+    started = time.monotonic()
+    writer.append([record()])  # queued during the first fsync
+    waited = time.monotonic() - started
+    first.join()
+    writer.close()
+    assert waited < 0.9, waited  # not the 1 s window
+    assert len(all_lines(tmp_path)) == 2
 
 
 def test_landing_error_when_the_root_is_not_a_directory(tmp_path):

@@ -41,6 +41,25 @@ from turret.scrub import scrub
         ),
         # A bare dotted quad is scrubbed even if it might be a version: leaking an address costs more.
         ("upgrade to 1.2.3.4", "upgrade to [IP]"),
+        # Secrets: API keys by their published prefixes, bearer tokens, JWTs.
+        ("my key sk-proj-abc123DEF456ghi789JKL012mno fails", "my key [API_KEY] fails"),
+        ("OPENAI_API_KEY=sk-1234567890abcdefghijklmnopqrstuvwxyzABCD", "OPENAI_API_KEY=[API_KEY]"),
+        ("claude key sk-ant-api03-AbCdEf1234567890abcdefGHIJ.", "claude key [API_KEY]."),
+        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc and rk_test_abcdefghijklmnopqrst",
+         "stripe [API_KEY] and [API_KEY]"),
+        ("aws AKIAIOSFODNN7EXAMPLE / ASIAZZZZZZZZZZZZZZZZ", "aws [API_KEY] / [API_KEY]"),
+        ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB leaked", "token [API_KEY] leaked"),
+        ("github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+         "[API_KEY]"),
+        ("Authorization: Bearer abcDEF123456ghiJKL789.xyz", "Authorization: Bearer [TOKEN]"),
+        ("curl -H 'authorization: bearer 0a1b2c3d4e5f6a7b8c9d0e1f'", "curl -H 'authorization: bearer [TOKEN]'"),
+        (
+            "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0 ok",
+            "jwt [TOKEN] ok",
+        ),
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.sig", "Bearer [TOKEN]"),
+        # A key whose digits would pass as a card is still one key.
+        ("sk-abcd4111111111111111wxyz0123", "[API_KEY]"),
     ],
 )
 def test_pii_is_replaced(text, expected):
@@ -62,6 +81,9 @@ def test_pii_is_replaced(text, expected):
         "account 1234567890 (not a phone without separators)",
         "IBAN-like GB82 WEST 1234 5698 7654 33 with a bad checksum",
         "user@localhost has no domain",
+        "use sk-learn or sk-this-is-a-very-long-hyphenated-word, AKIA alone, sk_live_short",
+        "the bearer of bad news, bearer bonds from 2024, Bearer token missing",
+        "eyJ is not a token, nor is ghp_short",
         "😀 unicode — “quotes” and tabs\tand\nnewlines stay as they are",
         "",
     ],
@@ -81,7 +103,11 @@ _words = st.sampled_from(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(_words, max_size=12), st.sampled_from(["a.b@example.com", "4111 1111 1111 1111", "8.8.4.4"]))
+@given(
+    st.lists(_words, max_size=12),
+    st.sampled_from(["a.b@example.com", "4111 1111 1111 1111", "8.8.4.4", "sk-proj-abc123DEF456ghi789JKL012",
+                     "AKIAIOSFODNN7EXAMPLE"]),
+)
 def test_pii_never_survives_and_scrub_is_idempotent(words, secret):
     text = " ".join([*words, secret, *reversed(words)])
     out = scrub(text)

@@ -14,12 +14,18 @@ event_texts as (
     select project_id, event_id, field, text from {{ ref('stg_pipeline__event_texts') }}
 ),
 
+journey_topics as (
+    select project_id, field, event_id, journey_topic_id, kind from {{ ref('stg_pipeline__journey_topics') }}
+),
+
 final as (
     select
         event_topics.project_id,
         event_topics.event_id,
         event_topics.field,
         cast(event_topics.topic_id as integer) as topic_id,
+        cast(journey_topics.journey_topic_id as integer) as journey_topic_id,
+        journey_topics.kind as message_kind,
         events.event_name,
         events.contract,
         events.event_type,
@@ -39,6 +45,10 @@ final as (
         on event_topics.project_id = event_texts.project_id
         and event_topics.event_id = event_texts.event_id
         and event_topics.field = event_texts.field
+    left join journey_topics
+        on event_topics.project_id = journey_topics.project_id
+        and event_topics.event_id = journey_topics.event_id
+        and event_topics.field = journey_topics.field
 )
 
 select * from final

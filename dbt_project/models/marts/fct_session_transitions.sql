@@ -1,5 +1,7 @@
--- One row per consecutive pair of steps within a session (per text field). is_repeat marks a step that
--- stays in the same topic (a rephrased question); agg_topic_transitions and the journeys leave those out.
+-- One row per consecutive pair of steps within a session (per text field), on the conversation-aware topics
+-- of int_session_steps. is_repeat marks a step that stays in the same topic (a rephrased question, a
+-- "thanks"); agg_topic_transitions and the journeys leave those out. Steps before the session has said
+-- anything topical (segment_index -1, e.g. a greeting) start no transition: the first topic is an entry.
 with
 
 steps as (
@@ -18,6 +20,7 @@ paired as (
         lag(topic_id) over w as from_topic_id,
         topic_id as to_topic_id,
         lag(occurred_at) over w as from_occurred_at,
+        lag(segment_index) over w as from_segment_index,
         occurred_at as to_occurred_at,
     from steps
     window w as (partition by project_id, field, session_id order by step_index)
@@ -39,7 +42,7 @@ final as (
         cast(epoch(to_occurred_at) - epoch(from_occurred_at) as double) as seconds_between,
         from_topic_id = to_topic_id as is_repeat,
     from paired
-    where from_event_id is not null
+    where from_event_id is not null and coalesce(from_segment_index, 0) >= 0
 )
 
 select * from final

@@ -15,8 +15,14 @@ sessions as (
         min(occurred_at) as session_started_at,
         max(occurred_at) as session_ended_at,
         count(*) as steps,
-        arg_min(topic_id, step_index) as first_topic_id,
-        arg_max(topic_id, step_index) as last_topic_id,
+        -- The first and last topic the session was on: steps before the conversation said anything
+        -- topical (segment_index -1) do not count; a message's own Unclustered topic (-1) does.
+        coalesce(
+            arg_min(topic_id, step_index) filter (where coalesce(segment_index, 0) >= 0), -1
+        ) as first_topic_id,
+        coalesce(
+            arg_max(topic_id, step_index) filter (where coalesce(segment_index, 0) >= 0), -1
+        ) as last_topic_id,
     from steps
     group by all
 ),

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from turret.settings import Settings
+from turret.settings import Settings, SettingsError
 
 TYPE_CHOICES = ("text", "enum", "number", "auto")
 
@@ -36,11 +36,18 @@ def _resolve_project(con: Any, project: str) -> str:
     raise click.ClickException(f"no project {project!r} in the warehouse (give a project name or id)")
 
 
-def _open(read_only: bool) -> Any:
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _open(settings: Settings, read_only: bool) -> Any:
     from turret.warehouse import connect
 
     try:
-        return connect(Settings.from_env(), read_only=read_only)
+        return connect(settings, read_only=read_only)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:  # duckdb lock or I/O errors: one clear line, no traceback
@@ -59,12 +66,17 @@ def list_cmd(project: str, as_json: bool) -> None:
     """List PROJECT's fields: detected type, override, effective type and example values."""
     from turret.fields import list_fields
 
-    con = _open(read_only=True)
+    settings = _settings()
+    con = _open(settings, read_only=True)
     try:
         project_id = _resolve_project(con, project)
         rows = list_fields(con, project_id)
     finally:
         con.close()
+    if settings.scrub_pii:
+        # type_fields stores scrubbed examples; rows typed by an older version may still hold raw ones.
+        for r in rows:
+            r.examples = _scrubbed(r.examples)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
         return
@@ -89,6 +101,12 @@ def list_cmd(project: str, as_json: bool) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(line[:-1], widths)) + "  " + line[-1])
 
 
+def _scrubbed(values: list[Any]) -> list[Any]:
+    from turret.scrub import scrub
+
+    return [scrub(v) if isinstance(v, str) else v for v in values]
+
+
 def _examples(values: list[Any], width: int = 60) -> str:
     text = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -108,10 +126,11 @@ def set_cmd(project: str, key: str, type_: str) -> None:
     """Override the type of field KEY in PROJECT (text, enum, number), or go back to detection (auto)."""
     from turret.fields import FieldError, set_override
 
-    con = _open(read_only=False)
+    settings = _settings()
+    con = _open(settings, read_only=False)
     try:
         project_id = _resolve_project(con, project)
-        row = set_override(con, project_id, key, type_)
+        row = set_override(con, project_id, key, type_, settings=settings)
     except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -24,6 +24,9 @@ _START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
 _END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
 _RETURNED = re.compile(r"Returned value was: (\{.*\})")
 _FAILED = re.compile(r"(Task failed with exception|ERROR - |\[error\s*\])")
+# The last line of a task's traceback: the exception and its message (which may go on over more lines).
+_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Exception|Error)): (.*)$")
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
 
 
 @click.group()
@@ -85,8 +88,15 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
 
     total = time.monotonic() - started
     if code != 0 or _run_failed(log_path):
-        click.echo(f"Pipeline run FAILED after {total:.0f}s. Last lines of {log_path}:", err=True)
-        click.echo(_failure_excerpt(log_path), err=True)
+        errors = task_errors(log_path.read_text(errors="replace").splitlines())
+        if errors:
+            click.echo(f"Pipeline run FAILED after {total:.0f}s.", err=True)
+            for task, message in errors:
+                click.echo(f"  x {task or 'a task'} failed: {message}", err=True)
+            click.echo(f"Full log: {log_path}", err=True)
+        else:
+            click.echo(f"Pipeline run FAILED after {total:.0f}s. Last lines of {log_path}:", err=True)
+            click.echo(_failure_excerpt(log_path), err=True)
         sys.exit(1)
     click.echo(f"Pipeline run finished in {total:.0f}s; marts published under {settings.published}")
 
@@ -116,6 +126,26 @@ def _describe(figures: dict) -> str:
 def _run_failed(log_path: Path) -> bool:
     text = log_path.read_text(errors="replace")
     return "state:failed" in text or "DagRun Finished" in text and "state=failed" in text
+
+
+def task_errors(lines: list[str]) -> list[tuple[str | None, str]]:
+    """(task, message) for each task that failed with an exception in an ``airflow dags test`` log: the
+    traceback's last line and the lines that continue it (a data-check report spans several)."""
+    out: list[tuple[str | None, str]] = []
+    task = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if m := _START.search(line):
+            task = m.group(1)
+        elif (m := _EXCEPTION.match(line)) and i > 0 and lines[i - 1].startswith(" "):
+            message = [f"{m.group(1)}: {m.group(2)}" if m.group(1) != "AirflowFailException" else m.group(2)]
+            while i + 1 < len(lines) and lines[i + 1].strip() and not _LOG_LINE.match(lines[i + 1]):
+                i += 1
+                message.append(lines[i])
+            out.append((task, "\n".join(message)))
+        i += 1
+    return out
 
 
 def _failure_excerpt(log_path: Path, lines: int = 40) -> str:

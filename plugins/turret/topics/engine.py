@@ -14,23 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from turret.topic_defaults import (  # noqa: F401  (re-exported: the engine's public defaults)
+    ASSIGN_THRESHOLD,
+    MIN_CLUSTER_SIZE_DIVISOR,
+    MIN_CLUSTER_SIZE_FLOOR,
+    MIN_SAMPLES,
+    OUTLIER_THRESHOLD,
+    REFINE_ITERATIONS,
+)
 from turret.topics.reduce import PCAReducer, l2_normalize
 
-# Why these defaults: tuned on banking77 (13k queries, 77 intents; figures in docs/topics_engine.md).
-# min_cluster_size grows with n so a 200k history does not shatter into thousands of micro-topics, in
-# power-of-two steps so that it does not change between two fits a few hours apart.
-MIN_CLUSTER_SIZE_FLOOR = 5
-MIN_CLUSTER_SIZE_DIVISOR = 400
-# hdbscan's min_samples defaults to min_cluster_size, which marks a third of real data as noise; a small
-# value keeps the density estimate local and leaves fewer points for outlier reduction.
-MIN_SAMPLES = 5
-# A noise point joins its nearest topic when cosine >= this; below it the point is "Unclustered".
-OUTLIER_THRESHOLD = 0.45
-# New texts (incremental runs) join the nearest topic at this cosine; the rest wait in the pending pool.
-ASSIGN_THRESHOLD = 0.45
-# Spherical k-means passes seeded by the hdbscan centroids: hdbscan finds the dense cores, the passes put
-# every text in its nearest topic (as incremental runs will) and lift ARI ~0.03-0.05 on banking77.
-REFINE_ITERATIONS = 2
 # Fewer points than this are not clustered at all (everything waits as unclustered).
 MIN_FIT_SIZE = 10
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from turret.settings import Settings
 from turret.topics import engine as eng
 from turret.topics.hierarchy import assign_themes
 from turret.topics.matching import match_topics
@@ -36,8 +37,6 @@ from turret.topics.reduce import make_reducer
 
 if TYPE_CHECKING:
     import duckdb
-
-    from turret.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +95,13 @@ class TopicsError(ValueError):
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Knobs of the engine. Defaults are the tuned values (docs/topics_engine.md); TURRET_* settings for
-    them are requested from the settings owner, until then pass a config."""
+    """Knobs of the engine. Defaults are the tuned values (docs/topics_engine.md). The ones a user tunes are
+    ``TURRET_TOPIC_*`` settings (docs/settings.md) and take their defaults from there (thresholds from
+    ``turret.topics.engine``), so ``EngineConfig.from_settings(Settings()) == EngineConfig()``; the rest
+    are internal. The pipeline builds its config with ``from_settings``."""
 
-    reducer: str = "pca"
-    n_components: int = 10
+    reducer: str = Settings.topic_reducer
+    n_components: int = Settings.topic_reducer_components
     min_cluster_size: int | None = None  # None: max(5, n/400)
     min_samples: int | None = eng.MIN_SAMPLES
     cluster_selection_method: str = "leaf"
@@ -111,19 +112,44 @@ class EngineConfig:
     split_fold_cosine: float = 0.70  # a refit's split-off piece this close to its old topic is folded back
     pool_min: int = 50  # pending texts needed before the pool is clustered on its own
     pool_growth: float = 1.25  # ...and the pool must have grown this much since the last attempt
-    drift_unclustered_share: float = 0.10
-    drift_similarity_drop: float = 0.10
+    drift_unclustered_share: float = Settings.topic_drift_unclustered_share
+    drift_similarity_drop: float = Settings.topic_drift_similarity_drop
     drift_min_texts: int = 50  # new texts needed before the similarity-drop rule is trusted
-    refit_growth: float = 2.0  # refit when the dimension has this many times the texts of the last fit
+    # Refit when the dimension has this many times the texts of the last fit.
+    refit_growth: float = Settings.topic_refit_growth
 
-    def topic_model(self, *, min_cluster_size: int | None = None) -> eng.TopicModel:
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> EngineConfig:
+        """The config of the ``TURRET_TOPIC_*`` settings (validated by ``Settings``); internal knobs keep
+        their defaults unless given in ``overrides``."""
+        values: dict[str, Any] = {
+            "reducer": settings.topic_reducer,
+            "n_components": settings.topic_reducer_components,
+            "min_cluster_size": settings.topic_min_cluster_size or None,
+            "min_samples": settings.topic_min_samples,
+            "outlier_threshold": settings.topic_outlier_threshold,
+            "assign_threshold": settings.topic_assign_threshold,
+            "refit_growth": settings.topic_refit_growth,
+            "drift_unclustered_share": settings.topic_drift_unclustered_share,
+            "drift_similarity_drop": settings.topic_drift_similarity_drop,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def topic_model(
+        self,
+        *,
+        min_cluster_size: int | None = None,
+        outlier_threshold: float | None = None,
+        cluster_selection_method: str | None = None,
+    ) -> eng.TopicModel:
         reducer_kwargs = {"n_components": self.n_components} if self.reducer != "none" else {}
         return eng.TopicModel(
             reducer=make_reducer(self.reducer, **reducer_kwargs),
             min_cluster_size=min_cluster_size or self.min_cluster_size,
             min_samples=self.min_samples,
-            cluster_selection_method=self.cluster_selection_method,
-            outlier_threshold=self.outlier_threshold,
+            cluster_selection_method=cluster_selection_method or self.cluster_selection_method,
+            outlier_threshold=self.outlier_threshold if outlier_threshold is None else outlier_threshold,
             refine_iterations=self.refine_iterations,
         )
 
@@ -164,6 +190,9 @@ def update_topics(
 ) -> dict:
     """Give every embedded event text a topic, per (project, text field); returns run statistics.
 
+    ``config``: the engine's knobs; by default ``EngineConfig.from_settings(settings)`` (the
+    ``TURRET_TOPIC_*`` settings).
+
     ``mode``: ``auto`` (incremental; a first run or drift refits), ``incremental`` (never refits a fitted
     dimension), ``refit`` (cluster everything again, ids kept by matching). Idempotent: with no new texts
     nothing changes. Texts without a vector for the model yet are left for the next run.
@@ -172,7 +201,7 @@ def update_topics(
         raise TopicsError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
     if not run_id or not isinstance(run_id, str):
         raise TopicsError("run_id must be a non-empty string")
-    config = config or DEFAULT_CONFIG
+    config = config or EngineConfig.from_settings(settings)
     ensure_state(con)
     model = model_key(settings, embedder)
     started = _now()
@@ -433,39 +462,48 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
         [pid, field],
     ).fetchall()
     pool_ids, X = _load_vectors(con, pid, field, model, event_ids=[r[0] for r in rows])
-    fitted = config.topic_model(min_cluster_size=mcs).fit(X)
+    # Pool texts are new texts: they join a discovered topic on the same terms as joining an old one
+    # (assign_threshold), so a small pool does not smear its few real subjects over its noise.
+    threshold = max(config.outlier_threshold, config.assign_threshold)
+    # Excess-of-mass selection, not leaf: the pool is mostly noise around a few new subjects, and leaf
+    # selection cuts a small subject into pieces (or makes topics of the noise).
+    fitted = config.topic_model(
+        min_cluster_size=mcs, outlier_threshold=threshold, cluster_selection_method="eom"
+    ).fit(X)
+    labels, centroids, sims = fitted.labels_, fitted.centroids_, fitted.similarities_
+    n_found = int(centroids.shape[0])
     next_id = int(state["next_topic_id"])
     found = 0
-    if fitted.n_topics_:
+    if n_found:
         hashes = _text_hashes(con, pid, field, pool_ids)
-        ids = np.arange(next_id, next_id + fitted.n_topics_)
-        live = fitted.labels_ >= 0
-        topic_of = np.where(live, ids[np.maximum(fitted.labels_, 0)], UNCLUSTERED_ID)
+        ids = np.arange(next_id, next_id + n_found)
+        live = labels >= 0
+        topic_of = np.where(live, ids[np.maximum(labels, 0)], UNCLUSTERED_ID)
         _insert_event_topics(
             con, pid, field, [e for e, ok in zip(pool_ids, live, strict=True) if ok], topic_of[live],
             np.where(fitted.assigned_by_[live] == eng.ASSIGNED_PENDING, eng.ASSIGNED_CLUSTER,
                      fitted.assigned_by_[live]),
-            fitted.similarities_[live], run_id, replace=True,
+            sims[live], run_id, replace=True,
         )
         now = _now()
         for j, tid in enumerate(int(t) for t in ids):
-            members = np.flatnonzero(fitted.labels_ == j)
-            reps = _representatives(members, fitted.similarities_, hashes)
+            members = np.flatnonzero(labels == j)
+            reps = _representatives(members, sims, hashes)
             _exec(con,
                 "insert into pipeline.topic_centroids values (?, ?, ?, ?, ?, ?, null, null)",
-                [pid, field, tid, fitted.centroids_[j].tolist(), int(members.size), json.dumps(reps)],
+                [pid, field, tid, centroids[j].tolist(), int(members.size), json.dumps(reps)],
             )
             _upsert_topic(con, pid, field, tid, run_id=run_id)
             _exec(con,
                 "insert into pipeline.topic_lineage values (?, ?, ?, ?, 'new', '[]', ?)",
                 [run_id, pid, field, tid, now],
             )
-        found = fitted.n_topics_
+        found = n_found
         next_id += found
     _exec(con,
         "update pipeline.topic_models set next_topic_id = ?, pool_attempt_size = ? "
         "where project_id = ? and field = ?",
-        [next_id, int((fitted.labels_ < 0).sum()), pid, field],
+        [next_id, int((labels < 0).sum()), pid, field],
     )
     return found
 
@@ -560,20 +598,25 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
     todo = []
     for tid, _reps, _kw, label_key, source, _theme in rows:
         key = labelling.label_cache_key(docs[tid], labeler_id)
-        if key == label_key and source != "pending":
-            continue  # unchanged since it was named
+        if key == label_key and source == labeler_id:
+            continue  # unchanged since this labeler named it (a fallback or "pending" label is retried)
         todo.append((tid, key))
-    named = _name(con, labeler, [(docs[t], k) for t, k in todo])
+    named = _name(con, labeler, labeler_id, [(docs[t], k) for t, k in todo])
+    fallbacks = 0
     for (tid, key), result in zip(todo, named, strict=True):
         _exec(con,
             "update pipeline.topics set label = ?, description = ?, keywords = ?, label_source = ? "
             "where project_id = ? and field = ? and topic_id = ?",
             [result[0], result[1], json.dumps(docs[tid].keywords), result[2], pid, field, tid],
         )
+        # A fallback label (the LLM failed, the keyword label stands in) is shown but not remembered under
+        # the labeler's key: without the key the next run asks the labeler again.
+        own = result[2] == labeler_id
+        fallbacks += not own
         _exec(con,
             "update pipeline.topic_centroids set label_key = ? where project_id = ? and field = ? "
             "and topic_id = ?",
-            [key, pid, field, tid],
+            [key if own else None, pid, field, tid],
         )
 
     # Themes: the labeler over the closest text of each member topic and the keywords most member topics
@@ -595,7 +638,7 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         )
     theme_items = sorted(theme_docs.items())
     theme_named = _name(
-        con, labeler, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]
+        con, labeler, labeler_id, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]
     )
     for (theme, _d), result in zip(theme_items, theme_named, strict=True):
         _exec(con,
@@ -603,17 +646,26 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
             "and theme_id = ?",
             [result[0], result[1], pid, field, theme],
         )
-    return {"topics": len(rows), "relabelled": len(todo), "themes": len(theme_items)}
+    return {"topics": len(rows), "relabelled": len(todo), "fallback_labels": fallbacks,
+            "themes": len(theme_items)}
 
 
-def _name(con, labeler, items: Sequence[tuple[Any, str]]) -> list[tuple[str, str | None, str]]:
-    """(label, description, source) per item: from the cache, else from one labeler call, then cached."""
+def _name(
+    con, labeler, labeler_id: str, items: Sequence[tuple[Any, str]]
+) -> list[tuple[str, str | None, str]]:
+    """(label, description, source) per item: from the cache, else from one labeler call.
+
+    Only labels the labeler made itself (source ``labeler_id``) are cached. A fallback (an LLM labeler
+    that failed and answered with the keyword label, source ``keywords``) is returned but not cached:
+    the cache key names the LLM, so caching it would pin the keyword label until the topic changes.
+    """
     out: list[tuple[str, str | None, str] | None] = []
     ask = []
     for docs, key in items:
         hit = _one(con,
-            "select label, description, label_source from pipeline.topic_label_cache where cache_key = ?",
-            [key],
+            "select label, description, label_source from pipeline.topic_label_cache where cache_key = ? "
+            "and label_source = ?",  # fallbacks cached by older versions are misses
+            [key, labeler_id],
         )
         out.append(tuple(hit) if hit else None)
         if not hit:
@@ -625,8 +677,10 @@ def _name(con, labeler, items: Sequence[tuple[Any, str]]) -> list[tuple[str, str
         now = _now()
         for (pos, _docs, key), lab in zip(ask, labels, strict=True):
             out[pos] = (lab.label, lab.description, lab.source)
+            if lab.source != labeler_id:
+                continue  # a fallback: ask again next run
             _exec(con,
-                "insert into pipeline.topic_label_cache values (?, ?, ?, ?, ?) on conflict do nothing",
+                "insert or replace into pipeline.topic_label_cache values (?, ?, ?, ?, ?)",
                 [key, lab.label, lab.description, lab.source, now],
             )
     return out  # type: ignore[return-value]

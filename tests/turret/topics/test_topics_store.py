@@ -231,6 +231,97 @@ def test_labels_come_from_keywords_and_are_cached(loaded, settings):
     assert con.execute("select topic_id, label from pipeline.topics order by 1").fetchall() == labels_before
 
 
+def _openai_stub():
+    """tests/turret/openai_stub.py, loaded by path: this folder is not next to it on sys.path."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    module = sys.modules.get("openai_stub")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            "openai_stub", Path(__file__).resolve().parents[1] / "openai_stub.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["openai_stub"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def test_an_llm_failure_keeps_keyword_labels_until_the_llm_answers(loaded, settings):
+    from turret.label import OpenAILabeler
+
+    stub_module = _openai_stub()
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    k = con.execute("select count(*) from pipeline.topics where topic_id >= 0").fetchone()[0]
+
+    def llm(stub):
+        return OpenAILabeler(api_key="test-key", base_url=stub.base_url, model="stub-model", max_retries=0)
+
+    def topic_labels():
+        return con.execute(
+            "select topic_id, label, label_source from pipeline.topics where topic_id >= 0 order by 1"
+        ).fetchall()
+
+    # The API is down: every topic gets its keyword label, nothing is cached under the LLM's key.
+    with stub_module.OpenAIStub(status=500) as down:
+        stats = label_topics(con, settings, run_id="r1", labeler=llm(down))
+    assert down.attempts > 0
+    assert dim(stats)["relabelled"] == k and dim(stats)["fallback_labels"] == k
+    failed = topic_labels()
+    assert all(source == "keywords" and label and not label.startswith("Topic ") for _, label, source in failed)
+    assert con.execute("select count(*) from pipeline.topic_label_cache").fetchone()[0] == 0
+    assert con.execute("select count(*) from pipeline.topic_centroids where label_key is not null"
+                       ).fetchone()[0] == 0
+
+    # The API is back: the same, unchanged topics are asked again and now carry the LLM's labels.
+    with stub_module.OpenAIStub() as up:
+        stats = label_topics(con, settings, run_id="r2", labeler=llm(up))
+    assert dim(stats)["relabelled"] == k and dim(stats)["fallback_labels"] == 0
+    n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
+    assert len(up.requests) == k + n_themes  # every topic and theme, once
+    assert all(source == "llm:stub-model" and label == "Password Reset Help"
+               for _, label, source in topic_labels())
+    assert {s for (s,) in con.execute("select label_source from pipeline.topic_label_cache").fetchall()} == {
+        "llm:stub-model"
+    }
+
+    # Nothing changed since: no topic is relabelled and the LLM is not called at all.
+    with stub_module.OpenAIStub() as again:
+        stats = label_topics(con, settings, run_id="r3", labeler=llm(again))
+    assert dim(stats)["relabelled"] == 0
+    assert again.attempts == 0
+    assert all(source == "llm:stub-model" for _, _, source in topic_labels())
+
+
+def test_keyword_fallbacks_pinned_by_older_versions_are_retried(loaded, settings):
+    """Before the fix a fallback was cached under the LLM's key; such rows must not pin the label."""
+    from turret.label import OpenAILabeler
+
+    stub_module = _openai_stub()
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    with stub_module.OpenAIStub() as up:
+        label_topics(con, settings, run_id="r1",
+                     labeler=OpenAILabeler(api_key="k", base_url=up.base_url, model="stub-model"))
+    # What the old version left after an outage: keyword labels cached and keyed as if the LLM made them.
+    con.execute("update pipeline.topic_label_cache set label = 'Old Keywords', label_source = 'keywords'")
+    con.execute("update pipeline.topics set label = 'Old Keywords', label_source = 'keywords' "
+                "where topic_id >= 0")
+    k = con.execute("select count(*) from pipeline.topics where topic_id >= 0").fetchone()[0]
+    with stub_module.OpenAIStub() as up:
+        stats = label_topics(con, settings, run_id="r2",
+                             labeler=OpenAILabeler(api_key="k", base_url=up.base_url, model="stub-model"))
+    assert dim(stats)["relabelled"] == k and up.attempts > 0
+    assert set(con.execute("select label, label_source from pipeline.topics where topic_id >= 0").fetchall()) == {
+        ("Password Reset Help", "llm:stub-model")
+    }
+    assert {s for (s,) in con.execute("select label_source from pipeline.topic_label_cache").fetchall()} == {
+        "llm:stub-model"
+    }
+
+
 def test_a_new_embedding_model_refits_and_keeps_ids_by_members(loaded, settings):
     con = loaded[0]
     update_topics(con, settings, run_id="r1")
