@@ -415,11 +415,13 @@ def _decode(
     cols[-1] = int(delta.argmax())
     for t in range(n - 1, 0, -1):
         cols[t - 1] = back[t, cols[t]]
-    path = model.topic_ids[states[cols]]
 
     # A message is "topical" when its own evidence supports the segment topic; otherwise it continues it.
-    own_best = states[np.argmax(S[:, states] + bonus[:, states], axis=1)]
-    topical = (~conversational) & (w >= 0.5) & (own_best == states[cols])
+    own_best = np.argmax(S[:, states] + bonus[:, states], axis=1)
+    evidence = (~conversational) & (w >= 0.5)
+    _switch_on_evidence(cols, evidence & (own_best == cols))
+    path = model.topic_ids[states[cols]]
+    topical = evidence & (own_best == cols)
     kinds[topical] = TOPICAL
     if not topical.any():
         # Nothing topical said: no journey topic for anything (e.g. a session of only "hi" / "thanks").
@@ -427,6 +429,25 @@ def _decode(
     first = int(np.flatnonzero(topical)[0])
     path[:first] = NO_TOPIC
     return path, kinds
+
+
+def _switch_on_evidence(cols: np.ndarray, topical: np.ndarray) -> None:
+    """Move each switch that Viterbi placed on a message without evidence ("cool", "ok thanks") forward to
+    the first message that names the new topic, in place. A message with (almost) no evidence scores about
+    the same under every state, so "switched at the thanks" and "switched at the next question" differ by
+    noise; the thanks belongs to the topic it thanks for. Switch count and order do not change."""
+    n = cols.size
+    t = 1
+    while t < n:
+        if cols[t] != cols[t - 1] and not topical[t]:
+            ahead = np.flatnonzero(topical[t + 1:])
+            if ahead.size:
+                end = t + 1 + int(ahead[0])
+                if (cols[t : end + 1] == cols[t]).all():
+                    cols[t:end] = cols[t - 1]
+                    t = end
+                    continue
+        t += 1
 
 
 def _assignments(event_ids: Sequence[str], path: np.ndarray, kinds: np.ndarray) -> list[JourneyAssignment]:

@@ -411,3 +411,10 @@ def test_generic_topics_need_specific_ones_beside_them():
         SYN_PARAMS, topic_specificity={10: 0.08, 20: 0.05, 30: 0.1}, topic_persistence={20: 0.0}
     )
     assert topics_of(assign_session(msgs, SYN_CENTROIDS, params=no_contrast)) == [10, 20, 20]
+
+
+def test_a_thanks_that_leans_towards_the_next_topic_still_belongs_to_the_one_it_thanks_for():
+    leaning = unit(0.02, 0.1, 0, 1)  # no real evidence, a hair closer to topic 20 than to 10
+    out = assign_session(msgs_from([unit(1), leaning, unit(0, 1)]), SYN_CENTROIDS, params=SYN_PARAMS)
+    assert topics_of(out) == [10, 10, 20]
+    assert [a.segment_index for a in out] == [0, 0, 1]
