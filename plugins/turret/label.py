@@ -185,18 +185,30 @@ class KeywordLabeler:
     @staticmethod
     def _label_words(keywords: list[str]) -> list[str]:
         # A bigram among the top three reads most naturally ("reset password"); else the top two terms.
+        # Inflections of one word count once ("notification" and "notifications" make no label).
         for kw in keywords[:3]:
             parts = kw.split()
-            if MIN_LABEL_WORDS <= len(parts) <= MAX_LABEL_WORDS and len(set(parts)) == len(parts):
+            if MIN_LABEL_WORDS <= len(parts) <= MAX_LABEL_WORDS and not _has_inflections(parts):
                 return parts
         words: list[str] = []
         for kw in keywords:
             for w in kw.split():
-                if w not in words:
+                if not _has_inflections([*words, w]):
                     words.append(w)
             if len(words) >= MIN_LABEL_WORDS:
                 break
         return words[:MAX_LABEL_WORDS]
+
+
+def _has_inflections(words: Sequence[str]) -> bool:
+    """Whether two of ``words`` are one word with and without a plural or verb ending (-s, -es, -ed, -ing)."""
+    forms = [w.lower() for w in words]
+    for i, a in enumerate(forms):
+        for b in forms[i + 1:]:
+            short, long = sorted((a, b), key=len)
+            if long == short or any(long == short + end for end in ("s", "es", "ed", "d", "ing")):
+                return True
+    return False
 
 
 # ------------------------------------------------------------------------------------------------- the LLM

@@ -65,6 +65,8 @@ def test_ctfidf_edge_cases():
         (["password", "reset password", "reset"], "Reset Password"),
         (["pricing", "plan", "annual"], "Pricing Plan"),
         (["refund"], "Refund Topic"),
+        (["notifications", "notification", "email"], "Notifications Email"),
+        (["invoice invoices", "invoices", "billing"], "Invoice Billing"),
         ([], "Topic 7"),
         (["  ", ""], "Topic 7"),
     ],
