@@ -2,8 +2,9 @@
 
 What "now" covers: before the run starts, every live ingest process is asked to seal its open landing
 segment and the segments of dead processes are sealed, so everything acknowledged before the command
-started is loaded. Events acknowledged while the run is under way land in new segments and wait for the
-next run.
+started is loaded. A writer that does not answer within ``--seal-timeout`` keeps its segment open: the
+command says so on stderr, and those events load in the next run. Events acknowledged while the run is
+under way land in new segments and wait for the next run.
 """
 
 from __future__ import annotations
@@ -50,8 +51,17 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
 
     root = settings.landing_root
     root.mkdir(parents=True, exist_ok=True)
-    sealed = landing.request_seal(root, timeout=seal_timeout)
+    asked_at = landing.utc_now()
+    sealed = landing.request_seal(root, timeout=seal_timeout, at=asked_at)
     echo(f"Landing store {root}: {len(sealed)} segment(s) sealed for this run")
+    still_open = landing.wait_for_seal(root, asked_at, timeout=0)
+    if still_open:
+        click.echo(
+            f"Warning: {len(still_open)} landing segment(s) opened before this run are still open: their "
+            f"writers did not seal within --seal-timeout {seal_timeout:g}s. Their events are not in this "
+            "run; they load in the next one.",
+            err=True,
+        )
 
     env = airflow_env.ensure_airflow_ready(settings, echo=echo)
     logs = Path(settings.home) / "logs"

@@ -32,3 +32,34 @@ def test_other_exceptions_keep_their_type_and_a_log_without_traceback_has_none()
     log = LOG.replace("airflow.sdk.exceptions.AirflowFailException: data checks", "duckdb.IOException: data checks")
     assert task_errors(log.splitlines())[0][1].startswith("IOException: data checks")
     assert task_errors([line for line in LOG.splitlines() if not line.startswith(("  ", "Traceback", "airflow."))]) == []
+
+
+def test_a_segment_its_writer_does_not_seal_is_reported_before_the_run(tmp_path, monkeypatch):
+    """A live writer that does not answer the seal request keeps its segment open: the run says so."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+
+    from turret import airflow_env, landing
+    from turret.cli.pipeline import pipeline
+
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    folder = landing.hour_dir(tmp_path / "landing", started)
+    folder.mkdir(parents=True)
+    # Named after this (live) process, so it is no orphan; nothing here answers the seal request.
+    name = f"testhost-{os.getpid()}-{started.strftime('%Y%m%dT%H%M%S%fZ')}-abcd1234{landing.OPEN_SUFFIX}"
+    (folder / name).write_text("")
+
+    class Stop(Exception):
+        pass
+
+    def stop_before_airflow(*_a, **_k):
+        raise Stop
+
+    monkeypatch.setenv("TURRET_HOME", str(tmp_path))
+    monkeypatch.setattr(airflow_env, "ensure_airflow_ready", stop_before_airflow)
+    result = CliRunner().invoke(pipeline, ["run", "--seal-timeout", "0.2"])
+    assert isinstance(result.exception, Stop)
+    assert "1 landing segment(s) opened before this run are still open" in result.output
+    assert (folder / name).exists()
