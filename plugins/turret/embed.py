@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from turret.settings import EMBEDDING_BACKENDS
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
-BACKENDS = ("torch", "onnx")
+BACKENDS = EMBEDDING_BACKENDS  # torch (default) or onnx; the settings validate against the same tuple
 ONNX_BACKENDS = ("onnx",)
 # Bump when the export recipe changes: cached .onnx files of an older recipe are then not reused.
 ONNX_EXPORT_VERSION = "1"
@@ -354,6 +356,14 @@ def get_embedder(settings: "Settings") -> Embedder:
 
 def _cache_id(embedder: Embedder) -> str:
     return getattr(embedder, "cache_model_id", embedder.model_name)
+
+
+def has_embeddings_table(con: "duckdb.DuckDBPyConnection") -> bool:
+    """Whether ``pipeline.embeddings`` exists yet (the first embed run creates it)."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'pipeline' "
+        "and table_name = 'embeddings'"
+    ).fetchone()[0])
 
 
 def ensure_embeddings_table(con: "duckdb.DuckDBPyConnection", dimension: int) -> None:

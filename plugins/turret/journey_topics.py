@@ -16,7 +16,6 @@ configured model yet are left out; dbt falls back to their per-message topic.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -68,7 +67,7 @@ def assign_journey_topics(
     import pandas as pd
 
     from turret.conversation import FRAME_COLUMNS, NON_TOPICAL_KINDS, assign_sessions_frame
-
+    from turret.embed import has_embeddings_table
     from turret.warehouse import ensure_schema
 
     ensure_schema(con)  # pipeline.journey_topics is part of the warehouse contract (turret.warehouse)
@@ -78,10 +77,7 @@ def assign_journey_topics(
         sql += " where project_id = ?"
         args.append(project_id)
     dimensions = con.execute(sql + " order by 1, 2", args).fetchall()
-    has_vectors = bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'pipeline' "
-        "and table_name = 'embeddings'"
-    ).fetchone()[0])
+    has_vectors = has_embeddings_table(con)
     stats: dict[str, Any] = {}
     for pid, field in dimensions:
         key = f"{pid}/{field}"
@@ -137,12 +133,9 @@ def _replace(con: duckdb.DuckDBPyConnection, pid: str, field: str, out) -> None:
         raise
 
 
-def conversation_params(encode, base: Mapping[str, Any] | None = None) -> ConversationParams:
+def conversation_params(encode) -> ConversationParams:
     """The default conversation model with its prototypes embedded by ``encode`` (the pipeline's embedder,
     so prototypes and messages live in one space whatever model is configured)."""
-    from dataclasses import replace
-
     from turret.conversation import ConversationParams, prototypes_from_encoder
 
-    params = ConversationParams(**(base or {}))
-    return replace(params, prototypes=prototypes_from_encoder(encode))
+    return ConversationParams(prototypes=prototypes_from_encoder(encode))

@@ -177,28 +177,20 @@ def load_landing(
     from turret import storage
 
     total = LoadStats()
+    done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
     if storage.is_local(landing_root):
         from turret.landing import iter_sealed_segments
 
         root = storage.local_path(landing_root)
-        if not root.exists():
-            return total
-        pending = ((segment_key(path, root), path) for path in iter_sealed_segments(root))
-        done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
-        for segment, path in pending:
-            if segment in done:
-                continue
-            _add(total, load_segment(con, path, segment))
+        for path in iter_sealed_segments(root) if root.exists() else ():
+            if (segment := segment_key(path, root)) not in done:
+                _add(total, load_segment(con, path, segment))
         return total
-
     url = str(landing_root)
-    keys = storage.list_sealed(url, storage_options)
-    done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
-    for segment in keys:
-        if segment in done:
-            continue
-        with storage.local_copy(url, segment, storage_options) as path:
-            _add(total, load_segment(con, path, segment))
+    for segment in storage.list_sealed(url, storage_options):
+        if segment not in done:
+            with storage.local_copy(url, segment, storage_options) as path:
+                _add(total, load_segment(con, path, segment))
     return total
 
 

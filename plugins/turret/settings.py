@@ -78,7 +78,7 @@ class Settings:
     openai_api_key: str = ""
     openai_base_url: str = ""
     # Clustering knobs (turret.topics.store.EngineConfig; docs/topics_engine.md). Defaults are the tuned
-    # values; thresholds come from turret.topics.engine so they are written down once.
+    # values; the engine's tuned numbers come from turret.topic_defaults so they are written down once.
     topic_reducer: str = "pca"  # pca | umap | none
     topic_reducer_components: int = 10
     topic_min_cluster_size: int = 0  # 0: automatic, max(5, n/400) in power-of-two steps
@@ -163,7 +163,7 @@ class Settings:
 
 
 TOPIC_REDUCERS = ("pca", "umap", "none")
-# turret.embed.BACKENDS (kept equal by tests/turret/test_embed.py): torch (default) or onnx (onnxruntime).
+# The embedding backends turret.embed implements: torch (default) or onnx (onnxruntime).
 EMBEDDING_BACKENDS = ("torch", "onnx")
 
 

@@ -72,10 +72,7 @@ def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> 
     url = storage.landing_url(settings)
     with warehouse.writer(settings) as con:
         loader.sync_projects(con, ControlPlane.from_settings(settings))
-        if storage.is_local(url):
-            stats = loader.load_landing(con, storage.local_path(url))
-        else:
-            stats = loader.load_landing(con, url, storage_options=storage.storage_options(settings, url))
+        stats = loader.load_landing(con, url, storage_options=storage.storage_options(settings, url))
     return {"segments_sealed": len(sealed), "segments_shipped": _as_dict(shipped).get("shipped", 0),
             **_as_dict(stats)}
 
@@ -98,7 +95,7 @@ def type_fields(settings: Settings) -> dict:
     from turret import fields, texts, warehouse
 
     with warehouse.writer(settings) as con:
-        typed = fields.type_fields(con)
+        typed = fields.type_fields(con, settings=settings)
         extracted = texts.extract_texts(con, settings)
     return {"fields": len(typed), "texts_extracted": extracted}
 

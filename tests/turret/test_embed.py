@@ -103,9 +103,8 @@ def test_damaged_onnx_cache_is_exported_again(onnx_embedder, tmp_path):
 
 
 def test_settings_accept_the_embedder_backends():
-    from turret.settings import EMBEDDING_BACKENDS, SettingsError
+    from turret.settings import SettingsError
 
-    assert EMBEDDING_BACKENDS == embed.BACKENDS
     assert Settings(embedding_backend=" ONNX ").embedding_backend == "onnx"
     with pytest.raises(SettingsError, match="BACKEND='openvino' is not valid: use one of torch, onnx"):
         Settings(embedding_backend="openvino")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from turret.embed import has_embeddings_table
 from turret.settings import Settings
 from turret.topics import engine as eng
 from turret.topics.hierarchy import assign_themes
@@ -211,7 +212,7 @@ def update_topics(
         sql += " where project_id = ?"
         params.append(project_id)
     dimensions = con.execute(sql + " order by 1, 2", params).fetchall()
-    if not _has_embeddings_table(con):
+    if not has_embeddings_table(con):
         skipped = {"skipped": "no pipeline.embeddings table yet"}
         dimensions_stats = {f"{p}/{f}": skipped for p, f in dimensions}
     else:
@@ -731,13 +732,6 @@ def _one(con, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
     """The first row of a query or None, with the result fully consumed."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
-
-
-def _has_embeddings_table(con) -> bool:
-    return bool(_one(con,
-        "select count(*) from information_schema.tables where table_schema = 'pipeline' "
-        "and table_name = 'embeddings'"
-    )[0])
 
 
 def _load_vectors(con, pid, field, model, *, only_unassigned: bool = False, event_ids=None):
