@@ -8,8 +8,9 @@ process (``python -m bench.ingest --loadgen``): threads with keep-alive ``http.c
 loopback only, each phase bounded in time.
 
 Phases: the no-op endpoint (framework ceiling, the baseline), durable ``/track`` (one fsynced event per
-request), ``/track/batch`` with 100 events per request, and ``/track`` at a fixed offered rate of 400
-requests/s for 10 s (open loop: latency counts from the scheduled send time, so a stalled server is not
+request) and ``/track/batch`` with 100 events per request, taken in turn in ``BENCH_INGEST_ROUNDS``
+(default 6) rounds so that a machine whose speed drifts during the run biases no phase; then ``/track``
+at a fixed offered rate of 400 requests/s for 10 s (open loop: latency counts from the scheduled send time, so a stalled server is not
 hidden by a slowed-down client). Prints the figures and the ratios track/noop and batch/single, and
 writes bench/results/ingest.json.
 """
@@ -21,6 +22,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -37,6 +39,7 @@ BATCH_SIZE = 100
 FIXED_RATE = 400.0
 FIXED_SECONDS = 10.0
 WARMUP = 1.0
+ROUNDS = int(os.environ.get("BENCH_INGEST_ROUNDS", "6"))
 
 
 def _event(i: int) -> dict[str, Any]:
@@ -49,6 +52,34 @@ def _percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+def _process_tree_cpu(root_pid: int | None) -> float | None:
+    """CPU seconds (user + system) used so far by ``root_pid`` and its children (Linux ``/proc``)."""
+    if root_pid is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # After the command: state, ppid, ..., utime (14th field overall) and stime (15th).
+        pid, ppid = int(entry), int(fields[1])
+        if pid == root_pid or ppid == root_pid:
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / tick if found else None
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ----------------------------------------------------------------------------------------- load generator
@@ -76,12 +107,15 @@ class _Client:
         raise AssertionError("unreachable")
 
 
-def _closed_loop(port: int, path: str, bodies: list[bytes], key: str, seconds: float, threads: int) -> dict:
-    """``threads`` clients send back to back for ``seconds`` (after a warm-up); counts and latencies."""
+def _closed_loop(
+    port: int, path: str, bodies: list[bytes], key: str, seconds: float, threads: int, warmup: float = WARMUP,
+    server_pid: int | None = None,
+) -> dict:
+    """``threads`` clients send back to back for ``seconds`` (after ``warmup``); counts and latencies."""
     headers = {"Content-Type": "application/json", "X-API-Key": key}
     latencies: list[list[float]] = [[] for _ in range(threads)]
     errors = [0] * threads
-    start_at = time.monotonic() + WARMUP
+    start_at = time.monotonic() + warmup
     stop_at = start_at + seconds
 
     def worker(n: int) -> None:
@@ -106,17 +140,50 @@ def _closed_loop(port: int, path: str, bodies: list[bytes], key: str, seconds: f
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for t in pool:
         t.start()
+    # CPU is counted over the measured window only (warm-up excluded), for the server and this process.
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    server_cpu, client_cpu = _process_tree_cpu(server_pid), _own_cpu()
     for t in pool:
         t.join()
-    values = sorted(v for per in latencies for v in per)
+    out = _summary([v for per in latencies for v in per], sum(errors), seconds)
+    server_after = _process_tree_cpu(server_pid)
+    out["server_cpu_s"] = server_after - server_cpu if server_cpu is not None and server_after is not None else None
+    out["client_cpu_s"] = _own_cpu() - client_cpu
+    return out
+
+
+def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
+    values = sorted(latencies)
     return {
         "requests": len(values),
-        "errors": sum(errors),
+        "errors": errors,
         "seconds": seconds,
         "req_per_s": len(values) / seconds,
         "p50_ms": _percentile(values, 0.50) * 1000,
         "p99_ms": _percentile(values, 0.99) * 1000,
+        "_latencies": values,
     }
+
+
+def _alternating(port: int, phases: dict[str, tuple[str, list[bytes]]], key: str, seconds: float,
+                 threads: int, rounds: int, server_pid: int | None = None) -> dict[str, dict]:
+    """Run the phases in turn, ``rounds`` times, ``seconds / rounds`` each: a machine that gets slower or
+    faster during the run (another tenant, CPU frequency) weighs on every phase alike, not on one."""
+    parts: dict[str, list[dict]] = {name: [] for name in phases}
+    for _ in range(rounds):
+        for name, (path, bodies) in phases.items():
+            parts[name].append(_closed_loop(port, path, bodies, key, seconds / rounds, threads, warmup=0.0,
+                                            server_pid=server_pid))
+    out = {}
+    for name, runs in parts.items():
+        merged = _summary([v for run in runs for v in run["_latencies"]], sum(r["errors"] for r in runs), seconds)
+        merged["req_per_s_by_round"] = [round(r["req_per_s"], 1) for r in runs]
+        requests = max(1, merged["requests"])
+        if all(r["server_cpu_s"] is not None for r in runs):
+            merged["server_cpu_us_per_request"] = 1e6 * sum(r["server_cpu_s"] for r in runs) / requests
+        merged["client_cpu_us_per_request"] = 1e6 * sum(r["client_cpu_s"] for r in runs) / requests
+        out[name] = merged
+    return out
 
 
 def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: float, threads: int) -> dict:
@@ -169,19 +236,21 @@ def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: 
     }
 
 
-def loadgen(port: int, key: str, seconds: float, threads: int) -> dict:
+def loadgen(port: int, key: str, seconds: float, threads: int, server_pid: int | None = None) -> dict:
     singles = [json.dumps(_event(i)).encode() for i in range(1000)]
     batches = [json.dumps({"events": [_event(b * BATCH_SIZE + i) for i in range(BATCH_SIZE)]}).encode()
                for b in range(20)]
     # Warm every endpoint first: workers build their landing writer and control plane on first use.
     for path, bodies in (("/bench/noop", singles), ("/track", singles), ("/track/batch", batches[:2])):
         _closed_loop(port, path, bodies, key, 1.0, threads)
-    noop = _closed_loop(port, "/bench/noop", singles, key, seconds, threads)
-    track = _closed_loop(port, "/track", singles, key, seconds, threads)
-    batch = _closed_loop(port, "/track/batch", batches, key, seconds, threads)
-    batch["events_per_s"] = batch["req_per_s"] * BATCH_SIZE
+    phases = _alternating(port, {"noop": ("/bench/noop", singles), "track": ("/track", singles),
+                                 "batch": ("/track/batch", batches)}, key, seconds, threads, ROUNDS,
+                          server_pid)
+    phases["batch"]["events_per_s"] = phases["batch"]["req_per_s"] * BATCH_SIZE
     fixed = _fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS, max(threads, 32))
-    return {"noop": noop, "track": track, "batch": batch, "track_fixed_rate": fixed}
+    for phase in phases.values():
+        del phase["_latencies"]
+    return {**phases, "track_fixed_rate": fixed}
 
 
 # ---------------------------------------------------------------------------------------------- server
@@ -239,7 +308,7 @@ def main() -> int:
                 raise
             gen = subprocess.run(
                 [sys.executable, "-m", "bench.ingest", "--loadgen", "--port", str(port), "--key", key,
-                 "--seconds", str(DURATION), "--threads", str(CONCURRENCY)],
+                 "--seconds", str(DURATION), "--threads", str(CONCURRENCY), "--server-pid", str(server.pid)],
                 capture_output=True, text=True, timeout=DURATION * 3 + FIXED_SECONDS + 60,
                 cwd=Path(__file__).resolve().parent.parent,
             )
@@ -284,6 +353,17 @@ def main() -> int:
           f"p50 {batch['p50_ms']:6.1f} ms  p99 {batch['p99_ms']:6.1f} ms  errors {batch['errors']}")
     print(f"  /track @ {FIXED_RATE:.0f}/s  achieved {fixed['achieved_req_per_s']:.0f}/s  p50 {fixed['p50_ms']:6.1f} ms  "
           f"p99 {fixed['p99_ms']:6.1f} ms  errors {fixed['errors']}")
+    by_round = [t / n for t, n in zip(track["req_per_s_by_round"], noop["req_per_s_by_round"], strict=True)]
+    result["ratios"]["track_over_noop_by_round"] = [round(r, 3) for r in by_round]
+    print(f"  track/noop by round {min(by_round):.2f}..{max(by_round):.2f} over {len(by_round)} rounds")
+    if "server_cpu_us_per_request" in noop and "server_cpu_us_per_request" in track:
+        cost = {name: phase["server_cpu_us_per_request"] + phase["client_cpu_us_per_request"]
+                for name, phase in (("noop", noop), ("track", track))}
+        # CPU-bound on a shared machine: throughput follows 1 / (server + client CPU per request).
+        result["ratios"]["track_over_noop_by_cpu"] = cost["noop"] / cost["track"]
+        print(f"  CPU per request (server + load generator): noop {noop['server_cpu_us_per_request']:.0f} + "
+              f"{noop['client_cpu_us_per_request']:.0f} us, /track {track['server_cpu_us_per_request']:.0f} + "
+              f"{track['client_cpu_us_per_request']:.0f} us; ratio {result['ratios']['track_over_noop_by_cpu']:.2f}")
     print(f"  ratio track/noop {result['ratios']['track_over_noop']:.2f}   "
           f"batch/single (events/s) {result['ratios']['batch_events_over_single_events']:.1f}")
     print(f"  after shutdown: {landed} events landed, {still_open} segments left open, "
@@ -301,9 +381,10 @@ def _cli() -> int:
     parser.add_argument("--key")
     parser.add_argument("--seconds", type=float, default=DURATION)
     parser.add_argument("--threads", type=int, default=CONCURRENCY)
+    parser.add_argument("--server-pid", type=int, help="server process whose CPU (with its workers) to count")
     args = parser.parse_args()
     if args.loadgen:
-        print(json.dumps(loadgen(args.port, args.key, args.seconds, args.threads)))
+        print(json.dumps(loadgen(args.port, args.key, args.seconds, args.threads, args.server_pid)))
         return 0
     return main()
 

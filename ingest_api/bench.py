@@ -6,9 +6,13 @@ it); it is not part of the API and not in the OpenAPI document.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint
+
+from .body import read_raw_body
+from .responses import json_response
 
 ENV_VAR = "TURRET_BENCH_ENDPOINTS"
 
@@ -17,6 +21,10 @@ bp = Blueprint("bench", __name__)
 
 @bp.post("/bench/noop")
 def noop() -> Any:
-    # Read the body like /track does, so the comparison is framework + JSON, not storage.
-    body = request.get_json(silent=True)
-    return jsonify(success=True, keys=len(body) if isinstance(body, dict) else 0)
+    # Body in and JSON out through the same helpers as /track, so the comparison is the framework and
+    # JSON against authentication, validation, quota and the durable write.
+    try:
+        body = json.loads(read_raw_body(json_only=False))
+    except ValueError:
+        body = None
+    return json_response({"success": True, "keys": len(body) if isinstance(body, dict) else 0})

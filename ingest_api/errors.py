@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Mapping
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+
+from .responses import json_response
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +85,7 @@ def error_response(
         body = {"success": False, "error": message, "code": code}
         if field:
             body["field"] = field
-    response = jsonify(body)
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+    return json_response(body, headers, status)
 
 
 def _http_message(exc: HTTPException) -> str:

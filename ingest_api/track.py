@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 
 from turret.landing import utc_now
 
@@ -20,11 +20,13 @@ from . import auth
 from .body import read_json_body
 from .errors import ApiError
 from .events import json_type, to_record, to_records, validate_event
+from .responses import json_response
 from .runtime import EXTENSION
 
 bp = Blueprint("track", __name__)
 
 API_KEY_HEADER = "X-API-Key"
+_API_KEY_ENVIRON = "HTTP_X_API_KEY"  # the header as WSGI names it (case-insensitive on the wire)
 BATCH_FIELDS = ("events",)
 _BATCH_FIELD_SET = frozenset(BATCH_FIELDS)
 
@@ -34,7 +36,7 @@ def _runtime():
 
 
 def _project():
-    return auth.authenticate(request.headers.get(API_KEY_HEADER), API_KEY_HEADER)
+    return auth.authenticate(request.environ.get(_API_KEY_ENVIRON), API_KEY_HEADER)
 
 
 def _now():
@@ -68,15 +70,16 @@ def track() -> Any:
         if event.event_id is not None:
             runtime.recent.add(project.project_id, [record])
         event_id, session_id, user_id = record["event_id"], record["session_id"], record["user_id"]
-    response = jsonify(
-        success=True,
-        message="Event tracked successfully",
-        event_id=event_id,
-        session_id=session_id,
-        user_id=user_id,
+    return json_response(
+        {
+            "success": True,
+            "message": "Event tracked successfully",
+            "event_id": event_id,
+            "session_id": session_id,
+            "user_id": user_id,
+        },
+        headers,
     )
-    response.headers.update(headers)
-    return response
 
 
 @bp.post("/track/batch")
@@ -162,11 +165,8 @@ def track_batch() -> Any:
                 "user_id": record["user_id"],
             }
     accepted = len(valid) + repeated
-    response = jsonify(
-        success=accepted == len(events),
-        accepted=accepted,
-        rejected=len(events) - accepted,
-        results=results,
+    return json_response(
+        {"success": accepted == len(events), "accepted": accepted, "rejected": len(events) - accepted,
+         "results": results},
+        headers,
     )
-    response.headers.update(headers)
-    return response

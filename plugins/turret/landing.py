@@ -332,31 +332,32 @@ def _seal_path(path: Path) -> Path:
 
 
 class _Pending:
-    """Lines of one hour queued by one ``append`` call. ``wait`` blocks until the writer calls ``set``.
+    """One unit of work in the writer's queue: the lines of one hour from one ``append`` call, or a
+    housekeeping request (``kind`` "tick", "seal" or "close") with no data.
 
-    A bare lock, acquired at creation and released by the writer thread, is the cheapest one-shot signal
-    (a ``threading.Event`` builds a Condition and a lock per request).
+    The owner waits on a bare lock, acquired at creation and released once by whichever thread ends the
+    wait: the leader that wrote the lines (``done`` is then true), or the leader that hands leadership on
+    to this owner (``done`` still false). A bare lock is the cheapest one-shot signal (a
+    ``threading.Event`` builds a Condition and a lock per request).
     """
 
-    __slots__ = ("data", "hour", "enqueued", "_lock", "_set", "error")
+    __slots__ = ("data", "hour", "kind", "enqueued", "_lock", "done", "error")
 
-    def __init__(self, data: bytes, hour: datetime) -> None:
+    def __init__(self, data: bytes, hour: datetime | None, kind: str = "lines") -> None:
         self.data = data
         self.hour = hour
+        self.kind = kind
         self.enqueued = time.monotonic()
         self._lock = threading.Lock()
         self._lock.acquire()
-        self._set = False
+        self.done = False
         self.error: BaseException | None = None
 
-    def set(self) -> None:
-        if not self._set:  # only the writer thread calls set
-            self._set = True
-            self._lock.release()
+    def wake(self) -> None:
+        self._lock.release()
 
     def wait(self) -> None:
         self._lock.acquire()
-        self._lock.release()
 
 
 class _Segment:
@@ -390,12 +391,17 @@ atexit.register(close_all_writers)
 class LandingWriter:
     """Appends records to this process's open segment; durable on return (group-committed ``fsync``).
 
-    One background thread does the writing: appenders queue their serialized lines and wait; the thread
-    takes everything queued, writes all of it with one ``write`` per segment and one ``fsync``, then wakes
-    the appenders. Lines queued while an ``fsync`` runs batch up by themselves and are written as soon as
-    it returns; only when the thread was idle does it wait up to ``group_commit_ms`` after the first line
-    for more to join. The same thread seals segments at hour rollover and on seal requests, checking at
-    least every second.
+    Group commit without a writer thread (leader/follower, as in LevelDB's write queue): an appender
+    queues its serialized lines; if no write is in progress it becomes the *leader*, takes everything
+    queued, writes it with one ``write`` per segment and one ``fsync``, and wakes the appenders whose lines
+    it wrote. Lines queued while an ``fsync`` runs batch up by themselves; the leader hands leadership to
+    the first of them, which writes them all at once. An uncontended append therefore costs no thread
+    switch at all. Only a leader that found the writer idle waits up to ``group_commit_ms`` after its
+    first line for more to join.
+
+    Sealing at hour rollover is checked after every write; a small ticker thread also queues a
+    housekeeping request at least every second (rollover and seal requests while no traffic arrives).
+    Segments are touched only by the current leader.
     """
 
     def __init__(
@@ -413,15 +419,15 @@ class LandingWriter:
         self.host = _safe_host(host) if host else default_host()
         self.clock = clock
         self.pid = os.getpid()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # guards _queue, _leader, _closed
         self._queue: list[_Pending] = []
-        self._segments: dict[datetime, _Segment] = {}  # open segments by hour; touched only by the thread
-        self._seal_now = False
-        self._sealed_event = threading.Event()
+        self._leader = False
         self._closed = False
-        self._seal_request_seen: float | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()
+        self._segments: dict[datetime, _Segment] = {}  # open segments by hour; touched only by the leader
+        self._next_tick = 0.0
+        self._ticker: threading.Thread | None = None
+        self._ticker_stop = threading.Event()
+        self._ticker_lock = threading.Lock()
         self.fsyncs = 0  # how many group commits ran (tests and benchmarks read it)
         _live_writers.add(self)
 
@@ -445,48 +451,178 @@ class LandingWriter:
         except (TypeError, ValueError, RecursionError) as exc:
             # The data, not storage: inf/nan, a non-JSON type, a lone surrogate. Nothing was written.
             raise RecordError(f"record cannot be serialized as JSON: {exc}") from exc
+        self._ensure_process()
         pendings = [_Pending(b"".join(lines), hour) for hour, lines in groups.items()]
-        self._ensure_thread()
-        with self._cond:
-            if self._closed:
-                raise LandingError("landing writer is closed")
-            self._queue.extend(pendings)
-            self._cond.notify_all()
-        for pending in pendings:
-            pending.wait()
+        self._submit(pendings)
         for pending in pendings:
             if pending.error is not None:
                 raise LandingError(f"landing store write failed: {pending.error}") from pending.error
 
     def seal(self) -> None:
-        """Seal the open segments now (queued lines are written first)."""
-        if self._thread is None or not self._thread.is_alive():
+        """Seal the open segments now (lines queued before the call are written first)."""
+        if self.pid != os.getpid():
             return
-        with self._cond:
-            self._sealed_event.clear()
-            self._seal_now = True
-            self._cond.notify_all()
-        self._sealed_event.wait()
+        pending = _Pending(b"", None, "seal")
+        try:
+            self._submit([pending])
+        except LandingError:
+            return  # closed: close() sealed everything already
 
     def close(self) -> None:
-        """Write what is queued, seal, stop the thread. Idempotent; later appends raise LandingError."""
-        with self._cond:
+        """Write what is queued, seal, stop the ticker. Idempotent; later appends raise LandingError."""
+        if self.pid != os.getpid():
+            # Inherited through a fork: the parent's segments belong to the parent. Forget them here.
+            self._reset_after_fork()
+        pending = _Pending(b"", None, "close")
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._cond.notify_all()
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-        else:
-            self._seal_all()
+            self._queue.append(pending)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+        self._follow(pending, lead)
+        self._ticker_stop.set()
+        ticker = self._ticker
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join()
         _live_writers.discard(self)
 
     def open_segments(self) -> list[Path]:
         """Paths of this writer's open segments (for status output and tests)."""
         return [seg.path for seg in list(self._segments.values())]
 
-    # ---- thread
+    # ---- queue and leadership
+
+    def _submit(self, pendings: list[_Pending]) -> None:
+        """Queue ``pendings`` (all taken by one batch) and return once a leader has handled them."""
+        with self._lock:
+            if self._closed:
+                raise LandingError("landing writer is closed")
+            self._queue.extend(pendings)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+        self._follow(pendings[0], lead)
+
+    def _follow(self, first: _Pending, lead: bool) -> None:
+        """Wait until ``first`` (and the pendings queued with it) is handled, leading when it is our turn."""
+        if not lead:
+            first.wait()
+            if first.done:
+                return
+            # Handed leadership: our lines are first in the queue, and the batch we take holds them.
+        self._lead(from_idle=lead)
+
+    def _lead(self, *, from_idle: bool) -> None:
+        """Take the queue, write it, wake its owners, then hand leadership to the next queued owner."""
+        batch: list[_Pending] = []
+        try:
+            if from_idle and self.group_commit_ms > 0:
+                # Group commit from idle: give concurrent appenders until oldest + window to join.
+                with self._lock:
+                    oldest = self._queue[0].enqueued if self._queue else time.monotonic()
+                    closing = self._closed
+                remaining = oldest + self.group_commit_ms / 1000.0 - time.monotonic()
+                if remaining > 0 and not closing:
+                    time.sleep(remaining)
+            with self._lock:
+                batch, self._queue = self._queue, []
+            self._write_batch(batch)
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._leader = False
+            for pending in batch:
+                pending.done = True
+                pending.wake()
+            if successor is not None:
+                successor.wake()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        """Write and fsync the lines of ``batch`` per hour, then housekeeping; errors go to the owners."""
+        by_hour: dict[datetime, list[_Pending]] = {}
+        kinds: set[str] = set()
+        for pending in batch:
+            if pending.kind == "lines":
+                by_hour.setdefault(pending.hour, []).append(pending)  # type: ignore[arg-type]
+            else:
+                kinds.add(pending.kind)
+        for hour, pendings in by_hour.items():
+            error: BaseException | None = None
+            seg: _Segment | None = None
+            try:
+                seg = self._segment_for(hour)
+                data = pendings[0].data if len(pendings) == 1 else b"".join(p.data for p in pendings)
+                view = memoryview(data)
+                while view:
+                    written = os.write(seg.fd, view)
+                    view = view[written:]
+                os.fdatasync(seg.fd)
+                seg.size += len(data)
+                self.fsyncs += 1
+            except OSError as exc:
+                error = exc
+                if seg is not None:
+                    self._abandon(seg)
+            except BaseException as exc:  # noqa: BLE001 - appenders must always be woken
+                error = exc
+            for pending in pendings:
+                pending.error = error
+        # Hour rollover is checked after every write too, not only on the tick, and before the appenders
+        # wake, so an acknowledged write of a new hour implies the previous hour's segment is sealed.
+        try:
+            if by_hour:
+                self._seal_rolled_over()
+            now = time.monotonic()
+            if "tick" in kinds or now >= self._next_tick:
+                self._next_tick = now + TICK_SECONDS
+                self._check_seal_request()
+                self._seal_rolled_over()
+        except Exception:  # noqa: BLE001 - housekeeping must never fail a write or stop the writer
+            logger.exception("landing writer housekeeping failed; retrying in %.0f s", TICK_SECONDS)
+        if "seal" in kinds or "close" in kinds:
+            self._seal_all()
+
+    # ---- ticker thread and fork
+
+    def _ensure_process(self) -> None:
+        if self.pid != os.getpid():
+            with self._ticker_lock:
+                if self.pid != os.getpid():
+                    self._reset_after_fork()
+        ticker = self._ticker
+        if ticker is not None and ticker.is_alive():
+            return
+        with self._ticker_lock:
+            if (self._ticker is None or not self._ticker.is_alive()) and not self._closed:
+                self._ticker_stop.clear()
+                self._ticker = threading.Thread(target=self._tick_loop, name="landing-ticker", daemon=True)
+                self._ticker.start()
+
+    def _reset_after_fork(self) -> None:
+        """Forked after use: the parent's segments, queue and threads belong to the parent."""
+        self.pid = os.getpid()
+        self._lock = threading.Lock()  # a lock held by another thread at fork time would never be released
+        self._queue = []
+        self._leader = False
+        self._segments = {}
+        self._ticker = None
+        self._ticker_stop = threading.Event()
+
+    def _tick_loop(self) -> None:
+        """Once a second, ask for housekeeping unless a write ran it recently."""
+        while not self._ticker_stop.wait(max(0.0, min(TICK_SECONDS, self._next_tick - time.monotonic()))):
+            if time.monotonic() < self._next_tick:
+                continue
+            try:
+                self._submit([_Pending(b"", None, "tick")])
+            except LandingError:
+                return  # closed
+            except Exception:  # noqa: BLE001 - the ticker must keep ticking
+                logger.exception("landing writer tick failed")
 
     def _hour_of(self, record: dict[str, Any]) -> datetime:
         text = record.get("received_at")
@@ -510,91 +646,6 @@ class LandingWriter:
         except (KeyError, TypeError, ValueError, AttributeError):
             at = self.clock()
         return at.replace(minute=0, second=0, microsecond=0)
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive() and self.pid == os.getpid():
-            return
-        with self._thread_lock:
-            if self.pid != os.getpid():
-                # Forked after use: the parent's segments belong to the parent. Start afresh.
-                self.pid = os.getpid()
-                self._segments = {}
-                self._thread = None
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="landing-writer", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        next_tick = time.monotonic()
-        while True:
-            with self._cond:
-                # Lines that arrived while the last batch was being written: go at once, no window.
-                busy = bool(self._queue)
-                while not self._queue and not self._closed and not self._seal_now:
-                    timeout = next_tick - time.monotonic()
-                    if timeout <= 0:
-                        break
-                    self._cond.wait(timeout)
-                if self._queue and self.group_commit_ms > 0 and not self._closed and not busy:
-                    # Group commit from idle: give concurrent appenders until oldest + window to join.
-                    deadline = self._queue[0].enqueued + self.group_commit_ms / 1000.0
-                    while (remaining := deadline - time.monotonic()) > 0 and not self._closed:
-                        self._cond.wait(remaining)
-                batch, self._queue = self._queue, []
-                closing, seal_now = self._closed, self._seal_now
-                self._seal_now = False
-            if batch:
-                self._write_batch(batch)
-            if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + TICK_SECONDS
-                try:
-                    self._seal_rolled_over()
-                    self._check_seal_request()
-                except Exception:  # noqa: BLE001 - housekeeping must never stop the writer thread
-                    logger.exception("landing writer housekeeping failed; retrying in %.0f s", TICK_SECONDS)
-            if seal_now or closing:
-                self._seal_all()
-                self._sealed_event.set()
-            if closing:
-                with self._cond:
-                    leftover, self._queue = self._queue, []
-                for pending in leftover:
-                    pending.error = LandingError("landing writer is closed")
-                    pending.set()
-                return
-
-    def _write_batch(self, batch: list[_Pending]) -> None:
-        by_hour: dict[datetime, list[_Pending]] = {}
-        for pending in batch:
-            by_hour.setdefault(pending.hour, []).append(pending)
-        for hour, pendings in by_hour.items():
-            error: BaseException | None = None
-            seg: _Segment | None = None
-            try:
-                seg = self._segment_for(hour)
-                data = b"".join(p.data for p in pendings)
-                view = memoryview(data)
-                while view:
-                    written = os.write(seg.fd, view)
-                    view = view[written:]
-                os.fdatasync(seg.fd)
-                seg.size += len(data)
-                self.fsyncs += 1
-            except OSError as exc:
-                error = exc
-                if seg is not None:
-                    self._abandon(seg)
-            except BaseException as exc:  # noqa: BLE001 - appenders must always be woken
-                error = exc
-            for pending in pendings:
-                pending.error = error
-        # Hour rollover is checked after every write too, not only on the tick, and before the appenders
-        # wake, so an acknowledged write of a new hour implies the previous hour's segment is sealed.
-        try:
-            self._seal_rolled_over()
-        finally:
-            for pending in batch:
-                pending.set()
 
     def _segment_for(self, hour: datetime) -> _Segment:
         seg = self._segments.get(hour)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -197,6 +198,45 @@ def test_wrong_content_type(client, api_key, content_type):
 def test_missing_content_type(client, api_key):
     response = client.post("/track", data=json.dumps(ok_event()), headers={"X-API-Key": api_key})
     assert_error(response, 400, "INVALID_REQUEST", "Content-Type")
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json; charset=utf8", "Application/JSON", "application/json ; charset=\"UTF-8\"",
+    "application/json; charset=utf_8",
+])
+def test_every_spelling_of_json_in_utf8_is_accepted(client, api_key, content_type):
+    # SDKs' usual spellings skip header parsing; every other one goes through the full parser.
+    assert post(client, json.dumps(ok_event()), api_key, content_type=content_type).status_code == 200
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_and_not_stored(client, api_key, landed):
+    raw = json.dumps(ok_event()).encode()
+    response = client.post("/track", data=raw, content_type="application/json",
+                           headers={"X-API-Key": api_key}, environ_overrides={"CONTENT_LENGTH": str(len(raw) + 10)})
+    assert_error(response, 400, "INVALID_REQUEST", f"ended after {len(raw)} of the {len(raw) + 10} bytes")
+    assert landed() == []
+
+
+def test_a_chunked_body_is_read_and_limited_while_reading(client, api_key, landed):
+    raw = json.dumps(ok_event()).encode()
+
+    def chunked(data):
+        # As gunicorn passes a chunked body: de-chunked, terminated, no Content-Length.
+        environ = {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}
+        return client.post("/track", input_stream=io.BytesIO(data), content_type="application/json",
+                           headers={"X-API-Key": api_key, "Transfer-Encoding": "chunked"},
+                           environ_overrides=environ)
+
+    assert chunked(raw).status_code == 200
+    assert len(landed()) == 1
+    limit = LIMITS.max_body_bytes
+    shell = json.dumps(ok_event(metadata={"prompt": "hi", "pad": ""}))
+    exact = shell.replace('"pad": ""', '"pad": "' + " " * (limit - len(shell)) + '"').encode()
+    assert len(exact) == limit
+    assert_error(chunked(exact), 413, "TEXT_TOO_LONG", "metadata.pad")  # read whole, then validated
+    over = exact.replace(b'"pad": "', b'"pad": " ', 1)
+    assert_error(chunked(over), 413, "INVALID_REQUEST", f"request body exceeds {limit} bytes")
+    assert len(landed()) == 1
 
 
 @pytest.mark.parametrize(

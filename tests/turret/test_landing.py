@@ -361,6 +361,83 @@ def test_lines_queued_during_an_fsync_do_not_wait_for_the_window(tmp_path, monke
     assert len(all_lines(tmp_path)) == 2
 
 
+def test_an_uncontended_append_is_written_by_the_callers_own_thread(tmp_path, monkeypatch):
+    # Leader/follower group commit: no hand-off to another thread when nobody else is writing.
+    writer = LandingWriter(tmp_path, group_commit_ms=0)
+    real_fdatasync = os.fdatasync
+    syncing_threads = []
+
+    def recording_fdatasync(fd):
+        syncing_threads.append(threading.current_thread())
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
+    writer.append([record()])
+    writer.append([record()])
+    assert syncing_threads == [threading.current_thread()] * 2
+    writer.close()
+
+
+def test_appends_queued_during_an_fsync_share_the_next_one(tmp_path, monkeypatch):
+    writer = LandingWriter(tmp_path, group_commit_ms=0)
+    real_fdatasync = os.fdatasync
+    first_in_fsync = threading.Event()
+    release_first = threading.Event()
+    calls = []
+
+    def gated_fdatasync(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            first_in_fsync.set()
+            assert release_first.wait(10)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", gated_fdatasync)
+    leader = threading.Thread(target=writer.append, args=([record()],))
+    leader.start()
+    assert first_in_fsync.wait(5)
+    followers = [threading.Thread(target=writer.append, args=([record(), record()],)) for _ in range(3)]
+    for t in followers:
+        t.start()
+    deadline = time.monotonic() + 5
+    while len(writer._queue) < 3 and time.monotonic() < deadline:  # all three are waiting their turn
+        time.sleep(0.005)
+    release_first.set()
+    for t in [leader, *followers]:
+        t.join(10)
+    assert writer.fsyncs == 2 and len(calls) == 2  # the first write, then one for all three followers
+    writer.close()
+    assert len(all_lines(tmp_path)) == 7
+
+
+def test_a_writer_used_before_a_fork_starts_afresh_in_the_child(tmp_path):
+    writer = LandingWriter(tmp_path, group_commit_ms=0)
+    before = record()
+    writer.append([before])
+    (parent_segment,) = writer.open_segments()
+    in_child = record()
+    pid = os.fork()
+    if pid == 0:  # child: its own segment, named by its own pid; the parent's is left alone
+        code = 1
+        try:
+            writer.append([in_child])
+            (child_segment,) = writer.open_segments()
+            ok = landing.SegmentName.parse(child_segment).pid == os.getpid() and parent_segment.exists()
+            writer.close()
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    after = record()
+    writer.append([after])
+    assert writer.open_segments() == [parent_segment]
+    writer.close()
+    ids = sorted(line.record["event_id"] for line in all_lines(tmp_path))
+    assert ids == sorted(r["event_id"] for r in (before, in_child, after))
+    assert len(list(iter_sealed_segments(tmp_path))) == 2
+
+
 def test_landing_error_when_the_root_is_not_a_directory(tmp_path):
     root = tmp_path / "landing"
     root.write_text("a file where the landing directory should be")
