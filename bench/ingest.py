@@ -10,9 +10,15 @@ loopback only, each phase bounded in time.
 Phases: the no-op endpoint (framework ceiling, the baseline), durable ``/track`` (one fsynced event per
 request) and ``/track/batch`` with 100 events per request, taken in turn in ``BENCH_INGEST_ROUNDS``
 (default 6) rounds so that a machine whose speed drifts during the run biases no phase; then ``/track``
-at a fixed offered rate of 400 requests/s for 10 s (open loop: latency counts from the scheduled send time, so a stalled server is not
-hidden by a slowed-down client). Prints the figures and the ratios track/noop and batch/single, and
-writes bench/results/ingest.json.
+and the no-op at a fixed offered rate of 400 requests/s, 10 s each in alternating halves (open loop:
+latency counts from the scheduled send time, so a stalled server is not hidden by a slowed-down client;
+the no-op's p99 is the machine's own latency floor).
+
+Besides throughput, the CPU seconds of the server (gunicorn and its workers, from ``/proc``) and of the
+load generator are counted per phase: on a CPU-bound machine throughput follows the CPU each request
+costs, and that figure moves far less with outside load than requests per second do. Prints the
+figures and the ratios track/noop (by throughput, per round, and by CPU) and batch/single, and writes
+bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -186,7 +192,8 @@ def _alternating(port: int, phases: dict[str, tuple[str, list[bytes]]], key: str
     return out
 
 
-def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: float, threads: int) -> dict:
+def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: float, threads: int,
+                path: str = "/track") -> dict:
     """Open loop: request k is due at start + k/rate; latency is measured from that due time."""
     headers = {"Content-Type": "application/json", "X-API-Key": key}
     total = int(rate * seconds)
@@ -209,7 +216,7 @@ def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: 
             if delay > 0:
                 time.sleep(delay)
             try:
-                status = client.post("/track", bodies[k % len(bodies)], headers)
+                status = client.post(path, bodies[k % len(bodies)], headers)
             except (OSError, http.client.HTTPException):
                 status = 0
             done = time.perf_counter()
@@ -233,6 +240,23 @@ def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: 
         "seconds": seconds,
         "p50_ms": _percentile(values, 0.50) * 1000,
         "p99_ms": _percentile(values, 0.99) * 1000,
+        "_latencies": values,
+        "_elapsed": elapsed,
+    }
+
+
+def _merge_fixed(runs: list[dict]) -> dict:
+    values = sorted(v for run in runs for v in run["_latencies"])
+    elapsed = sum(run["_elapsed"] for run in runs)
+    return {
+        "offered_req_per_s": runs[0]["offered_req_per_s"],
+        "achieved_req_per_s": len(values) / elapsed,
+        "requests": len(values),
+        "errors": sum(run["errors"] for run in runs),
+        "seconds": sum(run["seconds"] for run in runs),
+        "p50_ms": _percentile(values, 0.50) * 1000,
+        "p99_ms": _percentile(values, 0.99) * 1000,
+        "p99_ms_by_half": [round(run["p99_ms"], 1) for run in runs],
     }
 
 
@@ -247,10 +271,16 @@ def loadgen(port: int, key: str, seconds: float, threads: int, server_pid: int |
                                  "batch": ("/track/batch", batches)}, key, seconds, threads, ROUNDS,
                           server_pid)
     phases["batch"]["events_per_s"] = phases["batch"]["req_per_s"] * BATCH_SIZE
-    fixed = _fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS, max(threads, 32))
+    # The same open-loop rate against the no-op too, in alternating halves: its p99 is this machine's
+    # latency floor (scheduler, other tenants, the load generator's own threads), not the durable write.
+    halves: dict[str, list[dict]] = {"/bench/noop": [], "/track": []}
+    for _ in range(2):
+        for path, runs in halves.items():
+            runs.append(_fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS / 2, max(threads, 32), path))
+    fixed, noop_fixed = (_merge_fixed(halves[path]) for path in ("/track", "/bench/noop"))
     for phase in phases.values():
         del phase["_latencies"]
-    return {**phases, "track_fixed_rate": fixed}
+    return {**phases, "track_fixed_rate": fixed, "noop_fixed_rate": noop_fixed}
 
 
 # ---------------------------------------------------------------------------------------------- server
@@ -309,7 +339,7 @@ def main() -> int:
             gen = subprocess.run(
                 [sys.executable, "-m", "bench.ingest", "--loadgen", "--port", str(port), "--key", key,
                  "--seconds", str(DURATION), "--threads", str(CONCURRENCY), "--server-pid", str(server.pid)],
-                capture_output=True, text=True, timeout=DURATION * 3 + FIXED_SECONDS + 60,
+                capture_output=True, text=True, timeout=DURATION * 3 + FIXED_SECONDS * 2 + 90,
                 cwd=Path(__file__).resolve().parent.parent,
             )
             if gen.returncode != 0:
@@ -331,7 +361,8 @@ def main() -> int:
         landed = sum(1 for seg in iter_sealed_segments(landing) for line in read_segment(seg) if line.error is None)
         server_errors = [ln for ln in log_path.read_text().splitlines() if "Traceback" in ln or "ERROR" in ln]
 
-    noop, track, batch, fixed = phases["noop"], phases["track"], phases["batch"], phases["track_fixed_rate"]
+    noop, track, batch = phases["noop"], phases["track"], phases["batch"]
+    fixed, noop_fixed = phases["track_fixed_rate"], phases["noop_fixed_rate"]
     result = {
         "machine": {"cpus": os.cpu_count(), "loadavg_1m_at_end": os.getloadavg()[0], "python": platform.python_version(), "platform": platform.platform()},
         "server": {"workers": settings.workers, "threads": settings.threads, "group_commit_ms": settings.group_commit_ms},
@@ -353,6 +384,8 @@ def main() -> int:
           f"p50 {batch['p50_ms']:6.1f} ms  p99 {batch['p99_ms']:6.1f} ms  errors {batch['errors']}")
     print(f"  /track @ {FIXED_RATE:.0f}/s  achieved {fixed['achieved_req_per_s']:.0f}/s  p50 {fixed['p50_ms']:6.1f} ms  "
           f"p99 {fixed['p99_ms']:6.1f} ms  errors {fixed['errors']}")
+    print(f"  noop   @ {FIXED_RATE:.0f}/s  achieved {noop_fixed['achieved_req_per_s']:.0f}/s  "
+          f"p50 {noop_fixed['p50_ms']:6.1f} ms  p99 {noop_fixed['p99_ms']:6.1f} ms  (this machine's latency floor)")
     by_round = [t / n for t, n in zip(track["req_per_s_by_round"], noop["req_per_s_by_round"], strict=True)]
     result["ratios"]["track_over_noop_by_round"] = [round(r, 3) for r in by_round]
     print(f"  track/noop by round {min(by_round):.2f}..{max(by_round):.2f} over {len(by_round)} rounds")
