@@ -230,33 +230,22 @@ def _fixed_rate(port: int, bodies: list[bytes], key: str, rate: float, seconds: 
         t.start()
     for t in pool:
         t.join()
-    elapsed = time.perf_counter() - start
-    values = sorted(latencies)
-    return {
-        "offered_req_per_s": rate,
-        "achieved_req_per_s": len(values) / elapsed,
-        "requests": len(values),
-        "errors": errors[0],
-        "seconds": seconds,
-        "p50_ms": _percentile(values, 0.50) * 1000,
-        "p99_ms": _percentile(values, 0.99) * 1000,
-        "_latencies": values,
-        "_elapsed": elapsed,
-    }
+    return {"rate": rate, "seconds": seconds, "elapsed": time.perf_counter() - start,
+            "latencies": sorted(latencies), "errors": errors[0]}
 
 
 def _merge_fixed(runs: list[dict]) -> dict:
-    values = sorted(v for run in runs for v in run["_latencies"])
-    elapsed = sum(run["_elapsed"] for run in runs)
+    """One summary of several :func:`_fixed_rate` runs at the same rate."""
+    values = sorted(v for run in runs for v in run["latencies"])
     return {
-        "offered_req_per_s": runs[0]["offered_req_per_s"],
-        "achieved_req_per_s": len(values) / elapsed,
+        "offered_req_per_s": runs[0]["rate"],
+        "achieved_req_per_s": len(values) / sum(run["elapsed"] for run in runs),
         "requests": len(values),
         "errors": sum(run["errors"] for run in runs),
         "seconds": sum(run["seconds"] for run in runs),
         "p50_ms": _percentile(values, 0.50) * 1000,
         "p99_ms": _percentile(values, 0.99) * 1000,
-        "p99_ms_by_half": [round(run["p99_ms"], 1) for run in runs],
+        "p99_ms_by_half": [round(_percentile(run["latencies"], 0.99) * 1000, 1) for run in runs],
     }
 
 

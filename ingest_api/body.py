@@ -135,14 +135,6 @@ def check_json_content_type() -> None:
         raise _invalid(f"charset {charset!r} is not supported; send UTF-8")
 
 
-def check_body_size() -> None:
-    """Refuse a declared body over the limit before reading a byte of it."""
-    limit = request.max_content_length
-    length = request.content_length
-    if limit is not None and length is not None and length > limit:
-        raise _too_large(limit)
-
-
 def _too_large(limit: int | None) -> ApiError:
     return ApiError("INVALID_REQUEST", f"request body exceeds {limit} bytes", 413)
 
@@ -172,19 +164,21 @@ def read_raw_body(*, json_only: bool = True) -> bytes:
     environ = req.environ
     limit = req.max_content_length
     declared = environ.get("CONTENT_LENGTH")
-    if declared and declared.isascii() and declared.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ:
-        length = int(declared)
-        if limit is not None and length > limit:
-            raise _too_large(limit)
-        if json_only and environ.get("CONTENT_TYPE") not in _PLAIN_JSON_TYPES:
-            check_json_content_type()
+    # A plain decimal Content-Length and no Transfer-Encoding: read exactly that many bytes ourselves.
+    exact = bool(declared and declared.isascii() and declared.isdigit())
+    exact = exact and "HTTP_TRANSFER_ENCODING" not in environ
+    length = int(declared) if exact else req.content_length
+    if limit is not None and length is not None and length > limit:
+        raise _too_large(limit)
+    if json_only and environ.get("CONTENT_TYPE") not in _PLAIN_JSON_TYPES:
+        check_json_content_type()
+    if exact:
         raw = environ["wsgi.input"].read(length) if length else b""
         if len(raw) != length:
-            raise _invalid(f"request body ended after {len(raw)} of the {length} bytes its Content-Length declared")
+            raise _invalid(
+                f"request body ended after {len(raw)} of the {length} bytes its Content-Length declared"
+            )
         return raw
-    check_body_size()
-    if json_only:
-        check_json_content_type()
     if environ.get("wsgi.input_terminated"):
         # A chunked body the server has de-chunked (gunicorn does): read to the end, but never more
         # than one chunk past the limit. Werkzeug's stream would stop at the limit and hand back the

@@ -473,16 +473,10 @@ class LandingWriter:
         if self.pid != os.getpid():
             # Inherited through a fork: the parent's segments belong to the parent. Forget them here.
             self._reset_after_fork()
-        pending = _Pending(b"", None, "close")
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.append(pending)
-            lead = not self._leader
-            if lead:
-                self._leader = True
-        self._follow(pending, lead)
+        try:
+            self._submit([_Pending(b"", None, "close")], closing=True)
+        except LandingError:
+            return  # closed already
         self._ticker_stop.set()
         ticker = self._ticker
         if ticker is not None and ticker is not threading.current_thread():
@@ -495,22 +489,21 @@ class LandingWriter:
 
     # ---- queue and leadership
 
-    def _submit(self, pendings: list[_Pending]) -> None:
-        """Queue ``pendings`` (all taken by one batch) and return once a leader has handled them."""
+    def _submit(self, pendings: list[_Pending], *, closing: bool = False) -> None:
+        """Queue ``pendings`` (all taken by one batch) and return once a leader has handled them, leading
+        when it is our turn. ``closing`` refuses every later submission, atomically with this one."""
         with self._lock:
             if self._closed:
                 raise LandingError("landing writer is closed")
+            if closing:
+                self._closed = True
             self._queue.extend(pendings)
             lead = not self._leader
             if lead:
                 self._leader = True
-        self._follow(pendings[0], lead)
-
-    def _follow(self, first: _Pending, lead: bool) -> None:
-        """Wait until ``first`` (and the pendings queued with it) is handled, leading when it is our turn."""
         if not lead:
-            first.wait()
-            if first.done:
+            pendings[0].wait()
+            if pendings[0].done:
                 return
             # Handed leadership: our lines are first in the queue, and the batch we take holds them.
         self._lead(from_idle=lead)
@@ -555,7 +548,7 @@ class LandingWriter:
             seg: _Segment | None = None
             try:
                 seg = self._segment_for(hour)
-                data = pendings[0].data if len(pendings) == 1 else b"".join(p.data for p in pendings)
+                data = b"".join(p.data for p in pendings)
                 view = memoryview(data)
                 while view:
                     written = os.write(seg.fd, view)

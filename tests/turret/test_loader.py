@@ -5,45 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pytest
-
-from turret import landing, loader
+from turret import loader
 from turret.warehouse import ensure_schema
 
-PROJECT = "11111111-1111-4111-8111-111111111111"
+from tests.fixtures.landing import PROJECT, record, write_segment
+
 OTHER = "22222222-2222-4222-8222-222222222222"
-T0 = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-
-
-def record(event_id: str, *, project: str = PROJECT, prompt: str = "How do I reset my password?", **kw) -> dict:
-    base = landing.make_record(
-        project_id=project,
-        contract="turret",
-        name="user_prompt",
-        metadata={"prompt": prompt, "platform": "web"},
-        session_id="s1",
-        user_id="u1",
-        session_id_generated=False,
-        user_id_generated=True,
-        timestamp=T0,
-        received_at=T0,
-        event_id=event_id,
-    )
-    base.update(kw)
-    return base
-
-
-def write_segment(root: Path, name: str, lines: list, *, hour: str = "hour=12", sealed: bool = True) -> Path:
-    """A segment file in the documented layout; dicts become JSON lines, strings are written as they are."""
-    folder = root / "date=2025-06-15" / hour
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (f"{name}.jsonl" if sealed else f"{name}.jsonl.open")
-    text = "".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.fixture

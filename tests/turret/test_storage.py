@@ -4,46 +4,23 @@ tests/integration/test_s3.py runs the same paths against an S3-compatible server
 
 from __future__ import annotations
 
-import json
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from tests.fixtures import warehouse as fx
-
-from turret import landing, loader, storage
+from turret import loader, storage
 from turret.publish import publish
 from turret.settings import Settings, SettingsError
 from turret.warehouse import ensure_schema
 
-PROJECT = "11111111-1111-4111-8111-111111111111"
-T0 = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
+from tests.fixtures import landing as fx_landing
+from tests.fixtures import warehouse as fx
+from tests.fixtures.landing import write_segment
 
 
 def record(n: int) -> dict:
-    return landing.make_record(
-        project_id=PROJECT,
-        contract="turret",
-        name="user_prompt",
-        metadata={"prompt": f"How do I reset my password? ({n})"},
-        session_id="s1",
-        user_id="u1",
-        session_id_generated=False,
-        user_id_generated=False,
-        timestamp=T0,
-        received_at=T0,
-        event_id=f"evt_{n:032x}",
-    )
-
-
-def write_segment(root: Path, name: str, lines: list, *, hour: str = "hour=12", sealed: bool = True) -> Path:
-    folder = root / "date=2025-06-15" / hour
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (f"{name}.jsonl" if sealed else f"{name}.jsonl.open")
-    path.write_text("".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines))
-    return path
+    return fx_landing.record(f"evt_{n:032x}", prompt=f"How do I reset my password? ({n})")
 
 
 def landed(root: Path) -> list[Path]:
