@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
+DUCKDB_CLI_VERSION := 1.5.6
+DUCKDB_CLI := $(VENV)/duckdb-cli/bin/duckdb
 export TURRET_HOME ?= $(CURDIR)/.turret
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -33,8 +35,14 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: install
 	$(BIN)/python -m turret.demo
 
-test: install system-deps
+test: install system-deps $(DUCKDB_CLI)
 	$(BIN)/python -m pytest
+
+# The newest DuckDB CLI on PyPI (a 1.x release), in a virtualenv of its own: the tests open the published
+# snapshot with it as a BI tool's DuckDB 1.x driver would (tests/fixtures/bi.py).
+$(DUCKDB_CLI):
+	$(PYTHON) -m venv $(VENV)/duckdb-cli
+	$(VENV)/duckdb-cli/bin/pip install --quiet duckdb-cli==$(DUCKDB_CLI_VERSION)
 
 # PostgreSQL for the control-plane tests against a real server. Installed when missing and possible (root with
 # apt); otherwise those tests are skipped and say why.

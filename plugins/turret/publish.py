@@ -10,6 +10,7 @@ Layout under ``settings.published`` (docs/bi.md)::
 
     turret.duckdb -> turret-<stamp>.duckdb    # open with: duckdb <published>/turret.duckdb -readonly
     turret-<stamp>.duckdb                      # tables in schema "marts", plus views in "main"
+                                               # in SNAPSHOT_STORAGE_VERSION: DuckDB 1.x reads it
     parquet/current -> <stamp>                 # parquet/<stamp>/<table>.parquet, one file per mart
 
 With ``TURRET_PUBLISH_URL`` set (e.g. ``s3://bucket/marts``), the Parquet files also go to
@@ -36,6 +37,10 @@ KEEP_SNAPSHOTS = 3
 CURRENT_NAME = "turret.duckdb"
 MARTS_SCHEMA = "marts"
 META_TABLE = "_turret_publish"
+# The snapshot is written in DuckDB 1.0's storage format, the oldest the library can write: every DuckDB 1.x
+# and 2.x reader opens it (BI drivers and the duckdb CLI on PyPI lag the library; a 2.0-format file fails
+# there with "version number ... only read ..."). The warehouse keeps the library's own format.
+SNAPSHOT_STORAGE_VERSION = "v1.0.0"
 
 
 class PublishError(RuntimeError):
@@ -71,7 +76,7 @@ def publish(settings: Settings, con: duckdb.DuckDBPyConnection, *, keep: int = K
     parquet_partial = parquet_root / f".{stamp}.partial"
 
     alias = f"snap_{stamp.lower()}"
-    con.execute(f"attach '{_sql_str(partial)}' as {alias}")
+    con.execute(f"attach '{_sql_str(partial)}' as {alias} (storage_version '{SNAPSHOT_STORAGE_VERSION}')")
     try:
         con.execute(f"create schema {alias}.{MARTS_SCHEMA}")
         counts = {}

@@ -135,3 +135,35 @@ def test_open_marts_prefers_published_copy_then_warehouse(tmp_path, settings, co
         assert reader.execute("select count(*) from marts.dim_topics").fetchone() == (6,)
     finally:
         reader.close()
+
+
+def test_snapshot_is_written_in_a_storage_format_duckdb_1x_reads(settings, con):
+    from turret.publish import SNAPSHOT_STORAGE_VERSION
+
+    snapshot = publish(settings, con)
+    probe = duckdb.connect()
+    try:
+        probe.execute(f"attach '{snapshot}' as snap (read_only)")
+        (tags,) = probe.execute("select tags from duckdb_databases() where database_name = 'snap'").fetchone()
+    finally:
+        probe.close()
+    assert tags["storage_version"].startswith(SNAPSHOT_STORAGE_VERSION)
+    assert SNAPSHOT_STORAGE_VERSION.startswith("v1.")
+
+
+def test_duckdb_1x_cli_from_pypi_opens_the_stable_path(settings, con):
+    """The newest duckdb-cli on PyPI (1.x) reads published/turret.duckdb: tables, views, the publish log."""
+    from tests.fixtures.bi import duckdb_cli, run_cli
+
+    cli = duckdb_cli()
+    if cli is None:
+        pytest.skip("the DuckDB CLI from PyPI is not installed in .venv/duckdb-cli (make test installs it)")
+    version = subprocess.run([str(cli), "--version"], capture_output=True, text=True, timeout=60).stdout
+    assert version.startswith("v1."), version
+    publish(settings, con)
+    publish(settings, con)  # the stable path follows the newest snapshot
+    stable = settings.published / "turret.duckdb"
+    done = run_cli(cli, stable, "select count(*) from marts.fct_events; select count(*) from dim_topics; "
+                                "select sum(row_count) > 0 from _turret_publish;")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["17", "6", "true"]
