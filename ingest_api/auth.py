@@ -81,14 +81,28 @@ def rate_limited(decision: Any, headers: dict[str, str]) -> ApiError:
     )
 
 
+def _refund(records: list[dict[str, Any]]) -> None:
+    """Give the quota granted for ``records`` back to the gate: they were not stored."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["project_id"]] = counts.get(record["project_id"], 0) + 1
+    for project_id, n in counts.items():
+        get_runtime().quota.refund(project_id, n)
+
+
 def append(records: list[dict[str, Any]]) -> None:
     """Write records durably; a storage failure is a 503 with Retry-After.
 
     A record that cannot be serialized as strict JSON (validation let an ``inf`` or a non-JSON value
-    through) is the data's fault: 400 INVALID_REQUEST, nothing written, never a 500 or a 503.
+    through) is the data's fault: 400 INVALID_REQUEST, nothing written, never a 500 or a 503. Either way
+    nothing was stored, so the quota granted for the records is refunded.
     """
     try:
-        get_runtime().writer.append(records)
+        try:
+            get_runtime().writer.append(records)
+        except (RecordError, LandingError, OSError):
+            _refund(records)
+            raise
     except RecordError as exc:
         log.warning("refused an event that cannot be stored as JSON: %s", exc)
         raise ApiError(

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import secrets
+import socket
 import string
 import threading
 import time
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from turret import plans
+from turret.plans import PLANS, Period, Plan
 
 KEY_PREFIX = "trt_"
 KEY_BODY_LENGTH = 40
@@ -42,6 +48,14 @@ KEY_CACHE_MAX_ENTRIES = 10_000
 EXHAUSTED_RECHECK_SECONDS = 1.0
 MAX_LEASE = 1000
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A busy server records how much of its lease is left at least this often (events accepted = used - unused).
+LEASE_SYNC_SECONDS = 1.0
+# How often a server looks for leases of dead processes to give back (and once before its first lease).
+LEASE_RECLAIM_SECONDS = 30.0
+# A lease of another host not synced for this long is taken as dead.
+LEASE_EXPIRY = timedelta(hours=1)
+
+log = logging.getLogger(__name__)
 
 
 class ControlPlaneError(ValueError):
@@ -49,24 +63,7 @@ class ControlPlaneError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------- plans
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A plan: ``limit`` events per period; ``trial_days`` set means one period from creation."""
-
-    name: str
-    limit: int | None  # None: the project must carry its own limit (enterprise)
-    trial_days: int | None = None
-    description: str = ""
-
-
-PLANS: dict[str, Plan] = {
-    "trial": Plan("trial", 250_000, trial_days=14, description="250k events in total within 14 days"),
-    "pro": Plan("pro", 1_000_000, description="1,000,000 events per calendar month (UTC)"),
-    "business": Plan("business", 10_000_000, description="10,000,000 events per calendar month (UTC)"),
-    "enterprise": Plan("enterprise", None, description="custom monthly limit (--monthly-limit)"),
-}
+# The rules live in turret.plans (one owner, also exported to the warehouse for the quota mart).
 
 
 @dataclass(frozen=True)
@@ -78,26 +75,22 @@ class Project:
     plan: str
     monthly_limit: int | None
     created_at: datetime
+    # When the plan last changed (``turret projects set-plan``); None: the plan it was created with.
+    plan_changed_at: datetime | None = None
+
+    @property
+    def plan_started_at(self) -> datetime:
+        """When the current plan began: its last change, else the project's creation."""
+        return self.plan_changed_at or self.created_at
 
     def limit(self) -> int:
         """Events allowed per period: the explicit override, else the plan's limit."""
-        if self.monthly_limit is not None:
-            return self.monthly_limit
-        plan_limit = PLANS[self.plan].limit
-        if plan_limit is None:
+        try:
+            return plans.effective_limit(self.plan, self.monthly_limit)
+        except plans.PlanError:
             raise ControlPlaneError(
                 f"project {self.name!r} is on plan {self.plan!r} but has no monthly limit"
-            )
-        return plan_limit
-
-
-@dataclass(frozen=True)
-class Period:
-    """The quota window ``[start, end)`` and how many events it allows."""
-
-    start: datetime
-    end: datetime
-    limit: int
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -110,31 +103,58 @@ class QuotaDecision:
     reset_at: datetime
 
 
-def _month_start(at: datetime) -> datetime:
-    return datetime(at.year, at.month, 1, tzinfo=UTC)
-
-
-def _next_month(start: datetime) -> datetime:
-    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
-
-
 def compute_period(project: Project, now: datetime) -> Period:
-    """The quota period containing ``now``.
+    """The quota period of ``project`` containing ``now`` (the rules: :mod:`turret.plans`)."""
+    try:
+        return plans.compute_period(
+            project.plan, project.monthly_limit, project.plan_started_at, now,
+            plan_changed=project.plan_changed_at is not None,
+        )
+    except plans.PlanError:
+        project.limit()  # raises the project-worded error
+        raise
 
-    trial: ``[created, created + 14 days)``; after it the project gets calendar-month periods with limit 0
-    (the trial is over until the plan changes). Every other plan: the calendar month in UTC.
-    """
-    now = _aware(now)
-    plan = PLANS[project.plan]
-    if plan.trial_days is not None:
-        start = project.created_at
-        end = start + timedelta(days=plan.trial_days)
-        if now < end:
-            return Period(start, end, project.limit())
-        month = _month_start(now)
-        return Period(max(month, end), _next_month(month), 0)
-    month = _month_start(now)
-    return Period(month, _next_month(month), project.limit())
+
+@dataclass(frozen=True)
+class LeaseOwner:
+    """The server process holding a lease: host, pid and the pid's start time (pids are reused)."""
+
+    host: str
+    pid: int
+    started: float
+
+    @classmethod
+    def current(cls) -> LeaseOwner:
+        import psutil
+
+        me = psutil.Process()
+        return cls(socket.gethostname(), me.pid, me.create_time())
+
+    def is_alive(self) -> bool:
+        """Whether the process still runs (only answerable on its own host; elsewhere: True)."""
+        import psutil
+
+        if self.host != socket.gethostname():
+            return True
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) < 0.01
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            return False
+        except psutil.AccessDenied:
+            return True
+
+
+@dataclass(frozen=True)
+class LeaseTicket:
+    """A reservation made for a lease: the row to write and what the lease holds around it."""
+
+    lease_id: str
+    owner: LeaseOwner
+    unused_before: int  # units the lease held before this reservation
+    missing: int  # units of the reservation handed out at once
+
+    def unused_after(self, reserved: int) -> int:
+        return self.unused_before + reserved - min(self.missing, reserved)
 
 
 def _aware(dt: datetime) -> datetime:
@@ -158,6 +178,7 @@ projects_table = sa.Table(
     sa.Column("plan", sa.String(32), nullable=False),
     sa.Column("monthly_limit", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("plan_changed_at", sa.DateTime, nullable=True),
 )
 
 api_keys_table = sa.Table(
@@ -179,6 +200,23 @@ usage_table = sa.Table(
     sa.Column("used", sa.BigInteger, nullable=False),
 )
 
+# One row per live lease: units a server process reserved into ``usage.used`` and has not handed out yet
+# (as of ``updated_at``; synced at least every LEASE_SYNC_SECONDS while the process is busy). Events accepted
+# = used - unused of the period's leases; the leases of a process that died without giving them back are
+# reclaimed from here (:meth:`ControlPlane.reclaim_dead_leases`).
+leases_table = sa.Table(
+    "quota_leases",
+    metadata,
+    sa.Column("lease_id", sa.String(32), primary_key=True),
+    sa.Column("project_id", sa.String(36), sa.ForeignKey("projects.project_id"), nullable=False, index=True),
+    sa.Column("period_start", sa.DateTime, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("pid_started", sa.Float, nullable=False),
+    sa.Column("unused", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 
 def hash_key(api_key: str) -> str:
     """SHA-256 hex of an API key: the only form in which keys are stored."""
@@ -194,6 +232,14 @@ def generate_key() -> str:
 _NO_HASH = "x" * 64
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _valid_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ControlPlaneError("project name must not be empty")
@@ -202,7 +248,17 @@ def _valid_name(name: str) -> str:
         raise ControlPlaneError("project name is longer than 200 characters")
     if any(ord(c) < 32 for c in name):
         raise ControlPlaneError("project name must not contain control characters")
+    if _is_uuid(name):
+        # A UUID always means a project id (as TR-Dataset does), so a name must never look like one.
+        raise ControlPlaneError(f"project name {name!r} looks like a project id (a UUID); choose another")
     return name
+
+
+def _check_plan(plan: str, monthly_limit: int | None) -> None:
+    try:
+        plans.check_plan(plan, monthly_limit)
+    except plans.PlanError as exc:
+        raise ControlPlaneError(str(exc)) from None
 
 
 class ControlPlane:
@@ -231,11 +287,19 @@ class ControlPlane:
         for attempt in range(3):
             try:
                 metadata.create_all(self.engine)
+                self._add_missing_columns()
                 return
             except (OperationalError, ProgrammingError, IntegrityError):
                 if attempt == 2:
                     raise
                 time.sleep(0.05 * (attempt + 1))
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a control plane was first created (``plan_changed_at``)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("projects")}
+        if "plan_changed_at" not in present:
+            with self.engine.begin() as con:
+                con.execute(sa.text("ALTER TABLE projects ADD COLUMN plan_changed_at TIMESTAMP"))
 
     def dispose(self) -> None:
         """Close pooled connections (before a fork, at shutdown)."""
@@ -246,13 +310,7 @@ class ControlPlane:
     def create_project(self, name: str, plan: str, monthly_limit: int | None = None) -> tuple[Project, str]:
         """Create a project and its first API key; returns ``(project, api_key)``. The key is shown once."""
         name = _valid_name(name)
-        if plan not in PLANS:
-            raise ControlPlaneError(f"unknown plan {plan!r}; choose one of: {', '.join(PLANS)}")
-        if monthly_limit is not None:
-            if isinstance(monthly_limit, bool) or not isinstance(monthly_limit, int) or monthly_limit <= 0:
-                raise ControlPlaneError(f"monthly limit must be a positive integer, got {monthly_limit!r}")
-        elif PLANS[plan].limit is None:
-            raise ControlPlaneError(f"plan {plan!r} needs an explicit monthly limit (--monthly-limit N)")
+        _check_plan(plan, monthly_limit)
         project = Project(
             project_id=str(uuid.uuid4()),
             name=name,
@@ -289,18 +347,54 @@ class ControlPlane:
         return [_project(row) for row in rows]
 
     def get_project(self, name_or_id: str) -> Project:
-        """The project with this name or id; :class:`ControlPlaneError` if there is none."""
-        if not isinstance(name_or_id, str) or not name_or_id:
+        """The project with this id (a UUID) or else this name; :class:`ControlPlaneError` if there is none.
+
+        A UUID is only ever looked up as an id and names cannot be UUIDs, so one project can never be
+        reached through another's name.
+        """
+        if not isinstance(name_or_id, str) or not name_or_id.strip():
             raise ControlPlaneError("give a project name or id")
+        text = name_or_id.strip()
+        if _is_uuid(text):
+            condition = projects_table.c.project_id == str(uuid.UUID(text))
+            missing = f"no project with id {text!r} (see `turret projects list`)"
+        else:
+            condition = projects_table.c.name == text
+            missing = f"no project named {text!r} (see `turret projects list`)"
         with self.engine.connect() as con:
-            row = con.execute(
-                sa.select(projects_table).where(
-                    sa.or_(projects_table.c.project_id == name_or_id, projects_table.c.name == name_or_id)
-                )
-            ).first()
+            row = con.execute(sa.select(projects_table).where(condition)).first()
         if row is None:
-            raise ControlPlaneError(f"no project named {name_or_id!r} (see `turret projects list`)")
+            raise ControlPlaneError(missing)
         return _project(row)
+
+    def set_plan(self, name_or_id: str, plan: str, monthly_limit: int | None = None) -> Project:
+        """Put the project on ``plan`` with ``monthly_limit`` (None: the plan's own limit); returns it.
+
+        A change of plan starts a new quota period at once (turret.plans); the same plan with another limit
+        keeps the period. A trial cannot be started again once the project has left it. Running servers
+        take the new terms within ``key_cache_seconds``.
+        """
+        _check_plan(plan, monthly_limit)
+        project = self.get_project(name_or_id)
+        if plan == "trial" and project.plan != "trial":
+            raise ControlPlaneError(
+                f"project {project.name!r} is on {project.plan}; a trial cannot be restarted"
+            )
+        changed_at = project.plan_changed_at
+        if plan != project.plan:
+            changed_at = datetime.now(UTC)
+        with self.engine.begin() as con:
+            con.execute(
+                projects_table.update()
+                .where(projects_table.c.project_id == project.project_id)
+                .values(
+                    plan=plan,
+                    monthly_limit=monthly_limit,
+                    plan_changed_at=_naive(changed_at) if changed_at else None,
+                )
+            )
+        self._clear_key_cache()
+        return self.get_project(project.project_id)
 
     # ---- keys
 
@@ -434,22 +528,35 @@ class ControlPlane:
         return compute_period(project, now or datetime.now(UTC))
 
     def usage(self, project: Project, now: datetime | None = None) -> int:
-        """Events counted in the current period by every server process (includes unused leased units)."""
+        """Units counted in the current period by every server process (includes unused leased units)."""
         period = self.period(project, now)
+        return self._used(project.project_id, _naive(period.start))
+
+    def accepted(self, project: Project, now: datetime | None = None) -> int:
+        """Events accepted in the current period: the count less the leased units not handed out yet.
+
+        Leases are synced at least every ``LEASE_SYNC_SECONDS`` by a busy server, so this can trail the
+        truth by that much traffic; an idle server's leases are exact.
+        """
+        period = self.period(project, now)
+        start = _naive(period.start)
         with self.engine.connect() as con:
-            used = con.execute(
-                sa.select(usage_table.c.used).where(
-                    usage_table.c.project_id == project.project_id,
-                    usage_table.c.period_start == _naive(period.start),
+            unused = con.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(leases_table.c.unused), 0)).where(
+                    leases_table.c.project_id == project.project_id, leases_table.c.period_start == start
                 )
             ).scalar()
-        return int(used or 0)
+        return max(0, self._used(project.project_id, start) - int(unused or 0))
 
-    def reserve(self, project_id: str, period: Period, want: int) -> tuple[int, int]:
+    def reserve(
+        self, project_id: str, period: Period, want: int, lease: LeaseTicket | None = None
+    ) -> tuple[int, int]:
         """Atomically add up to ``want`` units to the period's count without passing its limit.
 
         Returns ``(reserved, used_after)``. Never over-counts: the ``UPDATE`` only applies when the new
-        count stays within the limit, and a partial block is taken at the end of the quota.
+        count stays within the limit, and a partial block is taken at the end of the quota. With ``lease``,
+        the lease row of the reserving process is written in the same transaction, so no reserved unit is
+        ever outside a lease row that :meth:`reclaim_dead_leases` can find.
         """
         start = _naive(period.start)
         key = (usage_table.c.project_id == project_id) & (usage_table.c.period_start == start)
@@ -465,6 +572,8 @@ class ControlPlane:
                     .values(used=usage_table.c.used + k)
                     .returning(usage_table.c.used)
                 ).first()
+                if row is not None and lease is not None:
+                    self._write_lease(con, project_id, start, lease, lease.unused_after(k))
             if row is not None:
                 return k, int(row.used)
             current = self._used_or_none(project_id, start)
@@ -474,6 +583,8 @@ class ControlPlane:
                         con.execute(
                             usage_table.insert().values(project_id=project_id, period_start=start, used=k)
                         )
+                        if lease is not None:
+                            self._write_lease(con, project_id, start, lease, lease.unused_after(k))
                     return k, k
                 except IntegrityError:
                     continue  # Another process inserted the row first: go round and UPDATE it.
@@ -484,17 +595,87 @@ class ControlPlane:
             want = min(want, left)
         return 0, self._used(project_id, start)
 
-    def give_back(self, project_id: str, period_start: datetime, units: int) -> None:
-        """Return unused leased units to the period's count."""
-        if units <= 0:
-            return
+    @staticmethod
+    def _write_lease(
+        con: sa.Connection, project_id: str, start: datetime, lease: LeaseTicket, unused: int
+    ) -> None:
+        now = _naive(datetime.now(UTC))
+        updated = con.execute(
+            leases_table.update()
+            .where(leases_table.c.lease_id == lease.lease_id)
+            .values(unused=unused, updated_at=now)
+        ).rowcount
+        if not updated:
+            con.execute(
+                leases_table.insert().values(
+                    lease_id=lease.lease_id, project_id=project_id, period_start=start,
+                    host=lease.owner.host, pid=lease.owner.pid, pid_started=lease.owner.started,
+                    unused=unused, updated_at=now,
+                )
+            )
+
+    def sync_lease(self, lease_id: str, unused: int) -> bool:
+        """Record how many units a lease still holds; False if the lease was reclaimed meanwhile."""
+        with self.engine.begin() as con:
+            updated = con.execute(
+                leases_table.update()
+                .where(leases_table.c.lease_id == lease_id)
+                .values(unused=max(0, unused), updated_at=_naive(datetime.now(UTC)))
+            ).rowcount
+        return bool(updated)
+
+    def give_back(
+        self, project_id: str, period_start: datetime, units: int, lease_id: str | None = None
+    ) -> None:
+        """Return unused leased units to the period's count and close the lease ``lease_id``, if given."""
         start = _naive(period_start)
         with self.engine.begin() as con:
-            con.execute(
-                usage_table.update()
-                .where(usage_table.c.project_id == project_id, usage_table.c.period_start == start)
-                .values(used=sa.case((usage_table.c.used >= units, usage_table.c.used - units), else_=0))
-            )
+            if lease_id is not None:
+                con.execute(leases_table.delete().where(leases_table.c.lease_id == lease_id))
+            if units > 0:
+                con.execute(
+                    usage_table.update()
+                    .where(usage_table.c.project_id == project_id, usage_table.c.period_start == start)
+                    .values(used=sa.case((usage_table.c.used >= units, usage_table.c.used - units), else_=0))
+                )
+
+    def reclaim_dead_leases(self, *, now: datetime | None = None) -> int:
+        """Give back the units of leases whose process is gone; returns the units given back.
+
+        A lease of this host is dead when its process id no longer runs, or runs a process started at
+        another time (a reused pid). A lease of another host is dead once it has not been synced for
+        ``LEASE_EXPIRY``: its server is gone or cannot reach the control plane, and a live one that
+        comes back finds its lease gone and reserves afresh.
+        """
+        now = _aware(now or datetime.now(UTC))
+        expired = _naive(now - LEASE_EXPIRY)
+        host = socket.gethostname()
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(leases_table)).all()
+        dead = [
+            r for r in rows
+            if (r.host == host and not LeaseOwner(r.host, r.pid, r.pid_started).is_alive())
+            or (r.host != host and r.updated_at < expired)
+        ]
+        total = 0
+        for r in dead:
+            with self.engine.begin() as con:
+                # Delete first: of two processes reclaiming the same lease only one deletes the row.
+                gone = con.execute(
+                    leases_table.delete().where(leases_table.c.lease_id == r.lease_id)
+                ).rowcount
+                if gone and r.unused > 0:
+                    con.execute(
+                        usage_table.update()
+                        .where(usage_table.c.project_id == r.project_id,
+                               usage_table.c.period_start == r.period_start)
+                        .values(used=sa.case((usage_table.c.used >= r.unused, usage_table.c.used - r.unused),
+                                             else_=0))
+                    )
+                    total += int(r.unused)
+        if total:
+            log.info("gave back %d quota units leased by %d process(es) that are gone", total, len(dead))
+        return total
 
     def _used(self, project_id: str, start: datetime) -> int:
         return self._used_or_none(project_id, start) or 0
@@ -516,6 +697,7 @@ def _project(row: Any) -> Project:
         plan=row.plan,
         monthly_limit=int(row.monthly_limit) if row.monthly_limit is not None else None,
         created_at=_aware(row.created_at),
+        plan_changed_at=_aware(row.plan_changed_at) if row.plan_changed_at else None,
     )
 
 
@@ -547,7 +729,9 @@ class _Lease:
     period: Period
     units: int  # leased from the database, not yet handed out
     used_seen: int  # the database count after our last reservation (for "remaining")
+    lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     exhausted_until: float = 0.0
+    synced_at: float = 0.0  # monotonic time the lease row last got ``units``
     # What the period was computed from: while it holds and ``now`` is inside the period, the period is
     # reused instead of computed per acquire.
     basis: tuple[Any, ...] | None = None
@@ -562,7 +746,17 @@ def release_all_gates() -> None:
         try:
             gate.release()
         except (OperationalError, ProgrammingError):
-            pass  # The database is gone at shutdown: the units stay counted, an over-count of < one block.
+            pass  # The database is gone at shutdown: the lease rows stay, and the next server reclaims them.
+
+
+def _forget_inherited_leases() -> None:
+    # A forked child must not hand out its parent's leases: they are the parent's to use and give back.
+    for gate in list(_live_gates):
+        gate._leases = {}
+        gate._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_leases)
 
 
 class QuotaGate:
@@ -570,7 +764,9 @@ class QuotaGate:
 
     ``acquire`` hands out units from the local lease and reserves a new block only when it runs out, so the
     database sees one write per block, not per event, and every process draws from the same count. The
-    block is at most 0.1% of the limit (1..1000): unused leases (a process dies holding one) cost little.
+    block is at most 0.1% of the limit (1..1000). Each lease has a row naming its process; a busy process
+    records what it has left at least every ``LEASE_SYNC_SECONDS``, and the leases of a process that died
+    (kill -9) are given back by the next server that reserves (:meth:`ControlPlane.reclaim_dead_leases`).
     """
 
     def __init__(self, control_plane: ControlPlane, *, lease_size: int | None = None) -> None:
@@ -580,6 +776,8 @@ class QuotaGate:
         self.lease_size = lease_size
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
+        self._owner: LeaseOwner | None = None
+        self._reclaimed_at = -LEASE_RECLAIM_SECONDS
         _live_gates.add(self)
 
     def block_size(self, limit: int) -> int:
@@ -588,12 +786,26 @@ class QuotaGate:
             return max(1, min(self.lease_size, limit))
         return max(1, min(MAX_LEASE, limit // 1000))
 
+    def _lease_owner(self) -> LeaseOwner:
+        if self._owner is None or self._owner.pid != os.getpid():
+            self._owner = LeaseOwner.current()
+        return self._owner
+
+    def _reclaim_if_due(self) -> None:
+        if time.monotonic() - self._reclaimed_at < LEASE_RECLAIM_SECONDS:
+            return
+        self._reclaimed_at = time.monotonic()
+        try:
+            self.control_plane.reclaim_dead_leases()
+        except (OperationalError, ProgrammingError) as exc:
+            log.warning("could not reclaim the leases of dead processes: %s", exc)
+
     def acquire(self, project: Project, n: int = 1, now: datetime | None = None) -> QuotaDecision:
         """Take up to ``n`` units; ``granted`` may be less than ``n`` (partial) or 0 (quota used up)."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         now = datetime.now(UTC) if now is None else _aware(now)
-        basis = (project.plan, project.monthly_limit, project.created_at)
+        basis = (project.plan, project.monthly_limit, project.created_at, project.plan_changed_at)
         with self._lock:
             lease = self._leases.get(project.project_id)
             if lease is not None and lease.basis == basis and lease.period.start <= now < lease.period.end:
@@ -601,9 +813,11 @@ class QuotaGate:
             else:
                 period = self.control_plane.period(project, now)
             if lease is None or lease.period != period:
-                if lease is not None and lease.units:
-                    # A new period began (or the limit changed): return what was leased under the old one.
-                    self.control_plane.give_back(project.project_id, lease.period.start, lease.units)
+                if lease is not None:
+                    # A new period began (or the terms changed): return what was leased under the old one.
+                    self.control_plane.give_back(
+                        project.project_id, lease.period.start, lease.units, lease.lease_id
+                    )
                 lease = _Lease(period, 0, 0)
                 self._leases[project.project_id] = lease
             lease.basis = basis
@@ -611,28 +825,57 @@ class QuotaGate:
             lease.units -= granted
             missing = n - granted
             if missing and time.monotonic() >= lease.exhausted_until:
+                self._reclaim_if_due()
                 want = max(missing, self.block_size(period.limit))
-                reserved, lease.used_seen = self.control_plane.reserve(project.project_id, period, want)
+                ticket = LeaseTicket(lease.lease_id, self._lease_owner(), lease.units, missing)
+                reserved, lease.used_seen = self.control_plane.reserve(
+                    project.project_id, period, want, ticket
+                )
                 take = min(missing, reserved)
                 granted += take
                 lease.units += reserved - take
+                if reserved:
+                    lease.synced_at = time.monotonic()
                 if granted < n:
                     lease.exhausted_until = time.monotonic() + EXHAUSTED_RECHECK_SECONDS
+            elif granted and time.monotonic() - lease.synced_at >= LEASE_SYNC_SECONDS:
+                self._sync(lease)
             remaining = max(0, period.limit - lease.used_seen) + lease.units
             return QuotaDecision(
                 granted=granted, limit=period.limit, remaining=remaining, reset_at=period.end
             )
 
+    def _sync(self, lease: _Lease) -> None:
+        lease.synced_at = time.monotonic()
+        if not self.control_plane.sync_lease(lease.lease_id, lease.units):
+            # Reclaimed as dead (not synced for LEASE_EXPIRY): its units are back in the count, not ours.
+            lease.units = 0
+
+    def refund(self, project_id: str, n: int) -> None:
+        """Take back ``n`` units granted for events that were then not stored (a failed write)."""
+        if n <= 0:
+            return
+        with self._lock:
+            lease = self._leases.get(project_id)
+            if lease is not None:
+                lease.units += n
+                try:
+                    self._sync(lease)
+                except (OperationalError, ProgrammingError) as exc:
+                    log.warning("could not record refunded quota units yet: %s", exc)
+
     def release(self) -> None:
-        """Return every unused leased unit to the database (server shutdown)."""
+        """Return every unused leased unit to the database and close the leases (server shutdown)."""
         with self._lock:
             leases, self._leases = self._leases, {}
         for project_id, lease in leases.items():
-            self.control_plane.give_back(project_id, lease.period.start, lease.units)
+            self.control_plane.give_back(project_id, lease.period.start, lease.units, lease.lease_id)
 
 
 __all__ = [
     "PLANS",
+    "LeaseOwner",
+    "LeaseTicket",
     "ControlPlane",
     "ControlPlaneError",
     "Period",

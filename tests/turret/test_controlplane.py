@@ -1,4 +1,5 @@
-"""Control plane: plans and periods, hashed API keys, rotation and revocation, quota leases under contention."""
+"""Control plane: plans and periods, hashed API keys, rotation and revocation, quota leases (contention,
+dead processes, refunds)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from turret import controlplane
-from turret.controlplane import PLANS, ControlPlane, ControlPlaneError, Period, Project, QuotaGate, compute_period
+from turret.controlplane import (
+    PLANS,
+    ControlPlane,
+    ControlPlaneError,
+    Period,
+    Project,
+    QuotaGate,
+    compute_period,
+)
 
 
 @pytest.fixture
@@ -63,10 +71,14 @@ def test_trial_is_one_period_of_14_days_from_creation():
 @pytest.mark.parametrize(
     "now, start, end",
     [
-        (datetime(2025, 1, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)),
-        (datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)),
-        (datetime(2024, 2, 29, 12, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
-        (datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+        (datetime(2025, 1, 31, 23, 59, 59, 999999, tzinfo=UTC),
+         datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)),
+        (datetime(2025, 2, 1, tzinfo=UTC),
+         datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)),
+        (datetime(2024, 2, 29, 12, tzinfo=UTC),
+         datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
+        (datetime(2025, 12, 31, 23, tzinfo=UTC),
+         datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
         # 00:30 in Paris on 1 March is still February in UTC.
         (datetime(2025, 3, 1, 0, 30, tzinfo=__import__("zoneinfo").ZoneInfo("Europe/Paris")),
          datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)),
@@ -150,7 +162,8 @@ def test_raw_keys_are_nowhere_in_the_database_files(cp, tmp_path):
 def test_authenticate(cp):
     p, key = cp.create_project("demo", "pro")
     assert cp.authenticate(key) == p
-    for wrong in (None, "", "trt_", key[:-1] + ("a" if key[-1] != "a" else "b"), key + "x", "Bearer " + key, 42):
+    near = key[:-1] + ("a" if key[-1] != "a" else "b")
+    for wrong in (None, "", "trt_", near, key + "x", "Bearer " + key, 42):
         assert cp.authenticate(wrong) is None
 
 
@@ -218,7 +231,8 @@ def test_revocation_reaches_other_processes_within_the_cache_time(db_url):
 
 def test_block_size_is_small_relative_to_the_limit(cp):
     gate = QuotaGate(cp)
-    assert [gate.block_size(n) for n in (1, 999, 2_000, 250_000, 1_000_000, 10_000_000)] == [1, 1, 2, 250, 1000, 1000]
+    limits = (1, 999, 2_000, 250_000, 1_000_000, 10_000_000)
+    assert [gate.block_size(n) for n in limits] == [1, 1, 2, 250, 1000, 1000]
     assert QuotaGate(cp, lease_size=50).block_size(10) == 10
 
 
@@ -301,7 +315,9 @@ def test_quota_gates_never_over_grant_across_threads_and_two_control_planes(db_u
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 needs_postgres = [
     pytest.mark.postgres,
-    pytest.mark.skipif(not (PG_BIN / "initdb").exists() and not shutil.which("initdb"), reason="no PostgreSQL"),
+    pytest.mark.skipif(
+        not (PG_BIN / "initdb").exists() and not shutil.which("initdb"), reason="no PostgreSQL"
+    ),
 ]
 
 
@@ -373,4 +389,106 @@ def test_quota_never_over_grants_on_postgres(pg_url):
     assert sum(totals) == limit
     assert planes[1].usage(project) == limit
     for plane in planes:
+        plane.dispose()
+
+
+# ------------------------------------------------------------------------------------- plans and leases
+
+_HOLDER = """
+import sys, time
+from turret.controlplane import ControlPlane, QuotaGate
+plane = ControlPlane(sys.argv[1])
+gate = QuotaGate(plane, lease_size=100)
+assert gate.acquire(plane.get_project("demo"), 3).granted == 3
+print("leased", flush=True)
+time.sleep(600)
+"""
+
+
+def test_leases_of_a_killed_process_come_back(cp, db_url):
+    import signal
+    import subprocess
+    import sys
+
+    p, _ = cp.create_project("demo", "pro", monthly_limit=100_000)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, db_url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "leased"
+        assert (cp.usage(p), cp.accepted(p)) == (100, 3)
+        assert cp.reclaim_dead_leases() == 0  # alive: its lease is its own
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert cp.reclaim_dead_leases() == 97
+    assert (cp.usage(p), cp.accepted(p)) == (3, 3)
+    assert cp.reclaim_dead_leases() == 0  # given back once
+    # A new server reclaims on its own before its first lease.
+    gate = QuotaGate(cp, lease_size=10)
+    assert gate.acquire(p, 1).granted == 1 and cp.accepted(p) == 4
+
+
+def test_leases_of_another_host_expire_after_an_hour(cp):
+    from turret.controlplane import LEASE_EXPIRY, leases_table
+
+    p, _ = cp.create_project("demo", "pro", monthly_limit=100_000)
+    gate = QuotaGate(cp, lease_size=50)
+    gate.acquire(p, 10)
+    with cp.engine.begin() as con:
+        con.execute(leases_table.update().values(host="elsewhere"))
+    assert cp.reclaim_dead_leases() == 0
+    assert cp.reclaim_dead_leases(now=datetime.now(UTC) + LEASE_EXPIRY + timedelta(seconds=1)) == 40
+    # The gate finds its lease gone at its next sync and reserves afresh instead of using given-back units.
+    gate._leases[p.project_id].synced_at = 0.0
+    gate.acquire(p, 1)
+    assert cp.usage(p) == 10 and gate._leases[p.project_id].units == 0
+    assert gate.acquire(p, 1).granted == 1 and cp.usage(p) == 60
+
+
+def test_accepted_counts_events_not_reserved_blocks_and_refunds_come_back(cp):
+    p, _ = cp.create_project("demo", "pro", monthly_limit=100_000)
+    gate = QuotaGate(cp)  # block of 100
+    assert gate.acquire(p, 451).granted == 451
+    assert (cp.usage(p), cp.accepted(p)) == (451, 451)
+    assert gate.acquire(p, 5).granted == 5
+    assert (cp.usage(p), cp.accepted(p)) == (551, 456)
+    gate.refund(p.project_id, 5)  # five of them were not stored after all
+    assert (cp.usage(p), cp.accepted(p)) == (551, 451)
+    gate.release()
+    assert (cp.usage(p), cp.accepted(p)) == (451, 451)
+
+
+def test_set_plan_changes_what_the_gate_enforces(cp):
+    p, _ = cp.create_project("demo", "trial")
+    later = datetime.now(UTC) + timedelta(days=15)
+    gate = QuotaGate(cp)
+    assert gate.acquire(p, 1, now=later).granted == 0  # the trial is over
+    cp.set_plan("demo", "pro")
+    with pytest.raises(ControlPlaneError, match="a trial cannot be restarted"):
+        cp.set_plan("demo", "trial")
+    upgraded = cp.get_project("demo")
+    assert upgraded.plan == "pro" and upgraded.plan_changed_at is not None
+    assert gate.acquire(upgraded, 2).granted == 2
+    limited = cp.set_plan(upgraded.project_id, "pro", monthly_limit=3)
+    assert limited.plan_changed_at == upgraded.plan_changed_at  # same plan: same period
+    assert gate.acquire(limited, 5).granted == 1  # 2 of 3 used in this period already
+    with pytest.raises(ControlPlaneError, match="looks like a project id"):
+        cp.create_project(p.project_id, "pro")
+
+
+def test_an_old_control_plane_gains_the_plan_change_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute("create table projects (project_id varchar(36) primary key, name varchar(200) not null "
+                "unique, plan varchar(32) not null, monthly_limit bigint, created_at datetime not null)")
+    con.execute("insert into projects values ('00000000-0000-4000-8000-000000000001', 'old', 'pro', null, "
+                "'2025-01-01 00:00:00')")
+    con.commit()
+    con.close()
+    plane = ControlPlane(f"sqlite:///{path}")
+    try:
+        assert plane.get_project("old").plan_changed_at is None
+        assert plane.set_plan("old", "business").plan_changed_at is not None
+    finally:
         plane.dispose()

@@ -71,19 +71,17 @@ def _when(dt: datetime | None) -> str:
 
 
 def _describe_limit(project: Any) -> str:
-    from turret.controlplane import PLANS
+    from turret.plans import describe_limit
 
-    limit = project.limit()
-    if PLANS[project.plan].trial_days:
-        return f"{limit:,} events in total within {PLANS[project.plan].trial_days} days"
-    return f"{limit:,} events per calendar month (UTC)"
+    return describe_limit(project.plan, project.monthly_limit)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] = frozenset()) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def fmt(cells: Sequence[str]) -> str:
-        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        pairs = enumerate(zip(cells, widths, strict=True))
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in pairs)
         return "  ".join(padded).rstrip()
 
     return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
@@ -97,28 +95,68 @@ def projects() -> None:
 PLAN_CHOICE = click.Choice(["trial", "pro", "business", "enterprise"])
 
 
+def _monthly_limit_option(help_text: str) -> Any:
+    # Parsed as text and checked by turret.plans, so any out-of-range value is one line, never a traceback.
+    return click.option("--monthly-limit", "monthly_limit", default=None, metavar="N", help=help_text)
+
+
+def _parse_limit(text: str | None) -> int | None:
+    from turret.plans import MAX_LIMIT, PlanError, check_plan
+
+    if text is None:
+        return None
+    try:
+        value = int(text.strip().replace("_", ""))
+    except ValueError:
+        fail(f"--monthly-limit must be a whole number of events, got {text!r}")
+    try:
+        check_plan("pro", value)
+    except PlanError:
+        fail(f"--monthly-limit must be from 1 to {MAX_LIMIT:,}, got {text}")
+    return value
+
+
 @projects.command("create")
 @click.argument("name")
 @click.option("--plan", type=PLAN_CHOICE, required=True,
               help="trial: 250k events within 14 days; pro: 1M/month; business: 10M/month; "
                    "enterprise: custom.")
-@click.option("--monthly-limit", type=click.IntRange(min=1), default=None,
-              help="Events per period; required for enterprise, overrides the plan's limit otherwise.")
-def create(name: str, plan: str, monthly_limit: int | None) -> None:
+@_monthly_limit_option("Events per period; required for enterprise, overrides the plan's limit otherwise.")
+def create(name: str, plan: str, monthly_limit: str | None) -> None:
     """Create project NAME and print its first API key (alone on the last line)."""
+    limit = _parse_limit(monthly_limit)
     with control_plane() as plane:
-        project, key = plane.create_project(name, plan, monthly_limit)
+        project, key = plane.create_project(name, plan, limit)
         click.echo(f"Created project {project.name!r} on plan {project.plan}: {_describe_limit(project)}")
         click.echo(f"  project id: {project.project_id}")
         click.echo("API key (shown once; only its hash is stored):")
         click.echo(key)
 
 
+@projects.command("set-plan")
+@click.argument("name")
+@click.argument("plan", type=PLAN_CHOICE)
+@_monthly_limit_option("Events per period; required for enterprise. Without it the plan's own limit applies.")
+def set_plan(name: str, plan: str, monthly_limit: str | None) -> None:
+    """Put project NAME (or id) on PLAN; a change of plan starts a new quota period now."""
+    limit = _parse_limit(monthly_limit)
+    with control_plane() as plane:
+        before = plane.get_project(name)
+        project = plane.set_plan(before.project_id, plan, limit)
+        period = plane.period(project)
+        click.echo(f"Project {project.name!r} is on plan {project.plan}: {_describe_limit(project)}")
+        click.echo(
+            f"  current period {_when(period.start)} .. {_when(period.end)}; running servers use the new "
+            f"terms within {plane.key_cache_seconds:g} s"
+        )
+
+
 @projects.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(as_json: bool) -> None:
-    """Every project with its plan, limit and usage in the current period."""
+    """Every project with its plan, limit and the events accepted in the current period."""
     with control_plane() as plane:
+        plane.reclaim_dead_leases()  # leases of servers killed without shutting down are not usage
         rows = []
         for p in plane.list_projects():
             period = plane.period(p)
@@ -128,7 +166,7 @@ def list_(as_json: bool) -> None:
                     "project_id": p.project_id,
                     "plan": p.plan,
                     "limit": period.limit,
-                    "usage": plane.usage(p),
+                    "usage": plane.accepted(p),
                     "period_start": period.start.isoformat(),
                     "period_end": period.end.isoformat(),
                     "created_at": p.created_at.isoformat(),

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from click.testing import CliRunner
-
 from turret.cli import cli
 from turret.controlplane import ControlPlane
 
@@ -37,9 +36,13 @@ def test_create_prints_a_summary_and_the_key_alone_on_the_last_line(run, setting
     [
         (["--plan", "gold"], "'gold' is not one of 'trial', 'pro', 'business', 'enterprise'"),
         (["--plan", "enterprise"], "plan 'enterprise' needs an explicit monthly limit (--monthly-limit N)"),
-        (["--plan", "pro", "--monthly-limit", "0"], "0 is not in the range x>=1"),
-        (["--plan", "pro", "--monthly-limit", "-3"], "-3 is not in the range x>=1"),
-        (["--plan", "pro", "--monthly-limit", "lots"], "'lots' is not a valid integer"),
+        (["--plan", "pro", "--monthly-limit", "0"],
+         "--monthly-limit must be from 1 to 9,223,372,036,854,775,807"),
+        (["--plan", "pro", "--monthly-limit", "-3"], "--monthly-limit must be from 1 to"),
+        (["--plan", "pro", "--monthly-limit", "9223372036854775808"],
+         "--monthly-limit must be from 1 to 9,223,372,036,854,775,807, got 9223372036854775808"),
+        (["--plan", "pro", "--monthly-limit", "lots"],
+         "--monthly-limit must be a whole number of events, got 'lots'"),
         ([], "Missing option '--plan'"),
     ],
 )
@@ -48,6 +51,67 @@ def test_create_rejects_bad_input_with_exit_status_2(run, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["create", "set-plan"])
+def test_a_limit_beyond_64_bits_is_one_line(run, command):
+    run("projects", "create", "demo", "--plan", "pro")
+    args = ["--plan", "enterprise"] if command == "create" else ["enterprise"]
+    result = run("projects", command, "demo" if command == "set-plan" else "big", *args,
+                 "--monthly-limit", "9223372036854775808")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0, result.output
+    assert result.output.startswith("Error: --monthly-limit must be from 1 to")
+    # The largest 64-bit limit is accepted and stored exactly.
+    ok = run("projects", command, "demo" if command == "set-plan" else "big", *args,
+             "--monthly-limit", "9223372036854775807")
+    assert ok.exit_code == 0, ok.output
+    limits = {r["name"]: r["limit"] for r in json.loads(run("projects", "list", "--json").output)}
+    assert limits["demo" if command == "set-plan" else "big"] == 2**63 - 1
+
+
+def test_set_plan_changes_terms_and_starts_a_new_period(run, settings):
+    run("projects", "create", "demo", "--plan", "trial")
+    result = run("projects", "set-plan", "demo", "pro")
+    assert result.exit_code == 0, result.output
+    assert "Project 'demo' is on plan pro: 1,000,000 events per calendar month (UTC)" in result.output
+    result = run("projects", "set-plan", "demo", "business", "--monthly-limit", "42")
+    assert "42 events per calendar month (UTC)" in result.output
+    plane = ControlPlane.from_settings(settings)
+    project = plane.get_project("demo")
+    assert (project.plan, project.monthly_limit) == ("business", 42)
+    assert plane.period(project).start == project.plan_changed_at  # the month counts from the change
+    [row] = json.loads(run("projects", "list", "--json").output)
+    expected = ("business", 42, project.plan_changed_at.isoformat())
+    assert (row["plan"], row["limit"], row["period_start"]) == expected
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "gold"], "'gold' is not one of"),
+        (["demo", "enterprise"], "plan 'enterprise' needs an explicit monthly limit"),
+        (["demo", "trial"], "project 'demo' is on pro; a trial cannot be restarted"),
+        (["nope", "pro"], "no project named 'nope'"),
+    ],
+)
+def test_set_plan_refuses_clearly(run, args, message):
+    run("projects", "create", "demo", "--plan", "pro")
+    result = run("projects", "set-plan", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_names_and_ids_cannot_be_confused(run):
+    first = run("projects", "create", "first", "--plan", "pro").output
+    first_id = re.search(r"project id: (\S+)", first)[1]
+    # A name that is a project id (or any UUID) is refused, so rotate-key <uuid> can only mean that id.
+    result = run("projects", "create", first_id, "--plan", "pro")
+    assert result.exit_code == 2 and "looks like a project id" in result.output
+    other = "00000000-0000-4000-8000-000000000000"
+    assert "no project with id" in run("projects", "rotate-key", other).output
+    rotated = run("projects", "rotate-key", first_id.upper())
+    assert rotated.exit_code == 0 and "New key for 'first'" in rotated.output
 
 
 def test_duplicate_name_is_exit_status_2(run):
