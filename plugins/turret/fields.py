@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import duckdb
 
     from turret.settings import Settings
@@ -196,11 +198,18 @@ def _scrub_setting(settings: "Settings | None") -> bool:
 
 
 def type_fields(
-    con: "duckdb.DuckDBPyConnection", project_id: str | None = None, *, settings: "Settings | None" = None
+    con: "duckdb.DuckDBPyConnection",
+    project_id: str | None = None,
+    *,
+    settings: "Settings | None" = None,
+    recorded_overrides: "Mapping[tuple[str, str], str | None] | None" = None,
 ) -> list[FieldType]:
     """Detect (or re-validate) every field's type from ``raw.events`` and upsert ``pipeline.fields``.
 
-    Overrides are kept and win over detection. Returns the rows written, sorted by project and field.
+    Overrides win over detection: ``recorded_overrides`` (``{(project_id, field): type or None}``, from the
+    control plane, where ``turret fields set`` and the dashboard record them: :mod:`turret.field_overrides`;
+    None there clears an override), else the one the warehouse already holds. Returns the rows written,
+    sorted by project and field.
     Correctness before speed: statistics are recomputed from all events (DuckDB scans 100k events' JSON in
     well under a second), so detection always reflects every value seen so far. Examples are scrubbed of
     PII per ``settings.scrub_pii`` (``Settings.from_env()`` when no settings are given), and every run
@@ -213,6 +222,9 @@ def type_fields(
             "select project_id, field, override_type from pipeline.fields where override_type is not null"
         ).fetchall()
     )
+    for (pid, key), override in (recorded_overrides or {}).items():
+        if project_id is None or pid == project_id:
+            overrides[(pid, key)] = override
     now = datetime.now(UTC).replace(tzinfo=None)
     result = []
     for (pid, key), st in sorted(stats.items()):
@@ -239,7 +251,8 @@ def type_fields(
                 insert into pipeline.fields values (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 on conflict (project_id, field) do update set
                     detected_type = excluded.detected_type,
-                    effective_type = coalesce(pipeline.fields.override_type, excluded.detected_type),
+                    override_type = excluded.override_type,
+                    effective_type = excluded.effective_type,
                     n_values = excluded.n_values,
                     n_distinct = excluded.n_distinct,
                     examples = excluded.examples,

@@ -92,10 +92,11 @@ def check_raw(settings: Settings) -> dict:
 @_timed
 def type_fields(settings: Settings) -> dict:
     """Detect each metadata field's type, then extract (scrubbed) texts of the text fields."""
-    from turret import fields, texts, warehouse
+    from turret import field_overrides, fields, texts, warehouse
 
+    recorded = field_overrides.load_for(settings)  # the control plane's overrides (CLI and dashboard)
     with warehouse.writer(settings) as con:
-        typed = fields.type_fields(con, settings=settings)
+        typed = fields.type_fields(con, settings=settings, recorded_overrides=recorded)
         extracted = texts.extract_texts(con, settings)
     return {"fields": len(typed), "texts_extracted": extracted}
 

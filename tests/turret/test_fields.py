@@ -300,3 +300,38 @@ def test_cli_without_warehouse(settings):
     assert result.exit_code != 0
     assert "no warehouse" in result.output
     assert "Traceback" not in result.output
+
+
+def test_overrides_recorded_in_the_control_plane_win_and_clear(con, settings):
+    """What `turret fields set` and the dashboard record in the control plane is what the next typing uses."""
+    from turret import field_overrides
+    from turret.controlplane import ControlPlane
+
+    add_events(con, P1, [{"note": "ok", "answer": "fine"}])
+    fields.set_override(con, P1, "answer", "text")  # an override the warehouse holds from before
+    cp = ControlPlane.from_settings(settings)
+    try:
+        field_overrides.save(cp, P1, "note", "number")
+        field_overrides.save(cp, P1, "answer", "auto")  # cleared: detection decides again
+        with pytest.raises(field_overrides.OverrideError, match="unknown type 'bool'"):
+            field_overrides.save(cp, P1, "note", "bool")
+        recorded = field_overrides.load(cp)
+    finally:
+        cp.dispose()
+    assert recorded == {(P1, "note"): "number", (P1, "answer"): None}
+    after = {f.field: f for f in fields.type_fields(con, settings=settings, recorded_overrides=recorded)}
+    assert (after["note"].override_type, after["note"].effective_type) == ("number", "number")
+    assert (after["answer"].override_type, after["answer"].effective_type) == (None, "enum")
+    stored = dict(con.execute("select field, effective_type from pipeline.fields").fetchall())
+    assert stored == {"note": "number", "answer": "enum"}
+    # Without recorded overrides the warehouse's own stay as they are.
+    assert {f.field: f.effective_type for f in fields.type_fields(con)} == stored
+
+
+def test_cli_set_records_the_override_in_the_control_plane(warehouse, settings):
+    from turret import field_overrides
+
+    assert run("set", "acme", "tier", "--type", "text").exit_code == 0
+    assert field_overrides.load_for(settings) == {(P1, "tier"): "text"}
+    assert run("set", "acme", "tier", "--type", "auto").exit_code == 0
+    assert field_overrides.load_for(settings) == {(P1, "tier"): None}

@@ -123,7 +123,13 @@ def _examples(values: list[Any], width: int = 60) -> str:
     help="The type to use from now on; auto clears the override and uses the detected type.",
 )
 def set_cmd(project: str, key: str, type_: str) -> None:
-    """Override the type of field KEY in PROJECT (text, enum, number), or go back to detection (auto)."""
+    """Override the type of field KEY in PROJECT (text, enum, number), or go back to detection (auto).
+
+    The override is recorded in the control plane (as the dashboard's Settings → Metadata does), so every
+    later pipeline run keeps it, and applied to the warehouse at once.
+    """
+    from turret import field_overrides
+    from turret.controlplane import ControlPlane
     from turret.fields import FieldError, set_override
 
     settings = _settings()
@@ -135,5 +141,10 @@ def set_cmd(project: str, key: str, type_: str) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         con.close()
+    control_plane = ControlPlane.from_settings(settings)
+    try:
+        field_overrides.save(control_plane, project_id, key, type_)
+    finally:
+        control_plane.dispose()
     how = "override cleared" if row.override_type is None else f"override {row.override_type}"
     click.echo(f"{row.field}: {how}; effective type {row.effective_type} (detected {row.detected_type})")
