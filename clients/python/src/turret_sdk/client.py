@@ -365,8 +365,9 @@ class Client:
             for thread in threads:
                 thread.join(self.timeout + 1)
         left = self._discard_queue()
+        aborted = self._abort.is_set()  # the time ran out: what was in flight counts as dropped
         alive = any(t.is_alive() for t in threads)
-        return not alive and all(m.done.is_set() for m in markers) and left == 0
+        return not aborted and not alive and all(m.done.is_set() for m in markers) and left == 0
 
     def close(self) -> None:
         """Same as :meth:`shutdown` with the client's ``shutdown_timeout``."""
