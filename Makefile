@@ -25,11 +25,11 @@ help:
 install: $(STAMP)
 
 # torch goes first and alone: a CPU wheel of it lies on disk, and any looser requirement pulls a CUDA build.
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml $(CONSTRAINTS) clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]' -e clients/python
 	touch $(STAMP)
 
 demo: install
@@ -44,8 +44,9 @@ $(DUCKDB_CLI):
 	$(PYTHON) -m venv $(VENV)/duckdb-cli
 	$(VENV)/duckdb-cli/bin/pip install --quiet duckdb-cli==$(DUCKDB_CLI_VERSION)
 
-# PostgreSQL for the control-plane tests against a real server. Installed when missing and possible (root with
-# apt); otherwise those tests are skipped and say why.
+# PostgreSQL for the control-plane tests against a real server, and Debian's chromium with its driver for the
+# dashboard's browser tests (browser builds cannot be downloaded here). Installed when missing and possible
+# (root with apt); otherwise those tests are skipped and say why.
 system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
@@ -53,6 +54,12 @@ system-deps:
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL is not installed and cannot be: its tests will be skipped"
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "Installing chromium and chromium-driver (Debian packages) for the dashboard's browser tests ..." && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "chromium is not installed and cannot be: the dashboard's browser tests will be skipped"
 
 lint: install
 	$(BIN)/python -m ruff check . || true
