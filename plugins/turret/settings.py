@@ -51,6 +51,9 @@ class Settings:
     storage_options: str = ""
     # Endpoint of an S3-compatible server (MinIO, Ceph, R2, ...) for s3:// URLs; empty means AWS.
     s3_endpoint_url: str = ""
+    # Where pipeline tasks hand files to each other (the mapped embedding's partitions); a path or fsspec
+    # URL every worker can reach. Empty means <home>/pipeline.
+    pipeline_url: str = ""
 
     # Ingest limits.
     max_body_bytes: int = 1_048_576
@@ -73,6 +76,8 @@ class Settings:
     embedding_backend: str = "torch"
     embedding_batch_size: int = 64
     embedding_max_seq_length: int = 128
+    # Most texts one mapped embedding task embeds (partitions of pending texts by project and hash range).
+    embed_partition_texts: int = 10_000
     scrub_pii: bool = True
     llm_model: str = "gpt-4o-mini"
     openai_api_key: str = ""
@@ -98,6 +103,8 @@ class Settings:
             _invalid("embedding_backend", self.embedding_backend,
                      f"use one of {', '.join(EMBEDDING_BACKENDS)}")
         object.__setattr__(self, "embedding_backend", backend)
+        _check_range("embed_partition_texts", self.embed_partition_texts, 1, None,
+                     "texts per embedding partition")
         reducer = str(self.topic_reducer).strip().lower()
         if reducer not in TOPIC_REDUCERS:
             _invalid("topic_reducer", self.topic_reducer, f"use one of {', '.join(TOPIC_REDUCERS)}")

@@ -9,6 +9,8 @@ bucket is a setting (docs/scaling.md, docs/settings.md):
   (``python -m turret.storage ship``) and :func:`turret.loader.load_landing` lists and reads them there.
 - ``TURRET_PUBLISH_URL``: where :func:`turret.publish.publish` puts the Parquet copy of the marts, next to the
   local DuckDB copy for BI tools. Empty: ``<published>/parquet`` on the local disk.
+- ``TURRET_PIPELINE_URL``: where pipeline tasks hand files to each other (the mapped embedding's partitions,
+  ``turret.embed_partitions``), reachable from every worker. Empty: ``<home>/pipeline``.
 - ``TURRET_STORAGE_OPTIONS`` (a JSON object of fsspec options) and ``TURRET_S3_ENDPOINT_URL`` (an
   S3-compatible server: MinIO, Ceph, R2, ...) for both. Credentials come from the usual ``AWS_*`` variables
   or the machine's role, or from the options.
@@ -88,6 +90,11 @@ def landing_url(settings: Settings) -> str:
 def publish_url(settings: Settings) -> str:
     """Where Parquet marts are published: ``TURRET_PUBLISH_URL``, else ``<published>/parquet``."""
     return settings.publish_url or str(Path(settings.published) / "parquet")
+
+
+def pipeline_url(settings: Settings) -> str:
+    """Where pipeline tasks hand files to each other: ``TURRET_PIPELINE_URL``, else ``<home>/pipeline``."""
+    return settings.pipeline_url or str(Path(settings.home) / "pipeline")
 
 
 def storage_options(settings: Settings, url: str | None = None) -> dict[str, Any]:

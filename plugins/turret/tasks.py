@@ -25,7 +25,9 @@ HOURLY_TASKS = (
     "load_landed",
     "check_raw",
     "type_fields",
-    "embed_texts",
+    "plan_embedding",
+    "embed_partition",
+    "merge_embeddings",
     "assign_topics",
     "label_topics",
     "assign_journeys",
@@ -102,14 +104,34 @@ def type_fields(settings: Settings) -> dict:
 
 
 @_timed
-def embed_texts(settings: Settings) -> dict:
-    """Embed every distinct text not embedded before with the configured model."""
-    from turret import embed, warehouse
+def plan_embedding(settings: Settings, *, run_id: str) -> dict:
+    """Split the texts not embedded yet into bounded partitions (by project and hash range) under the
+    pipeline URL; the returned ``partitions`` are the input of the mapped ``embed_partition`` task."""
+    from turret import embed_partitions, warehouse
 
-    embedder = embed.get_embedder(settings)
     with warehouse.writer(settings) as con:
-        count = embed.embed_pending(con, embedder)
-    return {"model": embedder.model_name, "texts_embedded": count}
+        partitions = embed_partitions.plan(con, settings, run_id=run_id)
+    return {"partitions": partitions, "texts_pending": sum(p["texts"] for p in partitions)}
+
+
+@_timed
+def embed_partition(settings: Settings, *, partition: dict) -> dict:
+    """Embed one partition into its Parquet file under the pipeline URL; never opens the warehouse, so
+    any number of these run at once, on any worker that reaches the pipeline URL."""
+    from turret import embed_partitions
+
+    return embed_partitions.embed_partition(settings, partition)
+
+
+@_timed
+def merge_embeddings(settings: Settings, *, partitions: list[dict]) -> dict:
+    """Write every partition's vectors into ``pipeline.embeddings`` (the one warehouse writer)."""
+    from turret import embed_partitions, warehouse
+    from turret.topics.store import model_key
+
+    with warehouse.writer(settings) as con:
+        count = embed_partitions.merge(con, settings, partitions)
+    return {"model": model_key(settings), "partitions": len(partitions), "texts_embedded": count}
 
 
 @_timed

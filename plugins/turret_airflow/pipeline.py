@@ -1,4 +1,5 @@
-"""The Turret pipeline as an Airflow DAG: load → check → type → embed → topics → label → conversation-aware
+"""The Turret pipeline as an Airflow DAG: load → check → type → embed (planned, mapped over partitions,
+merged) → topics → label → conversation-aware
 journey topics → dbt → journeys → check marts → publish. The hourly and the re-fit DAG files are two calls
 of ``build_pipeline_dag``.
 
@@ -18,6 +19,8 @@ from airflow.sdk import Param, chain, dag, task
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = Path(os.environ.get("TURRET_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
 WAREHOUSE_POOL = "turret_warehouse"
+# Airflow's own pool, for tasks that do not write the warehouse (the mapped embedding).
+EMBED_POOL = "default_pool"
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -111,9 +114,23 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
         def type_fields() -> dict:
             return _call("type_fields")
 
+        # Returns the partitions themselves: Airflow maps over a task's whole return value only.
         @task
-        def embed_texts() -> dict:
-            return _call("embed_texts")
+        def plan_embedding(data_interval_end=None, dag=None) -> list:
+            from turret.tasks import run_id_for
+
+            return _call("plan_embedding", run_id=run_id_for(dag.dag_id, data_interval_end))["partitions"]
+
+        # Mapped over the plan's partitions, outside the warehouse pool: instances never open the warehouse
+        # and run in parallel on as many workers as there are (docs/scaling.md).
+        @task(pool=EMBED_POOL)
+        def embed_partition(partition: dict) -> dict:
+            return _call("embed_partition", partition=partition)
+
+        # Runs when the plan had no partition too (the mapped task is then skipped, not failed).
+        @task(trigger_rule="none_failed")
+        def merge_embeddings(partitions: list) -> dict:
+            return _call("merge_embeddings", partitions=list(partitions or []))
 
         @task
         def assign_topics(params=None, data_interval_end=None, dag=None) -> dict:
@@ -144,11 +161,18 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
         def publish_marts() -> dict:
             return _call("publish_marts")
 
+        planned = plan_embedding()
+        embedded = embed_partition.expand(partition=planned)
+        merged = merge_embeddings(planned)
+        embedded >> merged
         chain(
             load_landed(),
             check_raw(),
             type_fields(),
-            embed_texts(),
+            planned,
+        )
+        chain(
+            merged,
             assign_topics(),
             label_topics(),
             assign_journeys(),
