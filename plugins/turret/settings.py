@@ -70,6 +70,10 @@ class Settings:
     port: int = 8000
     workers: int = 2
     threads: int = 8
+    # The dashboard (`turret ui`, docs/dashboard.md): its port and sign-in password. Empty password: one
+    # is generated, printed once and kept in <home>/ui_password (mode 0600).
+    ui_port: int = 8050
+    ui_password: str = ""
 
     # Topic engine.
     embedding_model: str = "all-MiniLM-L6-v2"

@@ -10,6 +10,7 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "projects": ("turret.cli.projects", "projects"),
     "serve": ("turret.cli.serve", "serve"),
+    "ui": ("turret.cli.ui", "ui"),
     "landing": ("turret.cli.landing", "landing"),
     "fields": ("turret.cli.fields", "fields"),
     "cluster": ("turret.cli.cluster", "cluster"),

@@ -1,0 +1,443 @@
+"""Every query the dashboard runs, in one place, over the published marts (docs/marts.md) only.
+
+The dashboard never opens the warehouse: the pipeline writes it, and DuckDB lets no reader in while it does
+(nor a writer while a reader holds it). It reads ``<published>/turret.duckdb``, the snapshot the pipeline
+switches atomically after each run, and reopens when the link points at a new snapshot. Aggregation happens
+in DuckDB; Python only shapes the rows for the templates and charts. A mart column renamed upstream is a
+change here only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from turret.conversation import NON_TOPICAL_KINDS
+from turret.publish import CURRENT_NAME
+from turret.ui.filters import Filters, event_scope
+
+UNCLUSTERED = -1
+SPARK_DAYS = 14
+MAP_EXAMPLES_PER_TOPIC = 40
+MAX_SANKEY_LINKS = 40
+# A topic is "conversational" when most of its messages are greetings, thanks or confirmations.
+CONVERSATIONAL_SHARE = 0.5
+_KINDS_SQL = ", ".join(f"'{k}'" for k in sorted(NON_TOPICAL_KINDS))
+
+
+class MartsUnavailable(RuntimeError):
+    """Nothing published yet (or the snapshot cannot be opened); the message says what to do."""
+
+
+class NotFound(LookupError):
+    """A project, field or topic that the published marts do not have."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One opened snapshot: its file and a read-only connection (cursors per request)."""
+
+    path: Path
+    con: Any
+
+
+class MartsReader:
+    """Read-only access to the current published snapshot, reopened when ``turret.duckdb`` is switched."""
+
+    def __init__(self, published: Path) -> None:
+        self.link = Path(published) / CURRENT_NAME
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+
+    def snapshot(self) -> Snapshot:
+        import duckdb
+
+        try:
+            target = Path(os.path.realpath(self.link, strict=True))
+        except OSError:
+            raise MartsUnavailable(
+                f"no published marts at {self.link}: run the pipeline first (turret pipeline run)"
+            ) from None
+        with self._lock:
+            if self._snapshot is None or self._snapshot.path != target:
+                try:
+                    con = duckdb.connect(str(target), read_only=True)
+                except duckdb.Error as exc:
+                    raise MartsUnavailable(f"cannot open the published marts {target}: {exc}") from None
+                # The previous connection is left to the garbage collector: a request may still use a cursor.
+                self._snapshot = Snapshot(target, con)
+                self._cache.clear()
+            return self._snapshot
+
+    def cursor(self) -> Any:
+        return self.snapshot().con.cursor()
+
+    def cached(self, key: tuple, compute: Any) -> Any:
+        """``compute()`` once per snapshot and key (options lists, the topic map layout)."""
+        snap = self.snapshot()
+        full = (snap.path, *key)
+        with self._lock:
+            if full in self._cache:
+                self._cache.move_to_end(full)
+                return self._cache[full]
+        value = compute()
+        with self._lock:
+            self._cache[full] = value
+            while len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        return value
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snapshot is not None:
+                self._snapshot.con.close()
+                self._snapshot = None
+
+
+def _rows(cur: Any, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+    cur.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _scoped(f: Filters) -> tuple[str, list]:
+    """A CTE ``ev`` of the filtered events, to prefix a query with."""
+    where, params = event_scope(f)
+    return f"with ev as (select e.* from marts.fct_events e where {where})", params
+
+
+# --------------------------------------------------------------------------------------------- options
+
+
+def projects(reader: MartsReader) -> list[dict[str, Any]]:
+    """Projects with marts, busiest first."""
+    return reader.cached(("projects",), lambda: _rows(
+        reader.cursor(),
+        "select project_id, project_name, plan, events from marts.dim_projects "
+        "order by events desc nulls last, project_name",
+    ))
+
+
+def text_fields(reader: MartsReader, project_id: str) -> list[str]:
+    return reader.cached(("fields", project_id), lambda: [r["field"] for r in _rows(
+        reader.cursor(),
+        "select field, sum(events) as n from marts.dim_topics where project_id = ? group by field "
+        "order by n desc nulls last, field", [project_id])])
+
+
+def default_scope(reader: MartsReader, f: Filters) -> Filters:
+    """Fill in project and text field; raises NotFound for ones the marts do not have."""
+    known = projects(reader)
+    if not known:
+        raise MartsUnavailable("the published marts have no projects yet: send events and run the pipeline")
+    ids = {p["project_id"] for p in known}
+    names = {p["project_name"]: p["project_id"] for p in known}
+    project_id = f.project_id or known[0]["project_id"]
+    project_id = names.get(project_id, project_id)
+    if project_id not in ids:
+        raise NotFound(f"no project {f.project_id!r} in the published marts")
+    fields = text_fields(reader, project_id)
+    field = f.field or ("prompt" if "prompt" in fields else (fields[0] if fields else None))
+    if field is None:
+        raise NotFound("this project has no text field with topics yet")
+    if field not in fields:
+        raise NotFound(f"no text field {field!r} in this project (known: {', '.join(fields)})")
+    from dataclasses import replace
+
+    return replace(f, project_id=project_id, field=field)
+
+
+def filter_options(reader: MartsReader, project_id: str) -> dict[str, Any]:
+    """Event names and enum fields with their values (most frequent first) for the filter bar."""
+    def compute() -> dict[str, Any]:
+        cur = reader.cursor()
+        events = [r["event_name"] for r in _rows(
+            cur, "select event_name, count(*) as n from marts.fct_events where project_id = ? "
+                 "group by event_name order by n desc limit 50", [project_id])]
+        enum_rows = _rows(
+            cur,
+            "select field, value, n from (select field, value, count(*) as n, "
+            "row_number() over (partition by field order by count(*) desc, value) as rank, "
+            "count(*) over (partition by field) as n_values "
+            "from marts.fct_event_enums where project_id = ? group by field, value) "
+            "where rank <= 50 order by field, n desc, value", [project_id])
+        enums: dict[str, list[str]] = {}
+        for r in enum_rows:
+            enums.setdefault(r["field"], []).append(str(r["value"]))
+        return {"events": events, "enums": enums}
+
+    return reader.cached(("options", project_id), compute)
+
+
+# ---------------------------------------------------------------------------------------------- overview
+
+
+def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
+    cte, params = _scoped(f)
+    cur = reader.cursor()
+    totals = _rows(cur, f"{cte} select count(*) as events, count(distinct session_id) as sessions, "
+                        "count(distinct user_id) as users, max(occurred_at) as last_at from ev", params)[0]
+    series = _rows(cur, f"{cte} select date_trunc('day', occurred_at)::date as day, count(*) as events, "
+                        "count(distinct session_id) as sessions, count(distinct user_id) as users "
+                        "from ev group by 1 order by 1", params)
+    top = _rows(cur, f"""{cte}
+        select ev.topic_id, coalesce(t.label, 'Topic ' || ev.topic_id) as label, t.theme, count(*) as events
+        from ev left join marts.dim_topics t
+          on t.project_id = ev.project_id and t.field = ev.field and t.topic_id = ev.topic_id
+        group by all order by events desc, ev.topic_id limit 10""", params)
+    week = week_topics(cur, f, totals["last_at"]) if totals["last_at"] else {"new": [], "growing": []}
+    return {"totals": totals, "series": series, "top": top, **week}
+
+
+def week_topics(cur: Any, f: Filters, last_at: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Topics first seen in the 7 days up to the newest filtered event, and those growing most against the
+    7 days before."""
+    cte, params = _scoped(f)
+    week_start, previous_start = last_at - timedelta(days=7), last_at - timedelta(days=14)
+    rows = _rows(cur, f"""{cte}
+        select ev.topic_id, t.label, t.theme, t.first_seen_at,
+               count(*) filter (where ev.occurred_at > ?) as this_week,
+               count(*) filter (where ev.occurred_at > ? and ev.occurred_at <= ?) as previous_week
+        from ev join marts.dim_topics t
+          on t.project_id = ev.project_id and t.field = ev.field and t.topic_id = ev.topic_id
+        where ev.topic_id <> {UNCLUSTERED} and ev.occurred_at > ?
+        group by all""", [*params, week_start, previous_start, week_start, previous_start])
+    new = [r for r in rows if r["first_seen_at"] and r["first_seen_at"] > week_start and r["this_week"]]
+    new = sorted(new, key=lambda r: -r["this_week"])[:5]
+    growing = [dict(r, growth=(r["this_week"] - r["previous_week"]) / r["previous_week"])
+               for r in rows if r["previous_week"] and r["this_week"] > r["previous_week"]]
+    growing.sort(key=lambda r: (-r["growth"], -r["this_week"]))
+    return {"new": new, "growing": growing[:5]}
+
+
+# ------------------------------------------------------------------------------------------------ topics
+
+
+def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
+    """One row per topic with events in scope: label, theme, events, share, daily sparkline, whether
+    conversational."""
+    cte, params = _scoped(f)
+    cur = reader.cursor()
+    rows = _rows(cur, f"""{cte},
+        per_topic as (
+            select topic_id, count(*) as events,
+                   avg(case when message_kind in ({_KINDS_SQL}) then 1.0 else 0.0 end)
+                       as conversational_share,
+                   max(occurred_at) as last_at
+            from ev group by topic_id
+        )
+        select p.topic_id, coalesce(t.label, 'Topic ' || p.topic_id) as label, t.theme, t.status,
+               p.events, p.events / sum(p.events) over () as share, p.conversational_share
+        from per_topic p left join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
+        order by p.events desc, p.topic_id""", [*params, f.project_id, f.field])
+    spark = _rows(cur, f"""{cte}, bounds as (select max(occurred_at)::date as last_day from ev)
+        select topic_id, (bounds.last_day - occurred_at::date) as days_ago, count(*) as events
+        from ev, bounds where occurred_at::date > bounds.last_day - {SPARK_DAYS}
+        group by all""", params)
+    series: dict[int, list[int]] = {}
+    for r in spark:
+        series.setdefault(r["topic_id"], [0] * SPARK_DAYS)[SPARK_DAYS - 1 - r["days_ago"]] = r["events"]
+    topical, conversational = [], []
+    for r in rows:
+        r["spark"] = series.get(r["topic_id"], [0] * SPARK_DAYS)
+        (conversational if r["conversational_share"] >= CONVERSATIONAL_SHARE else topical).append(r)
+    return {"topics": topical, "conversational": conversational}
+
+
+def topic_detail(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, Any]:
+    cur = reader.cursor()
+    topic = _rows(cur, "select * from marts.dim_topics where project_id = ? and field = ? and topic_id = ?",
+                  [f.project_id, f.field, topic_id])
+    if not topic:
+        raise NotFound(f"no topic {topic_id} in field {f.field!r} of this project")
+    cte, params = _scoped(f)
+    mine = [*params, topic_id]
+    examples = _rows(cur, f"""{cte} select text, occurred_at, message_kind from ev where topic_id = ?
+        order by occurred_at desc, event_id limit 10""", mine)
+    trend = _rows(cur, f"""{cte} select date_trunc('day', occurred_at)::date as day, count(*) as events
+        from ev where topic_id = ? group by 1 order by 1""", mine)
+    enums = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
+        select x.field, x.value::varchar as value, count(*) as events,
+               count(*) / sum(count(*)) over (partition by x.field) as share
+        from marts.fct_event_enums x join mine using (event_id)
+        where x.project_id = ? group by x.field, x.value order by x.field, events desc, value""",
+        [*mine, f.project_id])
+    numbers = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
+        select x.field, count(*) as values_count, avg(x.value) as avg_value, min(x.value) as min_value,
+               quantile_cont(x.value, 0.5) as p50_value, quantile_cont(x.value, 0.9) as p90_value,
+               max(x.value) as max_value
+        from marts.fct_event_numbers x join mine using (event_id)
+        where x.project_id = ? group by x.field order by x.field""", [*mine, f.project_id])
+    come_from = _transitions_around(cur, f, topic_id, "to_topic_id", "from_topic_id")
+    go_to = _transitions_around(cur, f, topic_id, "from_topic_id", "to_topic_id")
+    return {"topic": topic[0], "examples": examples, "trend": trend, "enums": enums, "numbers": numbers,
+            "come_from": come_from, "go_to": go_to, "events": sum(r["events"] for r in trend)}
+
+
+def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: str) -> list[dict[str, Any]]:
+    cte, params = _scoped(f)
+    return _rows(cur, f"""{cte}
+        select s.{there} as topic_id, coalesce(t.label, 'Topic ' || s.{there}) as label,
+               count(*) as transitions,
+               count(*) / sum(count(*)) over () as share
+        from marts.fct_session_transitions s
+        join ev on ev.event_id = s.from_event_id
+        left join marts.dim_topics t on t.project_id = s.project_id and t.field = s.field
+             and t.topic_id = s.{there}
+        where s.project_id = ? and s.field = ? and not s.is_repeat and s.{here} = ?
+        group by all order by transitions desc, topic_id limit 10""",
+        [*params, f.project_id, f.field, topic_id])
+
+
+# ---------------------------------------------------------------------------------------------- journeys
+
+
+def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None,
+             to_topic: int | None) -> dict[str, Any]:
+    """Topic-to-next-topic flows (session: consecutive topics of a conversation, repeats collapsed; user:
+    first topics of a user's consecutive sessions), top paths, and entries/exits/drop-off per topic."""
+    cur = reader.cursor()
+    cte, params = _scoped(f)
+    ends, end_params = "", []
+    if from_topic is not None:
+        ends += " and from_topic_id = ?"
+        end_params.append(from_topic)
+    if to_topic is not None:
+        ends += " and to_topic_id = ?"
+        end_params.append(to_topic)
+    if scope == "user":
+        flows_sql = f"""{cte},
+            sessions as (select distinct session_id from ev),
+            steps as (
+                select u.first_topic_id as to_topic_id,
+                       lag(u.first_topic_id) over (partition by u.user_id order by u.session_order)
+                           as from_topic_id,
+                       u.session_id
+                from marts.fct_user_journeys u
+                where u.project_id = ? and u.field = ?
+            ),
+            flows as (
+                select from_topic_id, to_topic_id, count(*) as transitions from steps
+                where from_topic_id is not null and from_topic_id <> to_topic_id
+                  and session_id in (select session_id from sessions) {ends}
+                group by all
+            )"""
+    else:
+        flows_sql = f"""{cte},
+            flows as (
+                select s.from_topic_id, s.to_topic_id, count(*) as transitions
+                from marts.fct_session_transitions s join ev on ev.event_id = s.from_event_id
+                where s.project_id = ? and s.field = ? and not s.is_repeat {ends}
+                group by all
+            )"""
+    flows = _rows(cur, f"""{flows_sql}
+        select flows.*, coalesce(a.label, 'Topic ' || flows.from_topic_id) as from_label,
+               coalesce(b.label, 'Topic ' || flows.to_topic_id) as to_label,
+               flows.transitions / sum(flows.transitions) over (partition by flows.from_topic_id)
+                   as probability
+        from flows
+        left join marts.dim_topics a on a.project_id = ? and a.field = ? and a.topic_id = flows.from_topic_id
+        left join marts.dim_topics b on b.project_id = ? and b.field = ? and b.topic_id = flows.to_topic_id
+        order by transitions desc, from_topic_id, to_topic_id limit {MAX_SANKEY_LINKS}""",
+        [*params, f.project_id, f.field, *end_params, f.project_id, f.field, f.project_id, f.field])
+    path_where, path_params = "", []
+    if from_topic is not None:
+        path_where += " and path_topic_ids[1] = ?"
+        path_params.append(from_topic)
+    if to_topic is not None:
+        path_where += " and path_topic_ids[path_length] = ?"
+        path_params.append(to_topic)
+    paths = _rows(cur, f"""select path, path_topic_ids, path_length, sessions, share from marts.journey_paths
+        where project_id = ? and field = ? and scope = ? {path_where}
+        order by sessions desc, path_length desc, path limit 10""",
+        [f.project_id, f.field, scope, *path_params])
+    stats = _rows(cur, f"""{cte},
+        segments as (
+            select g.session_id, g.topic_id, g.is_last_segment,
+                   row_number() over (partition by g.session_id order by g.segment_index) = 1 as is_first
+            from marts.fct_session_segments g
+            where g.project_id = ? and g.field = ? and g.first_event_id in (select event_id from ev)
+        )
+        select g.topic_id, coalesce(t.label, 'Topic ' || g.topic_id) as label,
+               count(distinct g.session_id) filter (where g.is_first) as entries,
+               count(distinct g.session_id) filter (where g.is_last_segment) as exits,
+               count(distinct g.session_id) as visits
+        from segments g left join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = g.topic_id
+        group by all order by visits desc, g.topic_id limit 25""",
+        [*params, f.project_id, f.field, f.project_id, f.field])
+    for r in stats:
+        r["dropoff_rate"] = r["exits"] / r["visits"] if r["visits"] else None
+    return {"flows": flows, "paths": paths, "stats": stats}
+
+
+def topic_choices(reader: MartsReader, f: Filters) -> list[dict[str, Any]]:
+    return reader.cached(("topics", f.project_id, f.field), lambda: _rows(
+        reader.cursor(),
+        "select topic_id, label from marts.dim_topics where project_id = ? and field = ? "
+        "order by events desc nulls last, topic_id", [f.project_id, f.field]))
+
+
+# --------------------------------------------------------------------------------------------- topic map
+
+
+def topic_map(reader: MartsReader, f: Filters) -> list[dict[str, Any]]:
+    """Topics as points: position from the layout of the (project, field), size the filtered volume."""
+    from turret.ui.topic_map import layout
+
+    positions = reader.cached(("map", f.project_id, f.field), lambda: layout(_map_texts(reader, f)))
+    cte, params = _scoped(f)
+    rows = _rows(reader.cursor(), f"""{cte},
+        counts as (select topic_id, count(*) as events from ev group by 1)
+        select t.topic_id, t.label, coalesce(t.theme, 'No theme') as theme, coalesce(c.events, 0) as events
+        from marts.dim_topics t left join counts c using (topic_id)
+        where t.project_id = ? and t.field = ? and t.topic_id <> {UNCLUSTERED}
+        order by t.topic_id""", [*params, f.project_id, f.field])
+    out = []
+    for r in rows:
+        if r["topic_id"] in positions:
+            point = positions[r["topic_id"]]
+            out.append({**r, "x": point["x"], "y": point["y"], "examples": point["examples"]})
+    return out
+
+
+def _map_texts(reader: MartsReader, f: Filters) -> dict[int, dict[str, Any]]:
+    rows = _rows(reader.cursor(), f"""
+        with sample as (
+            select topic_id, text,
+                   row_number() over (partition by topic_id order by hash(event_id)) as rank
+            from marts.fct_events
+            where project_id = ? and field = ? and topic_id <> {UNCLUSTERED} and text is not null
+        )
+        select s.topic_id, t.label, t.keywords::varchar as keywords,
+               list(s.text order by s.rank) as texts
+        from sample s join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = s.topic_id
+        where s.rank <= {MAP_EXAMPLES_PER_TOPIC}
+        group by all""", [f.project_id, f.field, f.project_id, f.field])
+    return {r["topic_id"]: r for r in rows}
+
+
+# -------------------------------------------------------------------------------------------- metadata
+
+
+def field_summary(reader: MartsReader, project_id: str) -> list[dict[str, Any]]:
+    """The project's metadata fields as the marts hold them: text fields (with topics), enums, numbers."""
+    return _rows(reader.cursor(), """
+        select field, 'text' as type, count(*) as n_values, count(distinct text) as n_distinct,
+               list(distinct text)[1:3] as examples
+        from marts.fct_events where project_id = ? group by field
+        union all
+        select field, 'enum', count(*), count(distinct value), list(distinct value::varchar)[1:5]
+        from marts.fct_event_enums where project_id = ? group by field
+        union all
+        select field, 'number', count(*), count(distinct value), list(distinct value::varchar)[1:5]
+        from marts.fct_event_numbers where project_id = ? group by field
+        order by type, field""", [project_id, project_id, project_id])

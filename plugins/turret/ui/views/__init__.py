@@ -1,0 +1,1 @@
+"""The dashboard's blueprints: data pages (published marts), settings and projects (control plane)."""
