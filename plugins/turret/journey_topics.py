@@ -1,10 +1,11 @@
-"""The warehouse side of conversation-aware journeys (:mod:`turret.conversation`): ``pipeline.journey_topics``.
+"""The warehouse side of conversation-aware journeys (:mod:`turret.conversation`): pipeline.journey_topics.
 
 For every (project, text field), each message of each session gets the topic the *conversation* is on
 (``journey_topic_id``; -1 until something topical has been said), its kind (topical, continuation,
-greeting, closing, confirmation) and the index of the topical segment it belongs to. dbt's
-``int_session_steps`` reads this table, so transitions, journeys, segments and drop-offs follow the
-conversation, while the per-message topic stays in ``pipeline.event_topics`` and ``marts.fct_events``.
+greeting, closing, confirmation) and the index of the topical segment it belongs to. Sessions are walked in
+the order of ``pipeline.session_steps``. ``turret.journeys`` and dbt's ``int_session_steps`` read this table,
+so transitions, journeys, segments and drop-offs follow the conversation, while the per-message topic stays
+in ``pipeline.event_topics`` and ``marts.fct_events``.
 
 Each dimension is recomputed whole, in one transaction, on every run: a session's assignment depends on
 all its messages, on the current centroids (which a refit moves) and on corpus statistics of the topics
@@ -27,28 +28,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# One row per message of a dimension with its vector, in dbt's step order (int_session_steps: occurred_at,
-# then received_at, then event_id), which the decoder gets as its ordering column.
+# One row per message of a dimension with its vector, in session step order (pipeline.session_steps, the one
+# definition of that order), which the decoder gets as its ordering column.
 _MESSAGES_SQL = """
     select
-        t.project_id,
-        t.field,
-        e.session_id,
-        t.event_id,
-        row_number() over (
-            partition by e.session_id order by e.occurred_at, e.received_at, t.event_id
-        ) as step_index,
-        t.topic_id,
+        s.project_id,
+        s.field,
+        s.session_id,
+        s.event_id,
+        s.step_index,
+        s.topic_id,
         t.similarity,
         length(regexp_split_to_array(trim(x.text), '\\s+')) as n_words,
         m.vector
-    from pipeline.event_topics as t
-    join raw.events as e on e.project_id = t.project_id and e.event_id = t.event_id
+    from pipeline.session_steps as s
+    join pipeline.event_topics as t
+        on t.project_id = s.project_id and t.field = s.field and t.event_id = s.event_id
     join pipeline.event_texts as x
-        on x.project_id = t.project_id and x.event_id = t.event_id and x.field = t.field
+        on x.project_id = s.project_id and x.event_id = s.event_id and x.field = s.field
     join pipeline.embeddings as m on m.model = ? and m.text_hash = x.text_hash
-    where t.project_id = ? and t.field = ?
-    order by e.session_id, step_index
+    where s.project_id = ? and s.field = ?
+    order by s.session_id, s.step_index
 """
 
 
@@ -60,6 +60,8 @@ def assign_journey_topics(
     project_id: str | None = None,
 ) -> dict[str, Any]:
     """Rewrite ``pipeline.journey_topics`` for every dimension (or one project's) from the current topics.
+
+    Reads the steps of ``pipeline.session_steps`` (``turret.session_steps.write_session_steps`` first).
 
     ``model`` keys the vectors in ``pipeline.embeddings`` (``turret.topics.store.model_key``); ``params``
     carries the conversational prototypes embedded with that same model. Returns per-dimension counts.
@@ -94,7 +96,7 @@ def assign_journey_topics(
         }
         if len(frame):
             X = np.stack(frame["vector"].to_numpy()).astype(np.float32)
-            # The decoder orders each session by ``occurred_at``: give it dbt's step order.
+            # The decoder orders each session by ``occurred_at``: give it the session step order.
             frame = frame.assign(occurred_at=frame["step_index"])
             out = assign_sessions_frame(frame[[*FRAME_COLUMNS, "n_words"]], X, centroids, params)
         else:
@@ -102,7 +104,9 @@ def assign_journey_topics(
                                         "kind", "segment_index"])
         _replace(con, pid, field, out)
         kinds = out["kind"].value_counts().to_dict() if len(out) else {}
-        topical = out[~out["kind"].isin(NON_TOPICAL_KINDS) & (out["journey_topic_id"] >= 0)] if len(out) else out
+        topical = (
+            out[~out["kind"].isin(NON_TOPICAL_KINDS) & (out["journey_topic_id"] >= 0)] if len(out) else out
+        )
         stats[key] = {
             "messages": int(len(out)),
             "sessions": int(out["session_id"].nunique()) if len(out) else 0,

@@ -6,20 +6,18 @@ one step (``[A, A, B, A]`` is ``A > B > A``): a user rephrasing a question is no
 counting the repeat would make every topic look like its own most likely successor.
 
 The functions below are pure (sequences in, numbers out) and use networkx for the graph; only
-``compute_journeys`` touches DuckDB. It writes two tables, replaced whole on every run:
+``compute_journeys`` touches DuckDB. It runs before dbt and replaces two pipeline tables on every run (their
+definitions are in ``turret.warehouse``; dbt's ``journey_paths`` and ``journey_topic_stats`` marts build on
+them, add topic labels and test them):
 
-- ``marts.journey_paths(project_id, field, scope, path_length, path, path_topic_ids, sessions, share)``:
-  contiguous paths of 2..k steps (``path`` in labels, ``'Reset > Pricing'``; ``path_topic_ids`` the ids);
-  ``sessions`` counts the sessions (users, for ``scope='user'``) whose journey contains the path at least
-  once; ``share`` divides by all sessions (users) of that project/field.
-- ``marts.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate, user_entries,
-  user_exits, user_visits, user_dropoff_rate)``: per topic, over sessions: how many start there, end there,
-  visit it; ``dropoff_rate = exits / visits``; the ``user_*`` columns count the same over users, each user's
-  journey being all the topics of all their sessions in order (``user_topic_stats``): a user exits where
-  their last session ended.
-
-dbt documents both tables as the source ``journeys`` (dbt_project/models/marts/_journeys_sources.yml); the
-great-expectations marts suite (``turret.quality.marts_checks``) checks them after this step.
+- ``pipeline.journey_paths(project_id, field, scope, path_length, path_topic_ids, sessions, share)``:
+  contiguous paths of 2..k steps; ``sessions`` counts the sessions (users, for ``scope='user'``) whose
+  journey contains the path at least once; ``share`` divides by all sessions (users) of that project/field.
+- ``pipeline.journey_topic_stats(project_id, field, topic_id, entries, exits, visits, dropoff_rate,
+  user_entries, user_exits, user_visits, user_dropoff_rate)``: per topic, over sessions: how many start
+  there, end there, visit it; ``dropoff_rate = exits / visits``; the ``user_*`` columns count the same over
+  users, each user's journey being all the topics of all their sessions in order (``user_topic_stats``): a
+  user exits where their last session ended.
 """
 
 from __future__ import annotations
@@ -34,12 +32,11 @@ import networkx as nx
 if TYPE_CHECKING:
     import duckdb
 
-# Longest path stored in marts.journey_paths (a setting candidate: see the report).
+# Longest path stored in pipeline.journey_paths.
 MAX_PATH_LENGTH = 4
 # Most frequent paths kept per (project, field, scope, length): long sessions over many topics would
 # otherwise produce a combinatorial number of once-seen paths nobody reads.
 PATHS_PER_LENGTH = 1000
-PATH_SEPARATOR = " > "
 
 Topic = Hashable
 
@@ -224,73 +221,29 @@ def user_topic_stats(sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]]) 
     return topic_stats(user_sequences(sessions, mode="all").values())
 
 
-def format_path(path: Sequence[Any], labels: dict | None = None) -> str:
-    """``'A > B > C'``, with labels where given (topic ids otherwise)."""
-    return PATH_SEPARATOR.join(str(labels.get(t, t)) if labels else str(t) for t in path)
-
-
 # --- warehouse ---------------------------------------------------------------------------------------
 
-# Each step's topic is the conversation-aware one (pipeline.journey_topics, like dbt's int_session_steps),
-# falling back to the message's own topic where the conversation step has not run; steps before anything
-# topical (journey topic -1) are not part of the journey.
+# Each step's topic is the conversation-aware one (pipeline.journey_topics), falling back to the message's own
+# topic where the conversation step has not seen it; steps before anything topical (journey topic -1) are not
+# part of the journey. Steps come in the one session order (pipeline.session_steps).
 _SESSIONS_SQL = """
-    with steps as (
-        select
-            t.project_id,
-            t.field,
-            e.session_id,
-            e.user_id,
-            e.occurred_at,
-            e.received_at,
-            t.event_id,
-            coalesce(j.journey_topic_id, t.topic_id) as topic_id
-        from pipeline.event_topics as t
-        join raw.events as e on e.project_id = t.project_id and e.event_id = t.event_id
-        left join pipeline.journey_topics as j
-            on j.project_id = t.project_id and j.field = t.field and j.event_id = t.event_id
-        where j.journey_topic_id is null or j.journey_topic_id <> -1
-    )
     select
-        project_id,
-        field,
-        session_id,
-        min(user_id) as user_id,
-        min(occurred_at) as session_started_at,
-        list(topic_id order by occurred_at, received_at, event_id) as topics
-    from steps
+        s.project_id,
+        s.field,
+        s.session_id,
+        min(s.user_id) as user_id,
+        min(s.occurred_at) as session_started_at,
+        list(coalesce(j.journey_topic_id, s.topic_id) order by s.step_index) as topics
+    from pipeline.session_steps as s
+    left join pipeline.journey_topics as j
+        on j.project_id = s.project_id and j.field = s.field and j.event_id = s.event_id
+    where j.journey_topic_id is null or j.journey_topic_id <> -1
     group by all
     order by 1, 2, 3
 """
 
-PATHS_DDL = """
-    create or replace table marts.journey_paths (
-        project_id varchar not null,
-        field varchar not null,
-        scope varchar not null,
-        path_length integer not null,
-        path varchar not null,
-        path_topic_ids integer[] not null,
-        sessions bigint not null,
-        share double not null
-    )
-"""
-
-STATS_DDL = """
-    create or replace table marts.journey_topic_stats (
-        project_id varchar not null,
-        field varchar not null,
-        topic_id integer not null,
-        entries bigint not null,
-        exits bigint not null,
-        visits bigint not null,
-        dropoff_rate double not null,
-        user_entries bigint not null,
-        user_exits bigint not null,
-        user_visits bigint not null,
-        user_dropoff_rate double not null
-    )
-"""
+PATHS_TABLE = "pipeline.journey_paths"
+STATS_TABLE = "pipeline.journey_topic_stats"
 
 
 def compute_journeys(
@@ -299,20 +252,17 @@ def compute_journeys(
     max_path_length: int = MAX_PATH_LENGTH,
     paths_per_length: int = PATHS_PER_LENGTH,
 ) -> dict[str, int]:
-    """Recompute ``marts.journey_paths`` and ``marts.journey_topic_stats`` from the topic assignments.
+    """Recompute ``pipeline.journey_paths`` and ``pipeline.journey_topic_stats`` from the session steps.
 
-    Reads the conversation-aware topics (``pipeline.journey_topics``, else ``pipeline.event_topics``) joined to
-    ``raw.events`` (ordered like dbt's ``int_session_steps``),
-    replaces both tables in one transaction, and returns row counts and the number of journeys seen.
-    ``path`` spells the path with topic labels from ``pipeline.topics`` (``'Reset > Pricing'``) so BI tools
-    can show it as is; ``path_topic_ids`` holds the ids to join on.
+    Reads ``pipeline.session_steps`` with the conversation-aware topics (``pipeline.journey_topics``, else
+    the message's own topic), replaces both tables in one transaction, and returns row counts and the number
+    of journeys seen. Runs before dbt, whose ``journey_paths`` and ``journey_topic_stats`` marts add topic
+    labels and test them (the table definitions are in ``turret.warehouse``).
     """
+    from turret.warehouse import ensure_schema
+
+    ensure_schema(con)
     sessions = con.execute(_SESSIONS_SQL).fetchall()
-    labels: dict[tuple[str, str], dict[int, str]] = {}
-    for project_id, field, topic_id, label in con.execute(
-        "select project_id, field, topic_id, label from pipeline.topics"
-    ).fetchall():
-        labels.setdefault((project_id, field), {})[topic_id] = label
     grouped: dict[tuple[str, str], list] = {}
     for project_id, field, session_id, user_id, started, topics in sessions:
         grouped.setdefault((project_id, field), []).append((user_id, started, session_id, topics))
@@ -322,16 +272,11 @@ def compute_journeys(
     users_total = 0
     for (project_id, field), rows in grouped.items():
         session_seqs = [topics for _, _, _, topics in rows]
-        # A topic the engine has not named (yet) shows as its id; -1 is always "Unclustered".
-        names = {-1: "Unclustered", **labels.get((project_id, field), {})}
         user_seqs = list(user_sequences(rows).values())
         users_total += len(user_seqs)
         for scope, seqs in (("session", session_seqs), ("user", user_seqs)):
             for p in top_paths(seqs, max_length=max_path_length, limit=paths_per_length):
-                path_rows.append((
-                    project_id, field, scope, len(p.path), format_path(p.path, names), list(p.path),
-                    p.sessions, p.share,
-                ))  # fmt: skip
+                path_rows.append((project_id, field, scope, len(p.path), list(p.path), p.sessions, p.share))
         # Every topic a user visits is visited by one of their sessions: both dicts have the same topics.
         by_session, by_user = topic_stats(session_seqs), user_topic_stats(rows)
         for topic in [*by_session, *(t for t in by_user if t not in by_session)]:
@@ -343,11 +288,10 @@ def compute_journeys(
 
     con.execute("begin transaction")
     try:
-        con.execute("create schema if not exists marts")
-        con.execute(PATHS_DDL)
-        con.execute(STATS_DDL)
-        _insert(con, "marts.journey_paths", path_rows, 8)
-        _insert(con, "marts.journey_topic_stats", stat_rows, 11)
+        con.execute(f"delete from {PATHS_TABLE}")
+        con.execute(f"delete from {STATS_TABLE}")
+        _insert(con, PATHS_TABLE, path_rows, 7)
+        _insert(con, STATS_TABLE, stat_rows, 11)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

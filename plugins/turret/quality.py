@@ -284,8 +284,8 @@ def marts_checks() -> list[Check]:
                from marts.fct_quota_usage where not is_over_limit and share_used is not null""",
             lambda E: E.ExpectColumnValuesToBeBetween(column="share_used", min_value=0, max_value=1),
         ),
-        # The journey tables (turret.journeys; dbt only documents them, see _journeys_sources.yml). Each
-        # query names what is wrong with a row in `problem` (null when nothing is).
+        # The journey marts (dbt, over turret.journeys' pipeline tables). Each query names what is wrong
+        # with a row in `problem` (null when nothing is).
         Check(
             "journey paths are well-formed",
             "marts.journey_paths",
@@ -378,7 +378,7 @@ def validate_raw(
 def validate_marts(
     con: duckdb.DuckDBPyConnection, settings: Settings, *, raise_on_failure: bool = True
 ) -> Report:
-    """Run the marts suite (after dbt build and compute_journeys); same contract as ``validate_raw``."""
+    """Run the marts suite (after dbt build); same contract as ``validate_raw``."""
     return run_suite("marts", marts_checks(), con, settings, raise_on_failure=raise_on_failure)
 
 

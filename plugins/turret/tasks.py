@@ -31,8 +31,8 @@ HOURLY_TASKS = (
     "assign_topics",
     "label_topics",
     "assign_journeys",
-    "dbt_build",
     "compute_journeys",
+    "dbt_build",
     "check_marts",
     "publish_marts",
 )
@@ -155,20 +155,24 @@ def label_topics(settings: Settings, *, run_id: str) -> dict:
 
 @_timed
 def assign_journeys(settings: Settings) -> dict:
-    """Conversation-aware topics: which topic each message's conversation is on (acknowledgements and
-    follow-ups keep the current one), the input of the journey marts."""
-    from turret import embed, journey_topics, warehouse
+    """Each session's steps in order (``pipeline.session_steps``), then the conversation-aware topics: which
+    topic each message's conversation is on (acknowledgements and follow-ups keep the current one), the
+    input of the journey tables and marts."""
+    from turret import embed, journey_topics, session_steps, warehouse
     from turret.topics.store import model_key
 
     embedder = embed.get_embedder(settings)
     params = journey_topics.conversation_params(embedder.encode)
     with warehouse.writer(settings) as con:
-        return journey_topics.assign_journey_topics(con, model=model_key(settings, embedder), params=params)
+        steps = session_steps.write_session_steps(con)
+        stats = journey_topics.assign_journey_topics(con, model=model_key(settings, embedder), params=params)
+    return {"session_steps": steps, **stats}
 
 
 @_timed
 def compute_journeys(settings: Settings) -> dict:
-    """Paths, entries, exits and drop-offs per topic, from the session transition marts."""
+    """Paths, entries, exits and drop-offs per topic into ``pipeline.journey_*``, from the session steps and
+    their conversation-aware topics; dbt's journey marts build on them."""
     from turret import journeys, warehouse
 
     with warehouse.writer(settings) as con:

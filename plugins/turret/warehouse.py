@@ -3,6 +3,7 @@
 DuckDB allows one writing process at a time, so only pipeline tasks call ``connect(settings)``; everything a
 person or a BI tool reads goes through ``connect(settings, read_only=True)`` or the published copy.
 The tables below are the contract between the loader, the topic engine and dbt (docs/architecture.md).
+Python writes only ``raw.*`` and ``pipeline.*``; dbt alone builds and tests ``marts.*`` from them.
 """
 
 from __future__ import annotations
@@ -139,6 +140,46 @@ SCHEMA_DDL: tuple[str, ...] = (
         kind varchar not null,
         segment_index integer not null,
         primary key (project_id, field, event_id)
+    )
+    """,
+    """
+    create table if not exists pipeline.session_steps (
+        project_id varchar not null,
+        field varchar not null,
+        session_id varchar not null,
+        user_id varchar not null,
+        step_index integer not null,
+        event_id varchar not null,
+        topic_id integer not null,
+        occurred_at timestamp not null,
+        primary key (project_id, field, event_id)
+    )
+    """,
+    """
+    create table if not exists pipeline.journey_paths (
+        project_id varchar not null,
+        field varchar not null,
+        scope varchar not null,
+        path_length integer not null,
+        path_topic_ids integer[] not null,
+        sessions bigint not null,
+        share double not null
+    )
+    """,
+    """
+    create table if not exists pipeline.journey_topic_stats (
+        project_id varchar not null,
+        field varchar not null,
+        topic_id integer not null,
+        entries bigint not null,
+        exits bigint not null,
+        visits bigint not null,
+        dropoff_rate double not null,
+        user_entries bigint not null,
+        user_exits bigint not null,
+        user_visits bigint not null,
+        user_dropoff_rate double not null,
+        primary key (project_id, field, topic_id)
     )
     """,
     """

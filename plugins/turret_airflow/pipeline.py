@@ -1,7 +1,8 @@
 """The Turret pipeline as an Airflow DAG: load → check → type → embed (planned, mapped over partitions,
-merged) → topics → label → conversation-aware
-journey topics → dbt → journeys → check marts → publish. The hourly and the re-fit DAG files are two calls
-of ``build_pipeline_dag``.
+merged) → topics → label → session steps and
+conversation-aware journey topics → journeys → dbt → check marts → publish. Python tasks write only
+``raw.*`` and ``pipeline.*``; the dbt task group alone builds and tests ``marts.*``. The hourly and the
+re-fit DAG files are two calls of ``build_pipeline_dag``.
 
 Every task body is one call into ``turret.tasks`` (imported inside the task, so parsing stays fast). Tasks
 that write the DuckDB warehouse run in the one-slot ``turret_warehouse`` pool; ``turret.warehouse.writer``
@@ -176,8 +177,8 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
             assign_topics(),
             label_topics(),
             assign_journeys(),
-            dbt_task_group(),
             compute_journeys(),
+            dbt_task_group(),
             check_marts(),
             publish_marts(),
         )

@@ -10,10 +10,10 @@ import json
 
 import duckdb
 import pytest
-from tests.fixtures import warehouse as fx
-
 from turret.dbt import DbtFailed, build_marts, run_dbt
 from turret.settings import Settings
+
+from tests.fixtures import warehouse as fx
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def built(tmp_path_factory):
     """The fixture warehouse after `dbt build` and `dbt docs generate`; yields a read-only connection."""
     settings = Settings(home=tmp_path_factory.mktemp("home"))
-    fx.build_file(settings.warehouse)
+    fx.journey_tables(fx.build_file(settings.warehouse))
     # No as_of: the quota mart takes the data's clock (the fixture's run ends at fx.NOW), as in the DAG.
     build = build_marts(settings)
     docs = run_dbt(["docs", "generate"], settings)
@@ -37,9 +37,9 @@ def rows(con, sql, params=None):
 
 def test_build_and_docs_pass(built):
     _, settings, build, docs = built
-    # 24 models; 97 data tests and 3 unit tests: all pass, none skipped or warned.
+    # 31 models; 146 data tests and 4 unit tests: all pass, none skipped or warned.
     assert build["success"] is True
-    assert build["statuses"] == {"success": 26, "pass": 110}
+    assert build["statuses"] == {"success": 31, "pass": 150}
     assert docs.success
     catalog = json.loads((settings.home / "dbt" / "target" / "catalog.json").read_text())
     assert "model.turret.dim_topics" in catalog["nodes"]
@@ -47,22 +47,18 @@ def test_build_and_docs_pass(built):
 
 def test_every_built_column_is_documented(built):
     """Each column dbt built (catalog.json) has a description in the YAML, in every layer, and the YAML
-    names no column the model lacks; the journey tables are a documented source in the manifest."""
+    names no column the model lacks."""
     settings = built[1]
     target = settings.home / "dbt" / "target"
     catalog = json.loads((target / "catalog.json").read_text())
     manifest = json.loads((target / "manifest.json").read_text())
     models = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
-    assert len(models) == 26
+    assert len(models) == 31
     for unique_id, node in models.items():
         built_columns = {c.lower() for c in catalog["nodes"][unique_id]["columns"]}
         documented = {name.lower(): c["description"] for name, c in node["columns"].items()}
         assert set(documented) == built_columns, unique_id
         assert all(d.strip() for d in documented.values()), unique_id
-    for table in ("journey_paths", "journey_topic_stats"):
-        source = manifest["sources"][f"source.turret.journeys.{table}"]
-        assert source["schema"] == "marts" and source["description"]
-        assert source["columns"] and all(c["description"] for c in source["columns"].values())
 
 
 def test_marts_land_in_schema_named_exactly_marts(built):
@@ -74,7 +70,8 @@ def test_marts_land_in_schema_named_exactly_marts(built):
                                      "where table_schema = 'marts' and table_type = 'BASE TABLE'")}
     assert {"fct_events", "dim_topics", "fct_session_transitions", "agg_topic_transitions",
             "fct_topic_trends_hourly", "fct_topic_trends_daily", "agg_topic_segments", "agg_topic_numbers",
-            "fct_quota_usage", "fct_user_journeys", "fct_event_enums", "fct_event_numbers"} <= tables
+            "fct_quota_usage", "fct_user_journeys", "fct_event_enums", "fct_event_numbers",
+            "journey_paths", "journey_topic_stats"} <= tables
 
 
 def test_transition_probabilities_match_the_fixture(built):
@@ -252,4 +249,43 @@ def test_trend_and_number_tests_catch_planted_errors(tmp_path):
         "assert_topic_trends_match_fct_events",
         "unique_combination_fct_topic_trends_hourly_project_id__field__topic_id__period_start",
         "values_in_order_agg_topic_numbers_min_value__p50_value__p90_value__max_value",
+    ], result.failures
+
+
+def test_journey_marts_label_the_pipeline_journey_tables(built):
+    """dbt builds marts.journey_* from what turret.journeys wrote to pipeline.journey_* before it, spelling
+    each path in dim_topics' labels (the fixture's paths are listed in tests/fixtures/warehouse.py)."""
+    con = built[0]
+    assert rows(con, "select count(*) from marts.journey_paths") == rows(
+        con, "select count(*) from pipeline.journey_paths"
+    )
+    paths = {
+        tuple(ids): path
+        for ids, path in rows(con, "select path_topic_ids, path from marts.journey_paths "
+                                   "where project_id = ? and scope = 'session'", [fx.ACME])
+    }
+    assert paths[(0, 1, 2)] == "Password reset > Pricing plans > Billing questions"
+    assert paths[(-1, 0)] == "Unclustered > Password reset"
+    stats = rows(con, "select topic_id, entries, exits, visits from marts.journey_topic_stats "
+                      "where project_id = ? order by topic_id", [fx.ACME])
+    assert stats == [(-1, 1, 0, 1), (0, 3, 1, 4), (1, 2, 2, 4), (2, 1, 4, 4)]
+
+
+def test_journey_tests_catch_planted_errors(tmp_path):
+    """A broken row in the pipeline's journey tables fails dbt's tests on the journey marts."""
+    settings = Settings(home=tmp_path)
+    fx.journey_tables(fx.build_file(settings.warehouse))
+    con = duckdb.connect(str(settings.warehouse))
+    con.execute("update pipeline.journey_paths set share = 1.5 where scope = 'session' and path_length = 3")
+    con.execute(f"update pipeline.journey_topic_stats set exits = 9 where project_id = '{fx.ACME}' "
+                "and topic_id = 0")
+    con.close()
+    # The journey marts and their parents; not the trend test, whose other parents are not selected.
+    result = run_dbt(["build", "--select", "+journey_paths +journey_topic_stats",
+                      "--exclude", "assert_topic_trends_match_fct_events"],
+                     settings, raise_on_failure=False, dbt_vars={"as_of": fx.AS_OF})
+    failed = sorted(line.split(":", 1)[0].split(".")[2] for line in result.failures)
+    assert failed == [
+        "between_journey_paths_share__1__0",
+        "values_in_order_journey_topic_stats_exits__visits",
     ], result.failures

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import duckdb
 import numpy as np
 import pytest
-
 from turret.conversation import CLOSING, CONTINUATION, TOPICAL, ConversationParams
 from turret.embed import ensure_embeddings_table
 from turret.journey_topics import assign_journey_topics
+from turret.session_steps import write_session_steps
 from turret.topics.store import ensure_state
 from turret.warehouse import ensure_schema
 
@@ -35,7 +35,8 @@ PARAMS = ConversationParams(prototypes={CLOSING: THANKS[None, :]})
 
 # (session, [(text, vector, engine topic)]) in time order.
 SESSIONS = [
-    ("a", [("reset my password", unit(1), 10), ("thanks!", THANKS, -1), ("and the pricing?", unit(0, 1), 20)]),
+    ("a", [("reset my password", unit(1), 10), ("thanks!", THANKS, -1),
+           ("and the pricing?", unit(0, 1), 20)]),
     ("b", [("ok", NOISE, -1), ("what does pro cost", unit(0, 1), 20), ("for 3 seats", NOISE, -1)]),
 ]
 
@@ -52,11 +53,13 @@ def con():
             at = T0 + timedelta(hours=s, minutes=i)
             text_hash = hashlib.sha256(text.encode()).hexdigest()[:32]
             c.execute(
-                "insert into raw.events values (?, ?, 'turret', null, 'user_prompt', ?, 'u1', false, false, ?, ?,"
+                "insert into raw.events values (?, ?, 'turret', null, 'user_prompt', ?, 'u1', false, false, "
+                "?, ?,"
                 " ?, 'seg', ?)",
                 [P, event_id, session, at, at, json.dumps({F: text}), s * 10 + i],
             )
-            c.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)", [P, event_id, F, text_hash, text])
+            c.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)",
+                      [P, event_id, F, text_hash, text])
             c.execute("insert into pipeline.event_topics values (?, ?, ?, ?, 'cluster', null, 'r1')",
                       [P, event_id, F, topic])
             c.execute("insert into pipeline.embeddings values (?, ?, ?) on conflict do nothing",
@@ -64,13 +67,15 @@ def con():
     for tid, vector in CENTROIDS.items():
         c.execute("insert into pipeline.topic_centroids values (?, ?, ?, ?, 1, '[]', null, null)",
                   [P, F, tid, vector.tolist()])
+    write_session_steps(c)
     yield c
     c.close()
 
 
 def rows(con) -> list[tuple]:
     return con.execute(
-        "select event_id, journey_topic_id, kind, segment_index from pipeline.journey_topics order by event_id"
+        "select event_id, journey_topic_id, kind, segment_index from pipeline.journey_topics "
+        "order by event_id"
     ).fetchall()
 
 

@@ -1,13 +1,15 @@
 """turret.journeys: pure functions on small sequences with answers worked out by hand, and
-compute_journeys on the fixture warehouse (tests/fixtures/warehouse.py documents its numbers)."""
+compute_journeys on the fixture warehouse's session steps (tests/fixtures/warehouse.py documents its
+numbers)."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
-from tests.fixtures import warehouse as fx
-
 from turret import journeys as j
+from turret.session_steps import write_session_steps
+
+from tests.fixtures import warehouse as fx
 
 # A > B > C, A > B, A > C, B (alone), A A B B (repeats)
 SEQS = [["A", "B", "C"], ["A", "B"], ["A", "C"], ["B"], ["A", "A", "B", "B"]]
@@ -120,15 +122,11 @@ def test_user_topic_stats_follow_each_user_across_sessions():
     assert per_session["B"] == j.TopicStats(entries=1, exits=1, visits=2)
 
 
-def test_format_path_with_and_without_labels():
-    assert j.format_path([0, 1, -1]) == "0 > 1 > -1"
-    assert j.format_path([0, 1], {0: "Reset", 1: "Pricing"}) == "Reset > Pricing"
-
-
 @pytest.fixture
 def fixture_con(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     fx.build(con)
+    write_session_steps(con)
     yield con
     con.close()
 
@@ -139,7 +137,7 @@ def test_compute_journeys_on_fixture_warehouse(fixture_con):
     paths = {
         (scope, tuple(ids)): (n, share)
         for scope, ids, n, share in fixture_con.execute(
-            "select scope, path_topic_ids, sessions, share from marts.journey_paths where project_id = ?",
+            "select scope, path_topic_ids, sessions, share from pipeline.journey_paths where project_id = ?",
             [fx.ACME],
         ).fetchall()
     }
@@ -157,7 +155,7 @@ def test_compute_journeys_on_fixture_warehouse(fixture_con):
         row[0]: row[1:]
         for row in fixture_con.execute(
             "select topic_id, entries, exits, visits, dropoff_rate, user_entries, user_exits, user_visits, "
-            "user_dropoff_rate from marts.journey_topic_stats where project_id = ? and field = 'prompt'",
+            "user_dropoff_rate from pipeline.journey_topic_stats where project_id = ? and field = 'prompt'",
             [fx.ACME],
         ).fetchall()
     }
@@ -171,22 +169,19 @@ def test_compute_journeys_on_fixture_warehouse(fixture_con):
         0: pytest.approx(1 / 3), 1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), -1: 0.0
     }
     (trial,) = fixture_con.execute(
-        "select entries, exits, visits, user_entries, user_exits, user_visits from marts.journey_topic_stats "
-        "where project_id = ?", [fx.TRIALCO]
+        "select entries, exits, visits, user_entries, user_exits, user_visits "
+        "from pipeline.journey_topic_stats where project_id = ?", [fx.TRIALCO]
     ).fetchall()
     assert trial == (1, 1, 1, 1, 1, 1)
-    (label_path,) = fixture_con.execute(
-        "select path from marts.journey_paths where scope = 'session' and path_length = 3"
-    ).fetchone()
-    assert label_path == "Password reset > Pricing plans > Billing questions"
 
 
 def test_compute_journeys_replaces_instead_of_appending(fixture_con):
     first = j.compute_journeys(fixture_con)
     fixture_con.execute("delete from pipeline.event_topics where project_id = ?", [fx.TRIALCO])
+    write_session_steps(fixture_con)
     second = j.compute_journeys(fixture_con)
     assert second["journey_topic_stats"] == first["journey_topic_stats"] - 1
-    (n,) = fixture_con.execute("select count(*) from marts.journey_paths").fetchone()
+    (n,) = fixture_con.execute("select count(*) from pipeline.journey_paths").fetchone()
     assert n == second["journey_paths"]
     third = j.compute_journeys(fixture_con)
     assert third == second
@@ -196,6 +191,6 @@ def test_compute_journeys_on_empty_warehouse_writes_empty_tables(tmp_path):
     con = duckdb.connect(str(fx.build_empty_file(tmp_path / "e.duckdb")))
     try:
         assert j.compute_journeys(con)["journey_paths"] == 0
-        assert con.execute("select count(*) from marts.journey_topic_stats").fetchone() == (0,)
+        assert con.execute("select count(*) from pipeline.journey_topic_stats").fetchone() == (0,)
     finally:
         con.close()
