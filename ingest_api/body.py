@@ -15,11 +15,12 @@ from typing import Any
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from turret.bounds import INT64_MAX, INT64_MIN
+
 from .errors import ApiError
 
 # Deeper documents are refused: no Turret field nests, and Trieve payloads nest a few levels at most.
 MAX_JSON_DEPTH = 32
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _invalid(message: str) -> ApiError:

@@ -1,7 +1,9 @@
 """Validation of Turret events (``POST /track`` and each item of ``POST /track/batch``).
 
 Pure functions over the parsed JSON: they raise :class:`~ingest_api.errors.ApiError` with the code and a
-sentence naming the field and the limit, so the same rules serve the single and the batch endpoint.
+sentence naming the field and the limit, so the same rules serve the single and the batch endpoint. The
+bounds themselves (lengths, timestamps, key names, sizes) live in :mod:`turret.bounds`, which the loader and
+the data checks read too; this module adds the shape of a Turret event (its fields, required text).
 docs/api.md lists the rules; docs/adr/0001-ingest-contract.md says why each was chosen.
 """
 
@@ -9,9 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from turret.bounds import MAX_TIMESTAMP_LENGTH, IngestBounds, OutOfBounds
 from turret.landing import make_record, new_event_id
 from turret.settings import Settings
 
@@ -20,14 +23,6 @@ from .errors import ApiError
 TRACK_FIELDS = ("name", "session_id", "user_id", "metadata", "timestamp", "event_id")
 _TRACK_FIELD_SET = frozenset(TRACK_FIELDS)
 ID_FIELDS = ("session_id", "user_id", "event_id")
-MAX_NAME_LENGTH = 200
-# Metadata keys become field names in the warehouse (pipeline.fields); a sentence is not a field name.
-MAX_METADATA_KEY_LENGTH = 128
-MAX_TIMESTAMP_LENGTH = 64
-# The earliest accepted ``timestamp``: the Unix epoch. Backfills reach back decades, not centuries; a
-# year-0999 timestamp is a client bug (a wrong field, seconds read as milliseconds), not an event.
-MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
-MIN_TIMESTAMP_TEXT = "1970-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -67,21 +62,24 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def check_id(value: Any, field: str, max_length: int) -> str | None:
-    """An id is absent (``None``) or a non-blank string of at most ``max_length`` characters, kept as sent."""
+def _from_bounds(exc: OutOfBounds) -> ApiError:
+    if exc.text_too_long:
+        return ApiError("TEXT_TOO_LONG", exc.message, 413, field=exc.field)
+    return _invalid(exc.message, exc.field)
+
+
+def check_id(value: Any, field: str, bounds: IngestBounds) -> str | None:
+    """An id is absent (``None``) or a non-blank string within ``max_id_length``, kept as sent."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise _invalid(f"{field} must be a string, got {json_type(value)}", field)
-    if not value.strip():
-        raise _invalid(f"{field} is an empty string; omit it or send null to have one generated", field)
-    if len(value) > max_length:
-        raise _invalid(f"{field} is {len(value)} characters; the maximum is {max_length}", field)
-    return value
+    try:
+        return bounds.check_id(value, field)
+    except OutOfBounds as exc:
+        raise _from_bounds(exc) from None
 
 
-def parse_timestamp(value: Any, now: datetime, max_future_skew_seconds: int) -> datetime | None:
-    """ISO 8601 to aware UTC; naive means UTC; from :data:`MIN_TIMESTAMP` (backfills) to ``now`` + skew."""
+def parse_timestamp(value: Any, now: datetime, bounds: IngestBounds) -> datetime | None:
+    """ISO 8601 to aware UTC; naive means UTC; within :meth:`IngestBounds.check_timestamp` of ``now``."""
     if value is None:
         return None
     example = "e.g. 2025-01-31T12:00:00Z"
@@ -99,60 +97,22 @@ def parse_timestamp(value: Any, now: datetime, max_future_skew_seconds: int) -> 
         parsed = parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         raise _invalid(f"timestamp {value!r} is out of range in UTC", "timestamp") from None
-    if parsed < MIN_TIMESTAMP:
-        raise _invalid(
-            f"timestamp {value!r} is before {MIN_TIMESTAMP_TEXT}; the earliest accepted timestamp is "
-            f"{MIN_TIMESTAMP_TEXT} (the Unix epoch)",
-            "timestamp",
-        )
-    if parsed > now + timedelta(seconds=max_future_skew_seconds):
-        ahead = int((parsed - now).total_seconds())
-        raise _invalid(
-            f"timestamp {value!r} is {ahead} seconds in the future; at most {max_future_skew_seconds} "
-            "seconds ahead of the server clock is accepted",
-            "timestamp",
-        )
-    return parsed
+    try:
+        return bounds.check_timestamp(parsed, now, value)
+    except OutOfBounds as exc:
+        raise _from_bounds(exc) from None
 
 
-def check_metadata(value: Any, settings: Settings) -> dict[str, Any]:
-    """A flat object of str/number/bool/null values with at least one non-blank string (the text to cluster)."""
+def check_metadata(value: Any, bounds: IngestBounds) -> dict[str, Any]:
+    """A flat object within the bounds, with at least one non-blank string (the text to cluster)."""
     if value is None:
         raise _missing("metadata is required: an object holding the text to cluster, e.g. {\"prompt\": \"...\"}",
                        "metadata")
-    if not isinstance(value, dict):
-        raise _invalid(f"metadata must be an object, got {json_type(value)}", "metadata")
-    if len(value) > settings.max_metadata_keys:
-        raise _invalid(
-            f"metadata has {len(value)} keys; the maximum is {settings.max_metadata_keys}", "metadata"
-        )
-    has_text = False
-    for key, item in value.items():
-        if not key.strip():
-            raise _invalid("metadata has an empty key; every key must name a field", "metadata")
-        if len(key) > MAX_METADATA_KEY_LENGTH:
-            raise _invalid(
-                f"metadata key {key[:40]!r}... is {len(key)} characters; the maximum is {MAX_METADATA_KEY_LENGTH}",
-                "metadata",
-            )
-        where = f"metadata.{key}"
-        if isinstance(item, dict | list):
-            raise _invalid(
-                f"{where} is an {json_type(item)}; metadata values must be a string, number, boolean or null "
-                "(flatten nested data into separate keys)",
-                where,
-            )
-        if isinstance(item, str):
-            if len(item) > settings.max_text_length:
-                raise ApiError(
-                    "TEXT_TOO_LONG",
-                    f"{where} is {len(item)} characters; the maximum is {settings.max_text_length}",
-                    413,
-                    field=where,
-                )
-            if item.strip():
-                has_text = True
-    if not has_text:
+    try:
+        bounds.check_metadata(value)
+    except OutOfBounds as exc:
+        raise _from_bounds(exc) from None
+    if not any(isinstance(item, str) and item.strip() for item in value.values()):
         raise _missing(
             "metadata has no non-empty string value; at least one key must hold the text to cluster, "
             "e.g. {\"prompt\": \"How do I reset my password?\"}",
@@ -173,19 +133,19 @@ def validate_event(body: Any, settings: Settings, now: datetime) -> TrackEvent:
             unknown[0][:60],
         )
     get = body.get
+    bounds = IngestBounds.from_settings(settings)
     name = get("name")
     if name is None or (isinstance(name, str) and not name.strip()):
         raise _missing("name is required: a non-empty event name such as \"user_message\"", "name")
-    if not isinstance(name, str):
-        raise _invalid(f"name must be a string, got {json_type(name)}", "name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise _invalid(f"name is {len(name)} characters; the maximum is {MAX_NAME_LENGTH}", "name")
-    max_id = settings.max_id_length
-    session_id = check_id(get("session_id"), "session_id", max_id)
-    user_id = check_id(get("user_id"), "user_id", max_id)
-    event_id = check_id(get("event_id"), "event_id", max_id)
-    timestamp = parse_timestamp(get("timestamp"), now, settings.max_future_skew_seconds)
-    metadata = check_metadata(get("metadata"), settings)
+    try:
+        bounds.check_name(name)
+    except OutOfBounds as exc:
+        raise _from_bounds(exc) from None
+    session_id = check_id(get("session_id"), "session_id", bounds)
+    user_id = check_id(get("user_id"), "user_id", bounds)
+    event_id = check_id(get("event_id"), "event_id", bounds)
+    timestamp = parse_timestamp(get("timestamp"), now, bounds)
+    metadata = check_metadata(get("metadata"), bounds)
     return TrackEvent(
         name=name,
         metadata=metadata,

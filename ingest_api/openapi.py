@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
+from turret.bounds import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH, MIN_TIMESTAMP_TEXT
 from turret.settings import Settings
 
 from .errors import ERROR_CODES
-from .events import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH, MIN_TIMESTAMP_TEXT
 from .trieve_schema import openapi_components
 
 bp = Blueprint("openapi", __name__)

@@ -6,23 +6,27 @@ Headers: ``TR-Dataset`` (the project's id, or its name as Trieve's "tracking id"
 
 Each event lands as ``contract="trieve"``. Its ``metadata`` is a flat object built for the topic engine:
 the free text (``query`` of a search, ``user_message`` of a RAG event) plus flat enum-like fields and
-numbers; the whole event as sent is kept under ``payload``. ``session_id`` is ``request.request_id``
-when the event carries one, else the RAG ``topic_id`` (Trieve's chat thread), else a generated UUID4.
+numbers; the whole event as sent is kept under ``payload`` (loaded whole into ``raw.event_payloads``).
+A search, RAG or recommendation event is a request: its id (``request_id``, else generated and answered in
+the ``TR-Request-Id`` header) is its event id, and the events that follow it name it in
+``request.request_id``; the marts join them on it, whatever sessions they landed in. ``session_id`` is
+``request.request_id`` when the event carries one, else the RAG ``topic_id`` (Trieve's chat thread), else
+the event's own request id, else a generated UUID4.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, request
 
+from turret.bounds import IngestBounds, OutOfBounds
 from turret.landing import make_record, new_event_id, utc_now
 
 from . import auth
-from .body import INT64_MAX, INT64_MIN, read_json_body
+from .body import read_json_body
 from .errors import ApiError
 from .trieve_schema import SchemaError, build_variants, validate_event
 
@@ -104,34 +108,53 @@ def flat_metadata(event: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in candidates.items() if value is not None}
 
 
-def check_derived_numbers(metadata: dict[str, Any]) -> None:
-    """Every number in the flat metadata is storable: floats finite, integers within 64 bits.
+def check_metadata_bounds(metadata: dict[str, Any], bounds: IngestBounds) -> None:
+    """The flat metadata is within the ingest bounds (turret.bounds), like a Turret event's.
 
-    Each number as sent was checked by the strict body parser; a derived one (``revenue``, the sum of
-    ``items[].revenue``) can still overflow: two items of 1.7e308 sum to ``inf``, which JSON cannot hold.
+    Each value as sent was checked by the schema and the strict body parser; a derived one can still fall
+    outside: ``revenue`` is the sum of ``items[].revenue`` (two items of 1.7e308 sum to ``inf``, which JSON
+    cannot hold), and a free-form ``location`` is text like any other.
     """
-    for key, value in metadata.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if isinstance(value, float):
-            if math.isfinite(value):
-                continue
-            limit = "it is not a finite number (beyond about ±1.8e308)"
-        elif INT64_MIN <= value <= INT64_MAX:
-            continue
-        else:
-            limit = "it does not fit in a signed 64-bit integer"
-        source = "the sum of items[].revenue" if key == "revenue" else key
-        raise ApiError("INVALID_REQUEST", f"{source} is too large to store: {limit}", field=key)
+    try:
+        bounds.check_metadata(metadata)
+    except OutOfBounds as exc:
+        message = exc.message
+        if exc.field == "metadata.revenue":
+            summed = "the sum of items[].revenue is too large to store: it"
+            message = message.replace("metadata.revenue", summed, 1)
+        elif exc.field and exc.field.startswith("metadata."):
+            message = message.replace("metadata.", "", 1)
+        field = exc.field.removeprefix("metadata.") if exc.field else None
+        if exc.text_too_long:
+            raise ApiError("TEXT_TOO_LONG", message, 413, field=field) from None
+        raise ApiError("INVALID_REQUEST", message, field=field) from None
 
 
-def _session_id(event: dict[str, Any]) -> str | None:
+# Events that answer a request (search, RAG, recommendation): their request id is what later events name in
+# ``request.request_id``. Trieve's own search API returns it; through this endpoint the app sends it as
+# ``request_id`` (a Turret extension), or Turret makes one and answers it in REQUEST_ID_HEADER.
+REQUEST_EVENT_TYPES = frozenset({"search", "rag", "recommendation"})
+REQUEST_ID_HEADER = "TR-Request-Id"
+
+
+def request_id_of(event: dict[str, Any]) -> tuple[str | None, bool]:
+    """``(request id, generated)`` of a search, RAG or recommendation event; ``(None, False)`` otherwise."""
+    if event["event_type"] not in REQUEST_EVENT_TYPES:
+        return None, False
+    if event.get("request_id"):
+        return str(uuid.UUID(event["request_id"])), False
+    return str(uuid.uuid4()), True
+
+
+def _session_id(event: dict[str, Any], request_id: str | None) -> str | None:
+    """The conversation an event belongs to: the request it follows (``request.request_id``), a RAG
+    event's chat thread (``topic_id``), else the event's own request id; None: generate one."""
     req = event.get("request")
     if isinstance(req, dict) and req.get("request_id"):
-        return req["request_id"]
+        return str(uuid.UUID(req["request_id"]))
     if event["event_type"] == "rag" and event.get("topic_id"):
         return event["topic_id"]
-    return None
+    return request_id
 
 
 @bp.put("/api/analytics/events")
@@ -146,13 +169,17 @@ def send_event_data() -> Any:
     except SchemaError as exc:
         raise ApiError("INVALID_REQUEST", str(exc)) from None
     metadata = flat_metadata(event)
-    check_derived_numbers(metadata)
+    check_metadata_bounds(metadata, IngestBounds.from_settings(runtime.settings))
     granted, headers, decision = auth.acquire(project, 1)
     if granted < 1:
         raise auth.rate_limited(decision, headers)
 
     received_at = utc_now()
-    session_id = _session_id(event)
+    # A request's id is its event id too: the join key of the events that follow it, and a retried
+    # search with the same request_id is loaded once.
+    request_id, request_id_generated = request_id_of(event)
+    session_id = _session_id(event, request_id)
+    session_generated = session_id is None or (session_id == request_id and request_id_generated)
     user_id = event.get("user_id") or None  # "" means anonymous in Trieve clients: generate one
     record = make_record(
         project_id=project.project_id,
@@ -162,12 +189,14 @@ def send_event_data() -> Any:
         metadata=metadata,
         session_id=session_id or str(uuid.uuid4()),
         user_id=user_id or str(uuid.uuid4()),
-        session_id_generated=session_id is None,
+        session_id_generated=session_generated,
         user_id_generated=user_id is None,
         timestamp=received_at,
         received_at=received_at,
-        event_id=new_event_id(),
+        event_id=request_id or new_event_id(),
         payload=event,
     )
     auth.append([record])
+    if request_id is not None:
+        headers = {**headers, REQUEST_ID_HEADER: request_id}
     return "", 204, headers

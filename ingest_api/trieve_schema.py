@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from turret.bounds import MAX_NAME_LENGTH
 from turret.settings import Settings
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -284,7 +285,7 @@ COMPONENTS = (
 )
 
 EVENT_TYPES = ("view", "add_to_cart", "click", "purchase", "filter_clicked", "search", "rag", "recommendation")
-MAX_EVENT_NAME_LENGTH = 200
+MAX_EVENT_NAME_LENGTH = MAX_NAME_LENGTH
 
 
 @functools.lru_cache(maxsize=8)
@@ -298,6 +299,11 @@ def build_variants(settings: Settings) -> dict[str, Obj]:
     request = Nullable(REQUEST_INFO)
     results = Nullable(Arr(AnyValue()))
     text = Str(max_length=settings.max_text_length)
+    # Turret extension: the id of this request, which later events name in request.request_id.
+    request_id = Nullable(Str(format="uuid", description=(
+        "The id of this request (Turret extension): events that follow it send it as request.request_id. "
+        "Generated and answered in the TR-Request-Id header when absent."
+    )))
 
     def tag(name: str) -> Str:
         return Str(enum=(name,))
@@ -333,7 +339,8 @@ def build_variants(settings: Settings) -> dict[str, Obj]:
         ),
         "search": Obj(
             {"event_type": tag("search"), "latency": Nullable(Num(format="float")), "metadata": metadata,
-             "query": text, "query_rating": Nullable(SEARCH_QUERY_RATING), "request_params": AnyValue(),
+             "query": text, "query_rating": Nullable(SEARCH_QUERY_RATING), "request_id": request_id,
+             "request_params": AnyValue(),
              "results": results, "search_type": Nullable(SEARCH_TYPES), "tokens": Int(minimum=0),
              "top_score": Nullable(Num(format="float")), "user_id": user_id},
             required=("query", "tokens", "event_type"), title="Search",
@@ -341,7 +348,8 @@ def build_variants(settings: Settings) -> dict[str, Obj]:
         "rag": Obj(
             {"detected_hallucinations": Nullable(Arr(Str())), "event_type": tag("rag"),
              "hallucination_score": Nullable(Num()), "llm_response": Nullable(Str()), "metadata": metadata,
-             "query_rating": Nullable(SEARCH_QUERY_RATING), "rag_type": Nullable(RAG_TYPES), "results": results,
+             "query_rating": Nullable(SEARCH_QUERY_RATING), "rag_type": Nullable(RAG_TYPES),
+             "request_id": request_id, "results": results,
              "search_id": Nullable(Str(format="uuid")), "tokens": Int(minimum=0),
              "topic_id": Nullable(Str(format="uuid")), "user_id": user_id, "user_message": text},
             required=("user_message", "tokens", "event_type"), title="RAG",
@@ -350,7 +358,8 @@ def build_variants(settings: Settings) -> dict[str, Obj]:
             {"event_type": tag("recommendation"), "metadata": metadata,
              "negative_ids": Nullable(Arr(Str(format="uuid"))), "negative_tracking_ids": Nullable(Arr(Str())),
              "positive_ids": Nullable(Arr(Str(format="uuid"))), "positive_tracking_ids": Nullable(Arr(Str())),
-             "recommendation_type": Nullable(RECOMMENDATION_TYPES), "request_params": AnyValue(),
+             "recommendation_type": Nullable(RECOMMENDATION_TYPES), "request_id": request_id,
+             "request_params": AnyValue(),
              "results": results, "top_score": Nullable(Num(format="float")), "user_id": user_id},
             required=("event_type",), title="Recommendation",
         ),

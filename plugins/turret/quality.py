@@ -12,13 +12,19 @@ a few examples. great_expectations is imported inside functions: it takes second
 The hourly ``check_raw`` task validates only the raw events no earlier run has validated
 (``validate_raw(..., unchecked_only=True)``): ``pipeline.checked_events`` keeps the key of every event a
 passing suite has seen, so the cost follows the new rows, and a row that reaches ``raw.events`` by any way
-(the loader or a direct insert) is checked once. A failing suite records nothing, so the next run checks the
-bad rows again and fails again until they are fixed.
+(the loader or a direct insert) is checked once.
+
+A bad row never stops the run. A check about one row (``Check.row_level``: a null, an event time or a text
+outside the ingest bounds of ``turret.bounds``) moves each row it fails from ``raw.events`` to
+``raw.quarantine`` with the check's name as the reason, counts it in the report (``rows_quarantined``), and
+the suite passes. Only a check about the whole batch (``event_id`` unique per project) or a check that cannot
+run fails the suite; a failing suite records nothing, so the next run checks those rows again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,8 +37,8 @@ if TYPE_CHECKING:
 
     from turret.settings import Settings
 
-# Events older than this are surely a client clock or parsing bug.
-EARLIEST_OCCURRED_AT = datetime(2000, 1, 1)
+log = logging.getLogger(__name__)
+
 # Sums of floating-point probabilities may differ from 1 by rounding, never by more than this.
 PROBABILITY_TOLERANCE = 1e-9
 # How many failing rows a report shows per check.
@@ -74,6 +80,15 @@ class CheckResult:
     unexpected_count: int
     examples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # Rows this (row-level) check failed that were moved to raw.quarantine instead of failing the suite.
+    quarantined: int = 0
+
+    @property
+    def passed(self) -> bool:
+        """Passed, or failed only on rows that are now in quarantine."""
+        return self.success or (
+            self.error is None and self.unexpected_count > 0 and self.quarantined == self.unexpected_count
+        )
 
 
 @dataclass
@@ -87,10 +102,12 @@ class Report:
     path: str | None = None
     # Rows the suite was limited to, when it was (raw with unchecked_only: the events not checked before).
     rows_in_scope: int | None = None
+    # Rows moved to raw.quarantine because a row-level check failed on them.
+    rows_quarantined: int = 0
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.success]
+        return [c for c in self.checks if not c.passed]
 
     def render(self) -> str:
         """Multi-line text: a summary line, then each failed check with its bad rows."""
@@ -99,9 +116,14 @@ class Report:
             f"data checks '{self.suite}': {'passed' if self.success else 'FAILED'} "
             f"({passed}/{len(self.checks)} checks passed)"
         ]
-        for check in self.failed:
-            what = check.error or f"{check.unexpected_count} of {check.rows_checked} rows fail"
-            lines.append(f"  x {check.name} [{check.table}, {check.expectation}]: {what}")
+        for check in self.checks:
+            if check.success:
+                continue
+            if check.passed:
+                lines.append(f"  ! {check.name} [{check.table}]: {check.quarantined} row(s) quarantined")
+            else:
+                what = check.error or f"{check.unexpected_count} of {check.rows_checked} rows fail"
+                lines.append(f"  x {check.name} [{check.table}, {check.expectation}]: {what}")
             for example in check.examples:
                 lines.append("      " + ", ".join(f"{k}={v}" for k, v in example.items()))
         if self.path:
@@ -123,6 +145,8 @@ class Report:
         }
         if self.rows_in_scope is not None:
             out["rows_in_scope"] = self.rows_in_scope
+        if self.suite == "raw":
+            out["rows_quarantined"] = self.rows_quarantined
         return out
 
 
@@ -136,6 +160,8 @@ class Check:
     expectation: Callable[[Any], Any]  # gx.expectations module -> Expectation
     # Columns shown in the report's example rows (all when None).
     example_columns: tuple[str, ...] | None = None
+    # About one row (its frame has project_id and event_id): a failing row is quarantined, not fatal.
+    row_level: bool = False
 
 
 def raw_checks(
@@ -145,16 +171,21 @@ def raw_checks(
     *,
     events: str = "raw.events",
 ) -> list[Check]:
-    """Checks on raw.events: ids, required columns, plausible times, text lengths.
+    """Checks on raw.events: unique ids (the batch), then per row the required columns and the ingest bounds
+    of ``turret.bounds`` (event time, name and id lengths, metadata keys and texts), the same bounds the
+    ingest API enforces, so an event the API acknowledged passes them.
 
     ``since`` limits the checks to events received from then on, so a run does not pull the whole history
     into memory; uniqueness is then checked within that window. ``events`` is the relation to check (a
     table with raw.events' columns: ``validate_raw`` passes the unchecked events this way).
     """
+    from turret.bounds import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH, MIN_TIMESTAMP, IngestBounds
+
+    bounds = IngestBounds.from_settings(settings)
     now = now or datetime.now(UTC).replace(tzinfo=None)
     if since is not None:
         events = f"(select * from {events} where received_at >= timestamp '{since.isoformat(sep=' ')}')"
-    latest = now + timedelta(seconds=settings.max_future_skew_seconds)
+    latest = now + timedelta(seconds=bounds.max_future_skew_seconds)
     required = [
         "project_id", "event_id", "contract", "name", "session_id", "user_id",
         "occurred_at", "received_at", "metadata",
@@ -181,33 +212,104 @@ def raw_checks(
                     column=f"{column}_missing", value_set=[False]
                 ),
                 example_columns=("project_id", "event_id", f"{column}_missing"),
+                row_level=True,
             )
         )
+    skew = bounds.max_future_skew_seconds
+    # Event times compared as epoch seconds: GX is several times slower on timestamp columns.
+    times_sql = f"""select project_id, event_id, occurred_at, received_at,
+                           epoch(occurred_at) as occurred_epoch,
+                           epoch(occurred_at) - epoch(received_at) as seconds_after_received
+                    from {events}"""
+    # Metadata is walked as key/value pairs (json_each): a key is a name, never a JSON path ("$x", "a.b").
+    metadata_sql = f"""
+        select e.project_id, e.event_id, count(j.key) as keys,
+               coalesce(max(length(j.key)), 0) as longest_key,
+               coalesce(bool_or(trim(j.key) = ''), false) as has_blank_key,
+               coalesce(max(length(j.value ->> '$')) filter (where j.type = 'VARCHAR'), 0) as longest_text
+        from {events} e, json_each(e.metadata) j
+        group by all
+    """
+    labels_sql = f"""select project_id, event_id, name,
+                            case when trim(name) = '' then 0 else length(name) end as name_length,
+                            greatest(length(event_id), length(session_id), length(user_id)) as longest_id
+                     from {events}"""
     checks += [
         Check(
-            "occurred_at between 2000 and now",
+            f"occurred_at between {MIN_TIMESTAMP:%Y-%m-%d} and now",
             "raw.events",
-            # Compared as epoch seconds: GX is several times slower on timestamp columns.
-            f"select project_id, event_id, occurred_at, epoch(occurred_at) as occurred_epoch from {events}",
+            times_sql,
             lambda E: E.ExpectColumnValuesToBeBetween(
                 column="occurred_epoch",
-                min_value=EARLIEST_OCCURRED_AT.replace(tzinfo=UTC).timestamp(),
+                min_value=MIN_TIMESTAMP.timestamp(),
                 max_value=latest.replace(tzinfo=UTC).timestamp(),
             ),
+            example_columns=("project_id", "event_id", "occurred_at"),
+            row_level=True,
         ),
         Check(
-            f"metadata texts at most {settings.max_text_length} characters",
+            f"occurred_at at most {skew} s after received_at",
             "raw.events",
-            # Longest string value of each event's metadata (Trieve payload objects are not strings).
-            f"""
-            select project_id, event_id, max(length(metadata ->> k)) as longest_text
-            from (select project_id, event_id, metadata, unnest(json_keys(metadata)) as k from {events})
-            where json_type(metadata -> k) = 'VARCHAR'
-            group by all
-            """,
+            times_sql,
+            lambda E: E.ExpectColumnValuesToBeBetween(column="seconds_after_received", max_value=skew),
+            example_columns=("project_id", "event_id", "occurred_at", "received_at"),
+            row_level=True,
+        ),
+        Check(
+            f"name 1 to {MAX_NAME_LENGTH} characters",
+            "raw.events",
+            labels_sql,
             lambda E: E.ExpectColumnValuesToBeBetween(
-                column="longest_text", min_value=0, max_value=settings.max_text_length
+                column="name_length", min_value=1, max_value=MAX_NAME_LENGTH
             ),
+            example_columns=("project_id", "event_id", "name_length"),
+            row_level=True,
+        ),
+        Check(
+            f"ids at most {bounds.max_id_length} characters",
+            "raw.events",
+            labels_sql,
+            lambda E: E.ExpectColumnValuesToBeBetween(
+                column="longest_id", min_value=1, max_value=bounds.max_id_length
+            ),
+            example_columns=("project_id", "event_id", "longest_id"),
+            row_level=True,
+        ),
+        Check(
+            f"metadata at most {bounds.max_metadata_keys} keys",
+            "raw.events",
+            metadata_sql,
+            lambda E: E.ExpectColumnValuesToBeBetween(column="keys", max_value=bounds.max_metadata_keys),
+            example_columns=("project_id", "event_id", "keys"),
+            row_level=True,
+        ),
+        Check(
+            f"metadata keys 1 to {MAX_METADATA_KEY_LENGTH} characters",
+            "raw.events",
+            metadata_sql,
+            lambda E: E.ExpectColumnValuesToBeBetween(
+                column="longest_key", max_value=MAX_METADATA_KEY_LENGTH
+            ),
+            example_columns=("project_id", "event_id", "longest_key"),
+            row_level=True,
+        ),
+        Check(
+            "metadata keys not blank",
+            "raw.events",
+            metadata_sql,
+            lambda E: E.ExpectColumnValuesToBeInSet(column="has_blank_key", value_set=[False]),
+            example_columns=("project_id", "event_id", "has_blank_key"),
+            row_level=True,
+        ),
+        Check(
+            f"metadata texts at most {bounds.max_text_length} characters",
+            "raw.events",
+            metadata_sql,
+            lambda E: E.ExpectColumnValuesToBeBetween(
+                column="longest_text", min_value=0, max_value=bounds.max_text_length
+            ),
+            example_columns=("project_id", "event_id", "longest_text"),
+            row_level=True,
         ),
     ]
     return checks
@@ -338,10 +440,11 @@ def validate_raw(
     ``DataCheckFailed`` if any check fails.
 
     ``unchecked_only`` (the hourly ``check_raw`` task) limits the suite to the events not in
-    ``pipeline.checked_events`` (and received since ``since``, when given) and, when the suite passes,
-    records them there, so each row is validated once however it got into raw.events. A failing suite
-    records nothing. ``Report.rows_in_scope`` then says how many events were checked. Needs a writable
-    connection.
+    ``pipeline.checked_events`` (and received since ``since``, when given), moves the rows a row-level
+    check fails to ``raw.quarantine`` (``Report.rows_quarantined``) and, when the suite passes, records the
+    rest there, so each row is validated once however it got into raw.events. A failing suite records
+    nothing. ``Report.rows_in_scope`` then says how many events were checked. Needs a writable connection.
+    Without ``unchecked_only`` the suite is an audit of what is there: nothing moves, every failure fails.
     """
     if not unchecked_only:
         checks = raw_checks(settings, since=since)
@@ -359,7 +462,10 @@ def validate_raw(
     try:
         (in_scope,) = con.execute(f"select count(*) from {_UNCHECKED_EVENTS}").fetchone()
         checks = raw_checks(settings, events=_UNCHECKED_EVENTS)
-        report = run_suite("raw", checks, con, settings, raise_on_failure=False, rows_in_scope=int(in_scope))
+        report = run_suite(
+            "raw", checks, con, settings, raise_on_failure=False, rows_in_scope=int(in_scope),
+            quarantine=lambda failing: quarantine_events(con, failing, also_from=_UNCHECKED_EVENTS),
+        )
         if report.success and in_scope:
             con.execute(
                 f"""insert or ignore into {CHECKED_EVENTS_TABLE}
@@ -382,6 +488,59 @@ def validate_marts(
     return run_suite("marts", marts_checks(), con, settings, raise_on_failure=raise_on_failure)
 
 
+def quarantine_events(
+    con: duckdb.DuckDBPyConnection, failing: dict[str, list[tuple[str, str]]], *, also_from: str | None = None
+) -> dict[str, int]:
+    """Move the events a row-level check failed from ``raw.events`` to ``raw.quarantine`` in one transaction.
+
+    ``failing`` maps a check's name to the ``(project_id, event_id)`` keys of the rows it failed; the
+    reason recorded is the first failing check's name, the line the row as JSON. ``also_from`` names a table
+    holding a copy of the rows (the unchecked snapshot) to drop them from as well. Returns, per check, how
+    many of its rows are now in quarantine.
+    """
+    import pandas as pd
+
+    reasons: dict[tuple[str, str], str] = {}
+    for name, keys in failing.items():
+        for key in keys:
+            if key[0] is not None and key[1] is not None:
+                reasons.setdefault((str(key[0]), str(key[1])), f"data check failed: {name}")
+    if not reasons:
+        return {name: 0 for name in failing}
+    frame = pd.DataFrame(
+        [(p, e, r) for (p, e), r in reasons.items()], columns=["project_id", "event_id", "reason"]
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.register("_turret_quarantine_keys", frame)
+    con.execute("begin transaction")
+    try:
+        moved = {
+            (p, e)
+            for p, e in con.execute(
+                """insert or replace into raw.quarantine
+                   select e.segment, e.line_no, q.reason, to_json(e)::varchar, ?
+                   from raw.events e join _turret_quarantine_keys q using (project_id, event_id)
+                   returning json_extract_string(line, '$.project_id'),
+                             json_extract_string(line, '$.event_id')""",
+                [now],
+            ).fetchall()
+        }
+        for table in ("raw.events", *([also_from] if also_from else [])):
+            con.execute(
+                f"""delete from {table} t using _turret_quarantine_keys q
+                    where t.project_id = q.project_id and t.event_id = q.event_id"""
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_turret_quarantine_keys")
+    if moved:
+        log.warning("%d event(s) quarantined by the raw data checks", len(moved))
+    return {name: sum((str(k[0]), str(k[1])) in moved for k in keys) for name, keys in failing.items()}
+
+
 def run_suite(
     suite: str,
     checks: list[Check],
@@ -390,8 +549,14 @@ def run_suite(
     *,
     raise_on_failure: bool = True,
     rows_in_scope: int | None = None,
+    quarantine: Callable[[dict[str, list[tuple[str, str]]]], dict[str, int]] | None = None,
 ) -> Report:
-    """Validate every check (a missing table or a broken query is a failed check, not a crash)."""
+    """Validate every check (a missing table or a broken query is a failed check, not a crash).
+
+    With ``quarantine``, the keys of the rows each failing row-level check flagged are passed to it (see
+    :func:`quarantine_events`) and the counts it returns are recorded; such a check then passes the suite.
+    When a batch-level check fails (or a check cannot run) nothing is passed: the batch stays as it is.
+    """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -402,13 +567,32 @@ def run_suite(
     batch_definition = source.add_dataframe_asset(name="frame").add_batch_definition_whole_dataframe("all")
 
     frames: dict[str, Any] = {}
-    results = [_run_check(check, con, batch_definition, gx.expectations, frames) for check in checks]
+    failing: dict[str, list[tuple[str, str]]] = {}
+    results = []
+    for check in checks:
+        result, keys = _run_check(check, con, batch_definition, gx.expectations, frames,
+                                  complete=quarantine is not None and check.row_level)
+        results.append(result)
+        if keys:
+            failing[check.name] = keys
+    quarantined_rows = 0
+    # Rows move only when every other finding is about single rows: a failing batch stays as it is.
+    batch_ok = all(
+        result.success or (check.row_level and result.error is None)
+        for check, result in zip(checks, results, strict=True)
+    )
+    if quarantine is not None and failing and batch_ok:
+        counts = quarantine(failing)
+        for result in results:
+            result.quarantined = counts.get(result.name, 0)
+        quarantined_rows = len({k for keys in failing.values() for k in keys if None not in k})
     report = Report(
         suite=suite,
-        success=all(r.success for r in results),
+        success=all(r.passed for r in results),
         checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
         checks=results,
         rows_in_scope=rows_in_scope,
+        rows_quarantined=quarantined_rows,
     )
     report.path = str(_write_report(report, settings))
     if not report.success and raise_on_failure:
@@ -417,8 +601,10 @@ def run_suite(
 
 
 def _run_check(
-    check: Check, con: Any, batch_definition: Any, expectations: Any, frames: dict[str, Any]
-) -> CheckResult:
+    check: Check, con: Any, batch_definition: Any, expectations: Any, frames: dict[str, Any], *,
+    complete: bool = False,
+) -> tuple[CheckResult, list[tuple[str, str]]]:
+    """The check's result and, with ``complete``, the ``(project_id, event_id)`` of every failing row."""
     expectation = check.expectation(expectations)
     kind = type(expectation).__name__
     try:
@@ -426,17 +612,22 @@ def _run_check(
             frames[check.sql] = con.execute(check.sql).df()
         frame = frames[check.sql]
     except Exception as exc:  # a missing table or column is itself a finding
-        return CheckResult(check.name, check.table, kind, False, 0, 0, error=_first_line(exc))
+        return CheckResult(check.name, check.table, kind, False, 0, 0, error=_first_line(exc)), []
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    outcome = batch.validate(expectation, result_format="SUMMARY")
+    outcome = batch.validate(expectation, result_format="COMPLETE" if complete else "SUMMARY")
     info = outcome.result or {}
     if outcome.exception_info and outcome.exception_info.get("raised_exception"):
         error = outcome.exception_info.get("exception_message")
-        return CheckResult(check.name, check.table, kind, False, len(frame), 0, error=error)
-    indexes = (info.get("partial_unexpected_index_list") or [])[:EXAMPLES_PER_CHECK]
+        return CheckResult(check.name, check.table, kind, False, len(frame), 0, error=error), []
+    all_indexes = info.get("unexpected_index_list") or info.get("partial_unexpected_index_list") or []
+    indexes = all_indexes[:EXAMPLES_PER_CHECK]
     shown = frame[list(check.example_columns)] if check.example_columns else frame
     examples = [_plain(shown.loc[i].to_dict()) for i in indexes if i in shown.index]
-    return CheckResult(
+    keys: list[tuple[str, str]] = []
+    if complete and not outcome.success:
+        keyed = frame[["project_id", "event_id"]]
+        keys = [tuple(keyed.loc[i]) for i in all_indexes if i in keyed.index]  # type: ignore[misc]
+    result = CheckResult(
         name=check.name,
         table=check.table,
         expectation=kind,
@@ -445,6 +636,7 @@ def _run_check(
         unexpected_count=int(info.get("unexpected_count") or 0),
         examples=examples,
     )
+    return result, keys
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -272,10 +272,40 @@ def test_unserializable_record_is_400_not_500(app, client, api_key, project, lan
     # Whatever validation misses, a record the landing store cannot write as strict JSON is the data's fault.
     import ingest_api.trieve as trieve
 
-    monkeypatch.setattr(trieve, "check_derived_numbers", lambda metadata: None)
+    monkeypatch.setattr(trieve, "check_metadata_bounds", lambda metadata, bounds: None)
     response = put(client, _purchase(1.7e308, 1.7e308), api_key, project.project_id)
     assert_message(response, 400, "cannot be stored")
     assert landed() == []
     # The writer carries on.
     assert put(client, _purchase(1.0), api_key, project.project_id).status_code == 204
     assert len(landed()) == 1
+
+
+def test_a_search_request_id_is_its_event_id_session_and_answer_header(client, api_key, project, landed):
+    body = {**VALID["search"], "request_id": REQ_ID.upper()}
+    response = put(client, body, api_key, project.project_id)
+    assert response.status_code == 204 and response.headers["TR-Request-Id"] == REQ_ID
+    [record] = landed()
+    assert (record["event_id"], record["session_id"], record["session_id_generated"]) == (REQ_ID, REQ_ID, False)
+    assert record["payload"]["request_id"] == REQ_ID.upper()  # the body as sent
+
+
+@pytest.mark.parametrize("event_type", ["search", "rag", "recommendation"])
+def test_a_request_without_request_id_gets_one_in_the_answer(client, api_key, project, landed, event_type):
+    response = put(client, MINIMAL[event_type], api_key, project.project_id)
+    generated = response.headers["TR-Request-Id"]
+    assert response.status_code == 204 and uuid.UUID(generated).version == 4
+    [record] = landed()
+    assert record["event_id"] == generated and "request_id" not in record["payload"]
+    assert record["session_id"] == generated and record["session_id_generated"] is True
+
+
+def test_events_following_a_request_are_not_requests(client, api_key, project, landed):
+    response = put(client, VALID["click"], api_key, project.project_id)
+    assert "TR-Request-Id" not in response.headers
+    assert landed()[0]["event_id"].startswith("evt_")
+
+
+def test_request_id_must_be_a_uuid(client, api_key, project):
+    body = {**MINIMAL["search"], "request_id": "search-1"}
+    assert_message(put(client, body, api_key, project.project_id), 400, "request_id must be a UUID")
