@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import time
 from pathlib import Path
 from unittest import mock
 
 import pytest
+import requests
 
 pytest.importorskip("ingest_api")
 pytest.importorskip("turret_sdk")
@@ -28,6 +30,26 @@ ServeProcess, turret, turret_env, free_port = (
 )
 
 
+class Serve(ServeProcess):
+    """``ServeProcess`` that keeps polling when a health check times out (a busy machine), not only when
+    the connection is refused."""
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = self.log.read_text()
+                raise AssertionError(f"turret serve exited with {self.proc.returncode}:\n{log}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.kill()
+        raise AssertionError(f"turret serve did not answer within {timeout} s:\n{self.log.read_text()}")
+
+
 class Turret:
     """One TURRET_HOME with a project, and its ``turret serve`` (restartable on the same port)."""
 
@@ -40,11 +62,11 @@ class Turret:
         self.log = tmp_path / "serve.log"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server: ServeProcess | None = None
+        self.server: Serve | None = None
 
     def start(self, workers: int = 2, threads: int = 4) -> Turret:
         with mock.patch.object(_helpers, "free_port", return_value=self.port):
-            self.server = ServeProcess(self.env, self.log, workers=workers, threads=threads)
+            self.server = Serve(self.env, self.log, workers=workers, threads=threads)
         return self
 
     def kill(self) -> None:

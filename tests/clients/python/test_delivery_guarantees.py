@@ -28,8 +28,8 @@ def test_sigkill_of_the_server_mid_stream_loses_nothing_acknowledged_and_stores_
         while not stop.is_set():
             tracked.append(client.track("user_message", {"prompt": f"message {i}"}, session_id=f"s{i % 7}"))
             i += 1
-            if i % 20 == 0:
-                time.sleep(0.002)
+            if i % 10 == 0:
+                time.sleep(0.005)  # about 2,000 events/s: a busy app, and a test that stays short
 
     producer = threading.Thread(target=app)
     producer.start()
@@ -43,11 +43,11 @@ def test_sigkill_of_the_server_mid_stream_loses_nothing_acknowledged_and_stores_
     time.sleep(1.0)
     stop.set()
     producer.join()
-    assert client.flush(60), client.stats()
+    assert client.flush(120), client.stats()
     stats = client.stats()
     turret.stop()
 
-    assert acked_before_kill > 100
+    assert acked_before_kill > 50
     assert stats.dropped == 0 and stats.rejected == 0
     assert stats.delivered == len(tracked) == len(set(tracked))
     assert len(acknowledged) == len(set(acknowledged)), "an event was acknowledged twice"

@@ -229,7 +229,6 @@ class Client:
         self._threads: list[threading.Thread] = []
         self._thread_lock = threading.Lock()
         self._take_lock = threading.Lock()  # batches are cut in queue order, one sender at a time
-        self._carry: list[tuple[str, bytes]] = []  # an event that did not fit the last batch's bytes
         self._settled = threading.Condition()
         self._next_batch = 0
         self._unsettled: set[int] = set()  # numbers of the batches taken and not yet settled
@@ -307,12 +306,13 @@ class Client:
         transport = getattr(self._local, "transport", None)
         if transport is None:
             transport = self._local.transport = Transport(self.host, self.api_key, self.timeout)
+        event = _event(entry)
         try:
-            encoded = _encode(entry)
+            _dumps(event)
         except (TypeError, ValueError) as exc:
             message = f"event {event_id} cannot be encoded as JSON: {exc}"
             raise TurretError(message, None, "INVALID_REQUEST") from None
-        outcome = self._deliver(transport, [(event_id, encoded)], sync=True)
+        outcome = self._deliver(transport, [event], sync=True)
         if outcome.delivered:
             return outcome.delivered[0]
         if outcome.rejected:
@@ -440,13 +440,13 @@ class Client:
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 while True:
-                    batch, number, marker, upto, more = self._take()
-                    if batch:
+                    entries, number, marker, upto = self._take()
+                    if entries:
                         try:
                             if self._abort.is_set():
-                                self._count_drop(len(batch))
+                                self._count_drop(len(entries))
                             else:
-                                self._deliver(transport, batch, sync=False)
+                                self._send_batch(transport, entries)
                         finally:
                             with self._settled:
                                 self._unsettled.discard(number)
@@ -458,7 +458,7 @@ class Client:
                         self._wait_settled(upto)
                         marker.done.set()
                         continue
-                    if len(batch) < self.batch_size and not more:
+                    if len(entries) < self.batch_size:
                         break  # a partial batch went out: wait for more events or the interval
         except Exception:  # noqa: BLE001 - a bug here must not take the app down; it is logged loudly
             logger.exception("turret: a sending thread stopped")
@@ -470,51 +470,52 @@ class Client:
         with self._settled:
             self._settled.wait_for(lambda: not any(n < upto for n in self._unsettled) or self._abort.is_set())
 
-    def _take(self) -> tuple[list[tuple[str, bytes]], int, _Marker | None, int, bool]:
-        """Cut the next batch: up to ``batch_size`` encoded events within ``max_batch_bytes``, stopping at a
-        flush/stop marker. Returns the batch, its number, the marker met, the number of batches cut so far and
-        whether an event is carried over.
+    def _take(self) -> tuple[list[tuple[Any, ...]], int, _Marker | None, int]:
+        """Cut the next batch: up to ``batch_size`` queued events, stopping at a flush/stop marker.
+
+        Returns the events, the batch's number, the marker met and the number of batches cut so far.
         """
-        batch: list[tuple[str, bytes]] = []
-        size = 2
-        queue = self._queue
-        taken = 0
+        entries: list[tuple[Any, ...]] = []
         marker = None
+        get = self._queue.get_nowait
         with self._take_lock:
-            carry = self._carry
-            if carry:
-                batch.append(carry.pop())
-                size += len(batch[0][1]) + 1
-            while len(batch) < self.batch_size:
+            while len(entries) < self.batch_size:
                 try:
-                    entry = queue.get_nowait()
+                    entry = get()
                 except Empty:
                     break
                 if type(entry) is _Marker:
                     marker = entry
                     break
-                taken += 1
-                try:
-                    encoded = _encode(entry)
-                except (TypeError, ValueError) as exc:
-                    error = f"cannot be encoded as JSON: {exc}"
-                    self._reject([Rejection(entry[4], None, "INVALID_REQUEST", error)])
-                    continue
-                if batch and size + len(encoded) + 1 > self.max_batch_bytes:
-                    carry.append((entry[4], encoded))
-                    break
-                batch.append((entry[4], encoded))
-                size += len(encoded) + 1
+                entries.append(entry)
             number = self._next_batch
-            if batch:
+            if entries:
                 self._next_batch += 1
                 with self._settled:
                     self._unsettled.add(number)
             upto = self._next_batch
-            more = bool(carry)
-        if taken:
-            self._slots.release(taken)
-        return batch, number, marker, upto, more
+        if entries:
+            self._slots.release(len(entries))
+        return entries, number, marker, upto
+
+    def _send_batch(self, transport: Transport, entries: list[tuple[Any, ...]]) -> None:
+        """Encode queued events (rejecting any that are not JSON) and deliver them."""
+        events = [_event(entry) for entry in entries]
+        try:
+            _dumps(events)
+        except (TypeError, ValueError):  # find the culprits; the rest go on
+            good = []
+            for event in events:
+                try:
+                    _dumps(event)
+                except (TypeError, ValueError) as exc:
+                    error = f"cannot be encoded as JSON: {exc}"
+                    self._reject([Rejection(event["event_id"], None, "INVALID_REQUEST", error)])
+                else:
+                    good.append(event)
+            events = good
+        if events:
+            self._deliver(transport, events, sync=False)
 
     def _reject(self, rejections: list[Rejection]) -> None:
         with self._stats_lock:
@@ -531,7 +532,7 @@ class Client:
             return True
         return not self._abort.wait(seconds)
 
-    def _deliver(self, transport: Transport, batch: list[tuple[str, bytes]], *, sync: bool) -> _Outcome:
+    def _deliver(self, transport: Transport, batch: list[dict[str, Any]], *, sync: bool) -> _Outcome:
         """Send ``batch`` until every event is stored or rejected (sync: until ``send_retries`` run out)."""
         outcome = _Outcome()
         pending = batch
@@ -546,7 +547,14 @@ class Client:
                 if not self._sleep(max(0.05, self.breaker.wait_time()), sync):
                     break
                 continue
-            body = b'{"events":[' + b",".join(encoded for _, encoded in pending) + b"]}"
+            body = _dumps({"events": pending})
+            if len(body) > self.max_batch_bytes and len(pending) > 1:
+                half = len(pending) // 2
+                for part in (pending[:half], pending[half:]):
+                    sub = self._deliver(transport, part, sync=sync)
+                    outcome.delivered += sub.delivered
+                    outcome.rejected += sub.rejected
+                return outcome
             with self._stats_lock:
                 self._requests += 1
             delay: float | None = None
@@ -588,8 +596,8 @@ class Client:
                 else:
                     self.breaker.record_success()
                     code = response.body.get("code", "") if isinstance(response.body, dict) else ""
-                    rejections = [Rejection(event_id, status, code or f"HTTP_{status}", _error_text(response))
-                                  for event_id, _ in pending]
+                    rejections = [Rejection(event["event_id"], status, code or f"HTTP_{status}",
+                                            _error_text(response)) for event in pending]
                     outcome.rejected += rejections
                     self._reject(rejections)
                     if status == 401:
@@ -609,20 +617,22 @@ class Client:
             self._count_drop(len(pending))
         return outcome
 
-    def _settle(self, pending: list[tuple[str, bytes]], results: list[Any], outcome: _Outcome) -> list[Any]:
+    def _settle(self, pending: list[dict[str, Any]], results: list[Any], outcome: _Outcome) -> list[Any]:
         """Record a 200 answer's per-event results; return the events to send again (quota refusals)."""
         again = []
         delivered: list[TrackResult] = []
         rejected: list[Rejection] = []
         for item, result in zip(pending, results, strict=True):
             if not isinstance(result, dict):
-                rejected.append(Rejection(item[0], 200, "INVALID_RESPONSE", f"unreadable result {result!r}"))
+                error = f"unreadable result {result!r}"
+                rejected.append(Rejection(item["event_id"], 200, "INVALID_RESPONSE", error))
             elif result.get("success"):
                 delivered.append(TrackResult(result["event_id"], result["session_id"], result["user_id"]))
             elif result.get("code") == RATE_LIMITED:
                 again.append(item)
             else:
-                rejected.append(Rejection(item[0], 400, str(result.get("code")), str(result.get("error"))))
+                code, error = str(result.get("code")), str(result.get("error"))
+                rejected.append(Rejection(item["event_id"], 400, code, error))
         if delivered:
             with self._stats_lock:
                 self._delivered += len(delivered)
@@ -645,15 +655,36 @@ class _Outcome:
         self.last_status: int | None = None
 
 
+class _Clock:
+    """Epoch seconds to ISO 8601 UTC; the date and time are formatted once per second (the costly part)."""
+
+    def __init__(self) -> None:
+        self._cached = (-1, "")  # (second, its text), replaced as one object: threads never see a mix
+
+    def text(self, value: float) -> str:
+        second = int(value)
+        cached = self._cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._cached = cached
+        return f"{cached[1]}.{min(999_999, round((value - second) * 1e6)):06d}Z"
+
+
+_clock = _Clock()
+
+
 def _timestamp_text(value: Timestamp) -> str:
-    if isinstance(value, float | int):
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if value >= 0:
+            return _clock.text(value)
         return datetime.fromtimestamp(value, timezone.utc).isoformat()
     if isinstance(value, datetime):
         return value.isoformat()
     return value  # type: ignore[return-value]  # a string is sent as given; the server checks it
 
 
-def _encode(entry: tuple[Any, ...]) -> bytes:
+def _event(entry: tuple[Any, ...]) -> dict[str, Any]:
+    """The wire form of a queued ``(name, metadata, session_id, user_id, event_id, timestamp)``."""
     name, metadata, session_id, user_id, event_id, timestamp = entry
     event: dict[str, Any] = {"name": name, "metadata": metadata, "event_id": event_id,
                              "timestamp": _timestamp_text(timestamp)}
@@ -661,7 +692,12 @@ def _encode(entry: tuple[Any, ...]) -> bytes:
         event["session_id"] = session_id
     if user_id is not None:
         event["user_id"] = user_id
-    return json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return event
+
+
+def _dumps(value: Any) -> bytes:
+    """Strict JSON (no NaN or Infinity: the server refuses them), ASCII-escaped (the encoder's fast path)."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _reset_in(headers: dict[str, str]) -> float | None:
