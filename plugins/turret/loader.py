@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import duckdb
+
+    from turret.bounds import IngestBounds
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +92,25 @@ def _event_row(record: dict[str, Any], segment: str, line_no: int) -> tuple:
     )
 
 
-def _parse_segment(path: Path, segment: str) -> tuple[list[tuple], list[tuple]]:
-    """(event rows, quarantine rows) of one segment; within-segment duplicates are left for SQL to drop."""
+def _parse_segment(
+    path: Path, segment: str, bounds: IngestBounds | None = None
+) -> tuple[list[tuple], list[tuple]]:
+    """(event rows, quarantine rows) of one segment; within-segment duplicates are left for SQL to drop.
+
+    A record outside the ingest bounds (``turret.bounds``: written under looser settings, or by hand) is
+    quarantined with the bound it breaks, like a malformed line.
+    """
     from turret.landing import read_segment
 
+    bounds = bounds or _default_bounds()
     rows: list[tuple] = []
     bad: list[tuple] = []
     for line in read_segment(path):
         if line.record is None:
             bad.append((segment, line.line_no, line.error or "invalid record", line.raw))
+            continue
+        if (problem := bounds.record_problem(line.record)) is not None:
+            bad.append((segment, line.line_no, problem, line.raw))
             continue
         try:
             rows.append(_event_row(line.record, segment, line.line_no))
@@ -136,12 +149,74 @@ def _insert_events(con: "duckdb.DuckDBPyConnection", rows: list[tuple]) -> int:
     return after - before
 
 
-def load_segment(con: "duckdb.DuckDBPyConnection", path: Path, segment: str) -> LoadStats:
-    """Load one segment in one transaction (the caller checked it is not loaded yet)."""
-    rows, bad = _parse_segment(path, segment)
+def _default_bounds() -> IngestBounds:
+    from turret.bounds import IngestBounds
+    from turret.settings import Settings
+
+    return IngestBounds.from_settings(Settings())
+
+
+def _drop_later_copies(
+    con: "duckdb.DuckDBPyConnection", rows: list[tuple], replaceable: Collection[str]
+) -> int:
+    """First copy wins across segments: delete the rows of ``replaceable`` segments (loaded by this same
+    load, so nothing downstream has read them) that a row of ``rows`` received earlier repeats, and move
+    them from ``rows_loaded`` to ``rows_duplicate`` in their segments' manifest. Returns how many went."""
+    import pandas as pd
+
+    if not rows or not replaceable:
+        return 0
+    keys = pd.DataFrame(
+        [(r[0], r[1], r[10]) for r in rows], columns=["project_id", "event_id", "received_at"]
+    )
+    segments = pd.DataFrame({"segment": sorted(replaceable)})
+    con.register("_turret_copy_keys", keys)
+    con.register("_turret_replaceable", segments)
+    try:
+        beaten = con.execute(
+            """
+            select e.project_id, e.event_id, e.segment from raw.events e
+            join (select project_id, event_id, min(cast(received_at as timestamp)) as received_at
+                  from _turret_copy_keys group by all) k
+              on e.project_id = k.project_id and e.event_id = k.event_id and k.received_at < e.received_at
+            semi join _turret_replaceable r on r.segment = e.segment
+            """
+        ).fetchall()
+        for project_id, event_id, segment in beaten:
+            con.execute(
+                "delete from raw.events where project_id = ? and event_id = ?", [project_id, event_id]
+            )
+            con.execute(
+                """update raw.loaded_segments
+                   set rows_loaded = rows_loaded - 1, rows_duplicate = rows_duplicate + 1
+                   where segment = ?""",
+                [segment],
+            )
+    finally:
+        con.unregister("_turret_copy_keys")
+        con.unregister("_turret_replaceable")
+    return len(beaten)
+
+
+def load_segment(
+    con: "duckdb.DuckDBPyConnection",
+    path: Path,
+    segment: str,
+    *,
+    bounds: IngestBounds | None = None,
+    replaceable: Collection[str] = (),
+) -> LoadStats:
+    """Load one segment in one transaction (the caller checked it is not loaded yet).
+
+    ``replaceable`` names segments loaded earlier by the same load: a copy of an event they hold that this
+    segment received earlier (another server process, the same hour) replaces theirs, so the first copy
+    received wins whatever order the segments are read in.
+    """
+    rows, bad = _parse_segment(path, segment, bounds)
     now = _utc_now()
     con.execute("begin transaction")
     try:
+        replaced = _drop_later_copies(con, rows, replaceable)
         loaded = _insert_events(con, rows)
         if bad:
             con.executemany(
@@ -158,7 +233,9 @@ def load_segment(con: "duckdb.DuckDBPyConnection", path: Path, segment: str) -> 
         raise
     if bad:
         log.warning("segment %s: %d line(s) quarantined, first: %s", segment, len(bad), bad[0][2])
-    return LoadStats(segments=1, rows_loaded=loaded, rows_duplicate=duplicates, rows_quarantined=len(bad))
+    # Net of the copies this segment took over from segments counted before it in the same load.
+    return LoadStats(segments=1, rows_loaded=loaded - replaced, rows_duplicate=duplicates + replaced,
+                     rows_quarantined=len(bad))
 
 
 def load_landing(
@@ -166,8 +243,14 @@ def load_landing(
     landing_root: str | Path,
     *,
     storage_options: dict[str, Any] | None = None,
+    bounds: IngestBounds | None = None,
 ) -> LoadStats:
     """Load every sealed segment under ``landing_root`` that is not in ``raw.loaded_segments`` yet.
+
+    ``bounds`` (default: those of the default settings) are the ingest bounds a record must be within to
+    load; one outside them is quarantined. Among the copies of one event these segments hold, the one
+    received first wins (``load_segment``'s ``replaceable``); a copy already loaded by an earlier load
+    stays (it may have been processed since).
 
     ``landing_root`` is the local landing store (read straight from disk), or an fsspec URL where sealed
     segments were shipped (``TURRET_LANDING_URL``, e.g. ``s3://bucket/landing``; turret.storage), listed and
@@ -177,20 +260,27 @@ def load_landing(
     from turret import storage
 
     total = LoadStats()
+    bounds = bounds or _default_bounds()
     done = {r[0] for r in con.execute("select segment from raw.loaded_segments").fetchall()}
+    loaded_now: list[str] = []
+
+    def load(path: Path, segment: str) -> None:
+        _add(total, load_segment(con, path, segment, bounds=bounds, replaceable=loaded_now))
+        loaded_now.append(segment)
+
     if storage.is_local(landing_root):
         from turret.landing import iter_sealed_segments
 
         root = storage.local_path(landing_root)
         for path in iter_sealed_segments(root) if root.exists() else ():
             if (segment := segment_key(path, root)) not in done:
-                _add(total, load_segment(con, path, segment))
+                load(path, segment)
         return total
     url = str(landing_root)
     for segment in storage.list_sealed(url, storage_options):
         if segment not in done:
             with storage.local_copy(url, segment, storage_options) as path:
-                _add(total, load_segment(con, path, segment))
+                load(path, segment)
     return total
 
 

@@ -72,6 +72,88 @@ def test_loads_valid_rows_quarantines_bad_ones_and_never_twice(con, tmp_path):
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 3
 
 
+def test_first_copy_received_wins_across_segments_of_one_load(con, tmp_path):
+    """Two server processes landed the same event_id with different bodies: the copy received first wins,
+    whatever order the segment names sort in; the manifest and the stats count the other as a duplicate."""
+    root = tmp_path / "landing"
+    event = "evt_" + "7" * 32
+    write_segment(root, "hostA-1-20250615T120000000000Z-aa", [
+        record(event, prompt="received second", received_at="2025-06-15T12:05:00.000000Z"),
+        record("evt_" + "8" * 32),
+    ])
+    write_segment(root, "hostB-2-20250615T120100000000Z-bb", [
+        record(event, prompt="received first", received_at="2025-06-15T12:01:00.000000Z"),
+    ])
+    stats = loader.load_landing(con, root)
+    assert (stats.rows_loaded, stats.rows_duplicate) == (2, 1)
+    assert con.execute(
+        "select metadata ->> '$.prompt', segment from raw.events where event_id = ?", [event]
+    ).fetchall() == [("received first", "date=2025-06-15/hour=12/hostB-2-20250615T120100000000Z-bb.jsonl")]
+    manifest = con.execute(
+        "select rows_loaded, rows_duplicate from raw.loaded_segments order by segment"
+    ).fetchall()
+    assert manifest == [(1, 1), (1, 0)]
+
+
+def test_a_copy_loaded_by_an_earlier_load_is_kept(con, tmp_path):
+    """Once loaded, an event may have been checked and embedded: a late segment never replaces it."""
+    root = tmp_path / "landing"
+    event = "evt_" + "7" * 32
+    write_segment(root, "hostA-1-20250615T120000000000Z-aa", [
+        record(event, prompt="loaded first", received_at="2025-06-15T12:05:00.000000Z"),
+    ])
+    loader.load_landing(con, root)
+    write_segment(root, "hostB-2-20250615T120100000000Z-bb", [
+        record(event, prompt="sealed late", received_at="2025-06-15T12:01:00.000000Z"),
+    ])
+    stats = loader.load_landing(con, root)
+    assert (stats.rows_loaded, stats.rows_duplicate) == (0, 1)
+    assert con.execute("select metadata ->> '$.prompt' from raw.events").fetchall() == [("loaded first",)]
+
+
+OUT_OF_BOUNDS = [
+    pytest.param({"timestamp": "1969-12-31T23:59:59.000000Z"}, "before 1970-01-01", id="before-1970"),
+    pytest.param({"timestamp": "2025-06-15T12:10:01.000000Z"}, "seconds in the future", id="future"),
+    pytest.param({"metadata": {"prompt": "x" * 10_001}}, "metadata.prompt is 10001 characters",
+                 id="long-text"),
+    pytest.param({"metadata": {"k" * 129: "x"}}, "129 characters", id="long-key"),
+    pytest.param({"metadata": {" ": "x"}}, "empty key", id="blank-key"),
+    pytest.param({"name": "n" * 201}, "name is 201 characters", id="long-name"),
+    pytest.param({"user_id": "u" * 257}, "user_id is 257 characters", id="long-id"),
+]
+
+
+@pytest.mark.parametrize(("changes", "words"), OUT_OF_BOUNDS)
+def test_a_record_outside_the_ingest_bounds_is_quarantined_with_the_bound(con, tmp_path, changes, words):
+    root = tmp_path / "landing"
+    write_segment(root, "h-1-20250615T120000000000Z-aa", [record("evt_" + "1" * 32, **changes),
+                                                          record("evt_" + "2" * 32)])
+    stats = loader.load_landing(con, root)
+    assert (stats.rows_loaded, stats.rows_quarantined) == (1, 1)
+    [(line_no, reason)] = con.execute("select line_no, reason from raw.quarantine").fetchall()
+    assert line_no == 1 and reason.startswith("out of bounds: ") and words in reason
+
+
+def test_bounds_follow_the_settings(con, tmp_path):
+    from turret.bounds import IngestBounds
+    from turret.settings import Settings
+
+    root = tmp_path / "landing"
+    write_segment(root, "h-1-20250615T120000000000Z-aa", [record("evt_" + "1" * 32, prompt="x" * 50)])
+    tight = IngestBounds.from_settings(Settings(max_text_length=40))
+    assert loader.load_landing(con, root, bounds=tight).rows_quarantined == 1
+
+
+def test_dollar_and_dotted_keys_load_as_names(con, tmp_path):
+    root = tmp_path / "landing"
+    rec = record("evt_" + "1" * 32)
+    rec["metadata"] = {"$prompt": "How do I reset it?", "a.b": "x", "$.c": "y"}
+    write_segment(root, "h-1-20250615T120000000000Z-aa", [rec])
+    assert loader.load_landing(con, root).rows_loaded == 1
+    keys = con.execute("select j.key from raw.events, json_each(metadata) j order by 1").fetchall()
+    assert keys == [("$.c",), ("$prompt",), ("a.b",)]
+
+
 def test_timestamps_are_naive_utc_and_columns_typed(con, tmp_path):
     root = tmp_path / "landing"
     rec = record("evt_" + "a" * 32, timestamp="2025-06-15T14:30:00+02:00", received_at="2025-06-15T12:31:00.250000Z")
