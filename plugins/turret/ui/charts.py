@@ -24,7 +24,7 @@ def _default(value: Any) -> Any:
 
 def to_json(figure: dict[str, Any]) -> str:
     # "</" cannot end the <script type="application/json"> block the figure is embedded in.
-    return json.dumps(figure, default=_default).replace("</", "<\\/")
+    return json.dumps(figure, default=_default, ensure_ascii=False).replace("</", "<\\/")
 
 
 def time_series(rows: list[dict[str, Any]], x: str, series: list[tuple[str, str]], height: int = 280) -> dict:

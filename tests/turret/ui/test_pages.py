@@ -1,0 +1,108 @@
+"""Every page over the fixture marts, with the numbers worked out by hand in tests/fixtures/warehouse.py:
+acme has 15 prompt events in 7 sessions of 4 users; 8 of them are on the paid tier; topic 0 "Password reset"
+has 5 events; transitions 0→1 x2, 0→2 x1, 1→2 x2, -1→0 x1."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.fixtures import warehouse as fx
+
+
+def text(answer) -> str:
+    return re.sub(r"\s+", " ", answer.get_data(as_text=True))
+
+
+def kpi(page: str, name: str) -> str:
+    return re.search(rf'id="kpi-{name}">([^<]+)<', page).group(1)
+
+
+def test_overview_counts_and_filters(signed_in):
+    page = text(signed_in.get("/"))
+    assert (kpi(page, "events"), kpi(page, "sessions"), kpi(page, "users")) == ("15", "7", "4")
+    assert "Password reset" in page and 'id="activity-json"' in page
+    paid = text(signed_in.get("/?enum.tier=paid"))
+    assert (kpi(paid, "events"), kpi(paid, "sessions"), kpi(paid, "users")) == ("8", "4", "3")
+    by_name = text(signed_in.get("/?project=acme&field=prompt&event=user_message"))
+    assert kpi(by_name, "events") == "15"
+    nothing = text(signed_in.get(f"/?start={fx.NOW.date().replace(year=2030)}"))
+    assert kpi(nothing, "events") == "0" and "No events match these filters" in nothing
+
+
+def test_another_project_and_field(signed_in):
+    page = text(signed_in.get(f"/?project={fx.TRIALCO}"))
+    assert kpi(page, "events") == "2"
+    assert '<option selected>query</option>' in page
+
+
+def test_topics_table(signed_in):
+    page = text(signed_in.get("/topics"))
+    row = r'<a href="/topics/-?\d+[^"]*">([^<]+)</a></td> <td>[^<]*</td> <td class="num events">(\d+)<'
+    rows = dict(re.findall(row, page))
+    assert rows["Password reset"] == "5"
+    assert sum(int(n) for n in rows.values()) == 15
+    assert page.count('<svg class="spark"') == len(rows)
+
+
+def test_topic_page(signed_in):
+    page = text(signed_in.get("/topics/0"))
+    assert 'id="topic-label">Password reset<' in page
+    assert 'id="topic-events">5<' in page
+    assert "How do I reset my password?" in page  # examples
+    assert re.search(r'id="go-to">.*Pricing plans</a></td><td class="num">2<', page)
+    assert re.search(r'id="come-from">.*Unclustered</a></td><td class="num">1<', page)
+    assert re.search(r"<td>tier</td><td>free</td><td class=\"num\">4<", page)  # 4 of the 5 are free
+    assert re.search(r"<td>latency_ms</td><td class=\"num\">5<", page)
+
+
+def test_journeys_sankey_and_tables(signed_in):
+    page = text(signed_in.get("/journeys"))
+    assert 'id="sankey-json"' in page and "→ Pricing plans" in page
+    flows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">(\d+)</td>", page)
+    assert ("Password reset", "Pricing plans", "2") in flows
+    assert ("Pricing plans", "Billing questions", "2") in flows
+    assert "Password reset &gt; Pricing plans" in page  # a top path
+    only_from = text(signed_in.get("/journeys?from=1"))
+    flows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">(\d+)</td>", only_from)
+    assert flows and all(f == "Pricing plans" for f, _, _ in flows)
+    users = signed_in.get("/journeys?scope=user")
+    assert users.status_code == 200
+
+
+def test_topic_map(signed_in):
+    page = text(signed_in.get("/map"))
+    assert 'id="map-json"' in page
+    for label in ("Password reset", "Pricing plans", "Billing questions"):
+        assert label in page
+
+
+def test_metadata_page_lists_fields_by_type(signed_in):
+    page = text(signed_in.get("/settings/metadata"))
+    for field, type_ in (("prompt", "text"), ("tier", "enum"), ("latency_ms", "number")):
+        assert re.search(rf'data-field="{field}"> <td>{field}</td> <td class="type">{type_}', page), field
+
+
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/?start=yesterday", 400, "start: 'yesterday' is not a date"),
+    ("/?start=2025-06-10&end=2025-06-01", 400, "is before start"),
+    ("/?project=nosuch", 404, "no project 'nosuch'"),
+    ("/?field=nosuch", 404, "no text field 'nosuch'"),
+    ("/topics/42", 404, "no topic 42"),
+    ("/journeys?scope=galaxy", 400, "scope: use session or user"),
+    ("/journeys?from=abc", 400, "from: 'abc' is not a topic id"),
+])
+def test_bad_filters_are_clear_json_errors(signed_in, path, status, message):
+    answer = signed_in.get(path, headers={"Accept": "application/json"})
+    assert answer.status_code == status
+    assert message in answer.get_json()["message"]
+    html = signed_in.get(path)
+    assert html.status_code == status and "Traceback" not in html.get_data(as_text=True)
+
+
+def test_plotly_is_served_locally(signed_in, client):
+    page = text(signed_in.get("/"))
+    assert '<script src="/vendor/plotly.min.js">' in page and "cdn" not in page.lower()
+    js = client.get("/vendor/plotly.min.js")
+    assert js.status_code == 200 and b"plotly" in js.get_data()[:2000].lower()
