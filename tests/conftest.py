@@ -6,9 +6,12 @@ import os
 
 import pytest
 
+from turret.telemetry import switch_off
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+# No tool a test runs in this process (dbt, cosmos, great-expectations) reports usage.
+switch_off()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Used by ``turret pipeline run``, ``make up`` and the tests, so all three see the same DAGs folder, metadata
 database and pool. Anything already set in the caller's environment (``AIRFLOW_HOME``, ``AIRFLOW__*``) wins,
-which is how docker-compose points Airflow at PostgreSQL instead.
+which is how docker-compose points Airflow at PostgreSQL instead, except the usage-reporting switches
+(``turret.telemetry``), which are always off.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from turret.settings import Settings
+from turret.telemetry import switch_off
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -28,8 +30,9 @@ _DEFAULTS = {
     "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "180",
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    # The scheduler's own health server would listen on 0.0.0.0:8974; on one machine the API server's
+    # /api/v2/monitor/health reports the scheduler's heartbeat (docs/operations.md).
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
@@ -51,6 +54,7 @@ def airflow_environment(settings: Settings, environ: dict[str, str] | None = Non
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
     for key, value in _DEFAULTS.items():
         env.setdefault(key, value)
+    switch_off(env)
     env.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", _persistent_secret(home / "jwt_secret"))
     env.setdefault("AIRFLOW__CORE__FERNET_KEY", "")
     # cosmos looks dbt up on PATH; it lives beside this interpreter.

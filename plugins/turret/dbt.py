@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turret.telemetry import TELEMETRY_OFF
+
 if TYPE_CHECKING:
     from turret.settings import Settings
 
@@ -70,7 +72,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "TURRET_WAREHOUSE": str(Path(settings.warehouse).resolve()),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        **TELEMETRY_OFF,
     }
 
 

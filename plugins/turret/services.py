@@ -54,9 +54,6 @@ _AIRFLOW_UP_ENV = {
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__API__WORKERS": "1",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-    # The scheduler's own health server listens on a fixed port (8974) that may be taken; the API server's
-    # /api/v2/monitor/health reports the scheduler's heartbeat anyway.
-    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
 }
 
 

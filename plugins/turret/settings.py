@@ -23,7 +23,16 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
+# The state folder `make demo`, `make up` and `make test` keep in the repository (the Makefile's TURRET_HOME).
+LOCAL_HOME = ".turret"
+
+
 def default_home() -> Path:
+    """Where state lives when ``TURRET_HOME`` is not set: ``./.turret`` if the current directory has one (so
+    the README's commands find what `make demo` wrote), else ``~/.turret``."""
+    local = Path.cwd() / LOCAL_HOME
+    if local.is_dir():
+        return local.resolve()
     return Path(os.path.expanduser("~")) / ".turret"
 
 

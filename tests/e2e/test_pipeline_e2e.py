@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -198,6 +199,43 @@ def test_rerunning_the_same_hour_changes_nothing(env):
     after = _snapshot(env)
     changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not changed
+
+
+def test_an_hour_with_nothing_new_stops_after_loading(env):
+    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
+    before = os.path.realpath(published)
+    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T12:00:00+00:00", env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "✓ load_landed" in run.stdout and "✓ has_new_events" in run.stdout
+    assert "✓ check_raw" not in run.stdout and "✓ dbt_build." not in run.stdout
+    assert "later steps were skipped" in run.stdout
+    assert os.path.realpath(published) == before  # nothing published again
+
+
+# What an attempt to report usage leaves in the logs of the tools a run uses, sent or failed: cosmos' Scarf
+# gateway ("Unable to emit usage metrics to https://astronomer.gateway.scarf.sh/..."), dbt's Snowplow
+# tracker, great-expectations' analytics, the Hugging Face hub's telemetry endpoint.
+TELEMETRY_TRACES = re.compile(
+    r"scarf\.sh|usage metrics|telemetry is enabled|snowplow|fishtownanalytics|send an event|posthog"
+    r"|huggingface\.co/api/telemetry",
+    re.IGNORECASE,
+)
+
+
+def test_no_tool_tries_to_report_usage(env):
+    """Every log the runs so far wrote under TURRET_HOME (the demo's API log, the pipeline logs with each
+    task's output, dbt's and Airflow's own logs), and what `turret pipeline run` printed."""
+    home = Path(env["TURRET_HOME"])
+    logs = [p for p in home.rglob("*") if p.is_file() and (p.suffix == ".log" or "logs" in p.parts)]
+    assert any(p.name.startswith("pipeline-") for p in logs), "the pipeline log is where task output goes"
+    traces = [
+        f"{p.relative_to(home)}: {line.strip()[:200]}"
+        for p in logs
+        for line in p.read_text(errors="replace").splitlines()
+        if TELEMETRY_TRACES.search(line)
+    ]
+    traces += [line for line in env["_FIRST_RUN_OUTPUT"].splitlines() if TELEMETRY_TRACES.search(line)]
+    assert traces == []
 
 
 def test_a_failing_data_check_fails_the_run(env):

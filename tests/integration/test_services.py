@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 from turret import services
@@ -43,6 +44,13 @@ def env(turret_home) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURRET_", "AIRFLOW"))}
     env["TURRET_HOME"] = str(turret_home)
     return env
+
+
+def _in_sessions(pid: int, sids: set[int]) -> bool:
+    try:
+        return os.getsid(pid) in sids
+    except OSError:
+        return False
 
 
 def session_members(sids: set[int]) -> list[tuple[int, str]]:
@@ -241,6 +249,16 @@ def test_up_status_track_down_leaves_nothing_running(env, turret_home):
         assert dag is not None, "turret_hourly was not registered:\n" + \
             "\n".join(layout.log_file("airflow-dag-processor").read_text().splitlines()[-30:])
         assert dag["is_paused"] is False
+
+        # Only the two documented ports listen, on the host `up` was given (127.0.0.1 by default): no
+        # scheduler health server on 0.0.0.0:8974, no log servers (docs/operations.md).
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid is not None and _in_sessions(c.pid, sids)
+        }
+        assert {port for _, port in listening} == {api_port, airflow_port}, listening
+        assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
 
         status = turret(env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
