@@ -1,8 +1,9 @@
-"""Load sealed landing segments into ``raw.events``, and snapshot the control plane's projects.
+"""Load sealed landing segments into ``raw.events``; snapshot the control plane's projects and quota periods.
 
-Each segment is loaded exactly once, in one transaction: its valid rows go to ``raw.events`` (a repeated
-``(project_id, event_id)`` is skipped, first one wins, and counted), its malformed lines to ``raw.quarantine``
-with the reason, and one manifest row to ``raw.loaded_segments``. A crash mid-segment leaves nothing behind,
+Each segment is loaded exactly once, in one transaction: its valid rows go to ``raw.events`` and the body of
+each Trieve event, as sent, to ``raw.event_payloads`` (a repeated ``(project_id, event_id)`` is skipped,
+first one wins, and counted), its malformed lines to ``raw.quarantine`` with the reason, and one manifest
+row to ``raw.loaded_segments``. A crash mid-segment leaves nothing behind,
 so the next run loads the whole segment again; a loaded segment is never read twice.
 
 Lines are parsed in Python (the landing reader validates them) and inserted in bulk from a pandas frame:
@@ -41,6 +42,7 @@ _EVENT_COLUMNS = (
     "metadata",
     "segment",
     "line_no",
+    "payload",
 )
 
 
@@ -89,7 +91,14 @@ def _event_row(record: dict[str, Any], segment: str, line_no: int) -> tuple:
         json.dumps(record["metadata"], ensure_ascii=False, separators=(",", ":")),
         segment,
         line_no,
+        _payload_json(record.get("payload")),
     )
+
+
+def _payload_json(payload: Any) -> str | None:
+    if payload is None:
+        return None
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 def _parse_segment(
@@ -144,6 +153,18 @@ def _insert_events(con: "duckdb.DuckDBPyConnection", rows: list[tuple]) -> int:
             """
         )
         after = con.execute("select count(*) from raw.events").fetchall()[0][0]
+        # The body as sent, for the rows that won: same (project, event) and the same landed line.
+        con.execute(
+            """
+            insert or replace into raw.event_payloads
+            select b.project_id, b.event_id, cast(b.payload as json)
+            from _turret_load_batch b
+            semi join raw.events e
+                on e.project_id = b.project_id and e.event_id = b.event_id
+                and e.segment = b.segment and e.line_no = cast(b.line_no as integer)
+            where b.payload is not null
+            """
+        )
     finally:
         con.unregister("_turret_load_batch")
     return after - before
@@ -291,21 +312,45 @@ def _add(total: LoadStats, stats: LoadStats) -> None:
     total.rows_quarantined += stats.rows_quarantined
 
 
-def sync_projects(con: "duckdb.DuckDBPyConnection", control_plane: Any) -> int:
-    """Replace ``raw.projects`` with the control plane's projects in one transaction; returns the count."""
-    rows = []
+def quota_period_rows(project: Any, until: datetime) -> list[tuple]:
+    """``(project_id, period_start, period_end, event_limit)`` of each quota period of ``project`` through
+    the one containing ``until``, by the plan rules (turret.plans), in naive UTC like the warehouse."""
+    from turret.plans import quota_periods
+
+    changed_at = getattr(project, "plan_changed_at", None)
+    periods = quota_periods(
+        project.plan, project.monthly_limit, changed_at or project.created_at, until,
+        plan_changed=changed_at is not None,
+    )
+    return [(str(project.project_id), _naive(start), _naive(end), limit) for start, end, limit in periods]
+
+
+def _naive(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo is not None else dt
+
+
+def sync_projects(con: duckdb.DuckDBPyConnection, control_plane: Any, *, now: datetime | None = None) -> int:
+    """Replace ``raw.projects`` with the control plane's projects, and ``raw.quota_periods`` with their quota
+    periods through the one containing ``now`` (default: now), in one transaction; returns the count.
+
+    The quota mart reads the periods instead of restating the plan rules (docs/adr/0010-plan-rules-owner.md).
+    """
+    until = now or datetime.now(UTC)
+    rows, periods = [], []
     for p in control_plane.list_projects():
         created = p.created_at
         if isinstance(created, str):
             created = datetime.fromisoformat(created)
-        if created.tzinfo is not None:
-            created = created.astimezone(UTC).replace(tzinfo=None)
-        rows.append((str(p.project_id), p.name, p.plan, p.monthly_limit, created))
+        rows.append((str(p.project_id), p.name, p.plan, p.monthly_limit, _naive(created)))
+        periods.extend(quota_period_rows(p, until))
     con.execute("begin transaction")
     try:
         con.execute("delete from raw.projects")
+        con.execute("delete from raw.quota_periods")
         if rows:
             con.executemany("insert into raw.projects values (?, ?, ?, ?, ?)", rows)
+        if periods:
+            con.executemany("insert into raw.quota_periods values (?, ?, ?, ?)", periods)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -67,6 +67,26 @@ SCHEMA_DDL: tuple[str, ...] = (
         created_at timestamp not null
     )
     """,
+    # Each project's quota periods by the plan rules (turret.plans), written with raw.projects by the loader.
+    """
+    create table if not exists raw.quota_periods (
+        project_id varchar not null,
+        period_start timestamp not null,
+        period_end timestamp not null,
+        event_limit bigint,
+        primary key (project_id, period_start)
+    )
+    """,
+    # The body of a Trieve event exactly as sent (every field of its type); one row per raw.events row
+    # that has one, loaded in the same transaction.
+    """
+    create table if not exists raw.event_payloads (
+        project_id varchar not null,
+        event_id varchar not null,
+        payload json not null,
+        primary key (project_id, event_id)
+    )
+    """,
     """
     create table if not exists pipeline.fields (
         project_id varchar not null,

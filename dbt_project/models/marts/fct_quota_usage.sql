@@ -1,9 +1,7 @@
 -- One row per project: its current quota period, events accepted in it (by received_at, as the ingest API
--- counts them), and a linear projection to the period's end. Plan rules (docs/marts.md):
---   trial      = 14 days from the project's creation, 250,000 events in total
---   pro        = calendar month (UTC), 1,000,000 events
---   business   = calendar month (UTC), 10,000,000 events
---   enterprise and any other plan = calendar month (UTC), raw.projects.monthly_limit (null: no limit known)
+-- counts them), and a linear projection to the period's end. The periods and limits are not restated here:
+-- the loader writes them into raw.quota_periods from the plan rules the ingest API enforces (turret.plans;
+-- docs/adr/0010-plan-rules-owner.md), and this model picks the one containing its clock.
 -- "Now" is var('as_of') when given (the DAG's data interval end), else the data's own clock: the newest
 -- data_interval_end in pipeline.runs or received_at in raw.events, so re-running a build on the same data
 -- gives the same table; the wall clock only for an empty warehouse.
@@ -11,6 +9,10 @@ with
 
 projects as (
     select * from {{ ref('stg_raw__projects') }}
+),
+
+quota_periods as (
+    select * from {{ ref('stg_raw__quota_periods') }}
 ),
 
 events as (
@@ -30,27 +32,28 @@ clock as (
 ),
 
 periods as (
+    -- The period containing the clock; before a project's first period (a clock older than the project),
+    -- its first period; past the last one written (a clock ahead of the last sync), its last period.
     select
         projects.project_id,
         projects.project_name,
         projects.plan,
         clock.as_of_at,
-        case
-            when projects.plan = 'trial' then projects.created_at
-            else cast(date_trunc('month', clock.as_of_at) as timestamp)
-        end as period_start,
-        case
-            when projects.plan = 'trial' then projects.created_at + interval 14 day
-            else cast(date_trunc('month', clock.as_of_at) as timestamp) + interval 1 month
-        end as period_end,
-        case projects.plan
-            when 'trial' then 250000
-            when 'pro' then 1000000
-            when 'business' then 10000000
-            else projects.monthly_limit
-        end as event_limit,
+        quota_periods.period_start,
+        quota_periods.period_end,
+        quota_periods.event_limit,
     from projects
     cross join clock
+    inner join quota_periods
+        on projects.project_id = quota_periods.project_id
+    qualify row_number() over (
+        partition by projects.project_id
+        order by
+            (clock.as_of_at >= quota_periods.period_start and clock.as_of_at < quota_periods.period_end) desc,
+            (quota_periods.period_start <= clock.as_of_at) desc,
+            case when quota_periods.period_start <= clock.as_of_at then quota_periods.period_start end desc,
+            quota_periods.period_start
+    ) = 1
 ),
 
 usage as (
