@@ -3,7 +3,7 @@
 The ingest API enforces them (``turret.controlplane.QuotaGate`` asks :func:`compute_period`), and the quota
 mart reads them as data: the loader writes every project's periods (:func:`quota_periods`) into
 ``raw.quota_periods`` and ``fct_quota_usage`` only picks the row containing its clock, so the two cannot
-disagree (docs/adr/0006-plan-rules-owner.md).
+disagree (docs/adr/0010-plan-rules-owner.md).
 
 Rules:
 
