@@ -67,6 +67,8 @@ COPY --from=build --chown=turret:turret /opt/turret /opt/turret
 
 # TURRET_HOME holds the landing store, the warehouse and the published marts: docker-compose.yml mounts one
 # volume here in every service that reads or writes them. Models load offline from the installed package.
+# The last six switch every tool's usage reporting off (turret.telemetry.TELEMETRY_OFF, checked by
+# tests/test_docker_compose.py): the Airflow processes of the compose file start without turret.airflow_env.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -78,7 +80,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \
-    DBT_SEND_ANONYMOUS_USAGE_STATS=False
+    DO_NOT_TRACK=1 \
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    SCARF_NO_ANALYTICS=true \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False \
+    GX_ANALYTICS_ENABLED=False \
+    HF_HUB_DISABLE_TELEMETRY=1
 
 USER turret
 WORKDIR /opt/turret

@@ -486,3 +486,14 @@ def test_env_example_lists_every_setting_and_keeps_secrets_empty():
         if re.search(r"PASSWORD|SECRET|API_KEY|FERNET", key):
             assert value == "", f"{key} must be empty in .env.example"
     assert values["AIRFLOW_EXECUTOR"] in ("LocalExecutor", "CeleryExecutor")
+
+
+def test_image_switches_every_tools_usage_reporting_off():
+    """The compose file's Airflow processes start without turret.airflow_env: the image itself carries
+    turret.telemetry's switches."""
+    from turret.telemetry import TELEMETRY_OFF
+
+    text = DOCKERFILE.read_text()
+    runtime = text[text.rindex("\nFROM "):]  # the image's last stage: what containers run
+    for key, value in TELEMETRY_OFF.items():
+        assert re.search(rf"^\s*(ENV\s+)?{key}={re.escape(value)}(\s|$)", runtime, re.M), key
