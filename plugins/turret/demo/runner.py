@@ -7,7 +7,7 @@ Every step goes through a real interface, as a user's app and an operator would:
 3. post the demo events over HTTP to ``/track/batch`` and check every one was acknowledged;
 4. stop the API with SIGTERM, which seals its landing segments;
 5. ``turret pipeline run`` (the hourly Airflow DAG, once);
-6. print ``turret topics`` and ``turret journeys`` and where the published marts are.
+6. print ``turret topics`` and ``turret journeys``, where the published marts are, and the dashboard's URL.
 
 Re-runs are idempotent: the events carry the same client ``event_id`` each time, and the loader keeps
 one row per ``(project_id, event_id)``.
@@ -366,6 +366,7 @@ def main(sessions, events, seed, project_name, port, batch_size, skip_pipeline) 
             elif run_cli(args, env) != 0:
                 raise DemoError(f"`turret {' '.join(args)}` failed (see its output above)")
         _report_marts(settings)
+        _report_dashboard(settings)
     except DemoError as exc:
         click.secho(f"Demo stopped: {exc}", fg="red", err=True)
         sys.exit(1)
@@ -387,6 +388,23 @@ def _report_landing(settings: Settings) -> None:
     sealed = list(landing.iter_sealed_segments(root)) if root.exists() else []
     still_open = list(landing.iter_open_segments(root)) if root.exists() else []
     click.echo(f"    landing store {root}: {len(sealed)} sealed segment(s), {len(still_open)} open")
+
+
+def _report_dashboard(settings: Settings) -> None:
+    """The dashboard's URL and how to sign in (the password is generated here on the first demo)."""
+    from turret.ui.auth import resolve_password
+
+    password, path, created = resolve_password(settings)
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    click.echo("")
+    click.secho(f"Dashboard: http://{host}:{settings.ui_port}", bold=True)
+    click.echo("  start it with `make up` (everything) or `.venv/bin/turret ui` (the dashboard alone)")
+    if created:
+        click.echo(f"  sign-in password (generated now, shown once; kept in {path}): {password}")
+    elif path is not None:
+        click.echo(f"  sign-in password: in {path} (or set TURRET_UI_PASSWORD)")
+    else:
+        click.echo("  sign-in password: TURRET_UI_PASSWORD")
 
 
 def _report_marts(settings: Settings) -> None:

@@ -33,7 +33,7 @@ def time_series(rows: list[dict[str, Any]], x: str, series: list[tuple[str, str]
                   "y": [r[key] for r in rows], "line": {"color": PALETTE[i % len(PALETTE)]}}
                  for i, (key, label) in enumerate(series)],
         "layout": {**_LAYOUT, "height": height, "legend": {"orientation": "h", "y": -0.2},
-                   "yaxis": {"rangemode": "tozero"}},
+                   "xaxis": {"type": "date", "tickformat": "%b %d"}, "yaxis": {"rangemode": "tozero"}},
     }
 
 

@@ -126,3 +126,15 @@ def test_bad_options_are_rejected(settings, args, message):
     result = CliRunner().invoke(runner.main, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_demo_ends_with_the_dashboard_url_and_how_to_sign_in(settings, capsys):
+    from turret.demo.runner import _report_dashboard
+
+    _report_dashboard(settings)
+    first = capsys.readouterr().out
+    password = (settings.home / "ui_password").read_text().strip()
+    assert "Dashboard: http://127.0.0.1:8050" in first and password in first
+    _report_dashboard(settings)  # shown once: later runs say where it is
+    second = capsys.readouterr().out
+    assert password not in second and str(settings.home / "ui_password") in second
