@@ -64,6 +64,7 @@ def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> 
     load every sealed segment not loaded yet from where the loader reads them (that URL, else the local
     landing store)."""
     from turret import landing, loader, storage, warehouse
+    from turret.bounds import IngestBounds
     from turret.controlplane import ControlPlane
 
     root = settings.landing_root
@@ -74,21 +75,29 @@ def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> 
     url = storage.landing_url(settings)
     with warehouse.writer(settings) as con:
         loader.sync_projects(con, ControlPlane.from_settings(settings))
-        stats = loader.load_landing(con, url, storage_options=storage.storage_options(settings, url))
-    return {"segments_sealed": len(sealed), "segments_shipped": _as_dict(shipped).get("shipped", 0),
-            **_as_dict(stats)}
+        stats = loader.load_landing(con, url, storage_options=storage.storage_options(settings, url),
+                                    bounds=IngestBounds.from_settings(settings))
+    # Quarantined rows first: `turret pipeline run` shows the first few figures of each task.
+    stats_dict = _as_dict(stats)
+    first = {key: stats_dict.pop(key) for key in ("rows_loaded", "rows_quarantined")}
+    return {**first, "segments_sealed": len(sealed), "segments_shipped": _as_dict(shipped).get("shipped", 0),
+            **stats_dict}
 
 
 @_timed
 def check_raw(settings: Settings) -> dict:
-    """Validate the raw events no earlier run has validated (great-expectations); a failing suite fails
-    the task with its report. Each row is checked once however it got in (``pipeline.checked_events``), so
-    the cost follows the new data; a failing row is checked again, and fails, on every run until fixed."""
+    """Validate the raw events no earlier run has validated (great-expectations). A row that fails a
+    row-level check is moved to raw.quarantine with the check's name and counted; only a batch-level check
+    fails the task, with its report. Each row is checked once however it got in
+    (``pipeline.checked_events``), so the cost follows the new data."""
     from turret import quality, warehouse
 
     with warehouse.writer(settings) as con:
         report = quality.validate_raw(con, settings, unchecked_only=True)
-    return _as_dict(report)
+    # The counts first: `turret pipeline run` shows the first few figures of each task.
+    summary = _as_dict(report)
+    first = {key: summary.pop(key) for key in ("rows_in_scope", "rows_quarantined") if key in summary}
+    return {**first, **summary}
 
 
 @_timed

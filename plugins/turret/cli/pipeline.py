@@ -108,6 +108,11 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
             click.echo(f"Pipeline run FAILED after {total:.0f}s. Last lines of {log_path}:", err=True)
             click.echo(_failure_excerpt(log_path), err=True)
         sys.exit(1)
+    # Rows set aside by the loader (malformed, out of bounds) and by the raw data checks: never a failure.
+    quarantined = sum(int(figures.get(task, {}).get("rows_quarantined") or 0)
+                      for task in ("load_landed", "check_raw"))
+    click.echo(f"Rows quarantined this run: {quarantined} (reasons in raw.quarantine, "
+               "counts in marts.fct_quarantined_rows)")
     click.echo(f"Pipeline run finished in {total:.0f}s; marts published under {settings.published}")
 
 
