@@ -181,11 +181,14 @@ def filter_options(reader: MartsReader, project_id: str) -> dict[str, Any]:
 def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
     cte, params = _scoped(f)
     cur = reader.cursor()
-    totals = _rows(cur, f"{cte} select count(*) as events, count(distinct session_id) as sessions, "
-                        "count(distinct user_id) as users, max(occurred_at) as last_at from ev", params)[0]
-    series = _rows(cur, f"{cte} select date_trunc('day', occurred_at)::date as day, count(*) as events, "
-                        "count(distinct session_id) as sessions, count(distinct user_id) as users "
-                        "from ev group by 1 order by 1", params)
+    # Totals and the daily series in one scan: the () grouping set is the total row (day is null).
+    rows = _rows(cur, f"""{cte}
+        select occurred_at::date as day, count(*) as events, count(distinct session_id) as sessions,
+               count(distinct user_id) as users, max(occurred_at) as last_at
+        from ev group by grouping sets ((occurred_at::date), ()) order by day nulls first""", params)
+    totals = rows[0] if rows and rows[0]["day"] is None else {"events": 0, "sessions": 0, "users": 0,
+                                                               "last_at": None}
+    series = [r for r in rows if r["day"] is not None]
     top = _rows(cur, f"""{cte}
         select ev.topic_id, coalesce(t.label, 'Topic ' || ev.topic_id) as label, t.theme, count(*) as events
         from ev left join marts.dim_topics t
