@@ -1,0 +1,60 @@
+"""The whole product on one machine: start, inspect and stop its long-running processes.
+
+``turret up`` (``make up``) starts five processes, each in its own process group (its own session), each with
+its log in ``<TURRET_HOME>/logs/<name>.log`` and its pid in ``<TURRET_HOME>/run/<name>.pid``:
+
+- ``ingest-api``: ``turret serve`` (gunicorn; SIGTERM seals its landing segments);
+- ``airflow-api-server``, ``airflow-scheduler`` (runs the LocalExecutor's task processes),
+  ``airflow-dag-processor``, ``airflow-triggerer``: the Airflow 3 components, in the environment of
+  :func:`turret.airflow_env.airflow_environment`.
+
+``turret down`` signals each process group, waits, SIGKILLs what is left, then looks (psutil) for any process
+still marked as belonging to this ``TURRET_HOME`` (every service and every child inherits
+``TURRET_SERVICES_HOME``), so nothing is orphaned, and finally seals landing segments left open.
+
+Nothing here imports Airflow: the components are separate programs. One module per concern:
+``lifecycle`` (start, stop, describe), ``processes`` (finding and signalling them), ``state`` (pid files and
+the record of the ports), ``http_api`` (health checks and Airflow's REST API), ``errors``.
+"""
+
+from turret.services.errors import ServiceError
+from turret.services.http_api import (
+    ADMIN_USER,
+    AIRFLOW_HEALTH_PATH,
+    HOURLY_DAG,
+    PASSWORDS_FILE,
+    admin_password,
+    airflow_health,
+    airflow_token,
+    api_health,
+    ensure_unpaused,
+    password_file,
+)
+from turret.services.lifecycle import (
+    DEFAULT_AIRFLOW_PORT,
+    DEFAULT_API_PORT,
+    DEFAULT_STOP_SECONDS,
+    DEFAULT_WAIT_SECONDS,
+    Component,
+    StopReport,
+    absolute_settings,
+    components,
+    describe,
+    format_uptime,
+    port_free,
+    service_environment,
+    start,
+    stop,
+    turret_bin,
+)
+from turret.services.processes import MARKER_ENV, leftover_processes
+from turret.services.state import COMPONENT_NAMES, ComponentState, Layout, read_endpoints, read_states
+
+__all__ = [
+    "ADMIN_USER", "AIRFLOW_HEALTH_PATH", "COMPONENT_NAMES", "DEFAULT_AIRFLOW_PORT", "DEFAULT_API_PORT",
+    "DEFAULT_STOP_SECONDS", "DEFAULT_WAIT_SECONDS", "HOURLY_DAG", "MARKER_ENV", "PASSWORDS_FILE", "Component",
+    "ComponentState", "Layout", "ServiceError", "StopReport", "absolute_settings", "admin_password",
+    "airflow_health", "airflow_token", "api_health", "components", "describe", "ensure_unpaused",
+    "format_uptime", "leftover_processes", "password_file", "port_free", "read_endpoints", "read_states",
+    "service_environment", "start", "stop", "turret_bin",
+]

@@ -1,0 +1,114 @@
+"""Talking to the running services over HTTP: health of the ingest API and Airflow, and Airflow's REST API
+as the SimpleAuthManager's admin (token, unpausing the hourly DAG)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from turret import airflow_env
+from turret.services.errors import ServiceError
+from turret.settings import Settings
+
+ADMIN_USER = "admin"
+HOURLY_DAG = "turret_hourly"
+AIRFLOW_HEALTH_PATH = "/api/v2/monitor/health"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int | None, str]:
+    """(status, body) of a GET; (None, reason) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own local URLs
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(getattr(exc, "reason", exc))
+
+
+def http_json(method: str, url: str, body: dict | None = None, token: str | None = None,
+              timeout: float = 10.0) -> tuple[int | None, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our own local URLs
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(getattr(exc, "reason", exc))
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def airflow_health(airflow_url: str) -> tuple[bool, str]:
+    """Whether Airflow's API answers, and a one-line summary of its components' health."""
+    status, body = http_get(airflow_url + AIRFLOW_HEALTH_PATH)
+    if status != 200:
+        return False, f"no answer ({body})" if status is None else f"HTTP {status}"
+    try:
+        data = json.loads(body)
+        parts = [f"{k}={v.get('status')}" for k, v in data.items() if isinstance(v, dict)]
+    except (ValueError, AttributeError):
+        return True, "answers"
+    return True, ", ".join(parts) or "answers"
+
+
+def api_health(api_url: str) -> tuple[bool, str]:
+    status, body = http_get(api_url + "/healthz")
+    if status == 200:
+        return True, "healthy"
+    return False, f"no answer ({body})" if status is None else f"HTTP {status}: {body.strip()[:200]}"
+
+
+def admin_password(settings: Settings) -> str | None:
+    """The password SimpleAuthManager generated for the admin user (None until the API server first ran)."""
+    path = password_file(settings)
+    try:
+        return json.loads(path.read_text()).get(ADMIN_USER)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def password_file(settings: Settings) -> Path:
+    env = airflow_env.airflow_environment(settings)
+    configured = env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    return Path(configured) if configured else Path(env["AIRFLOW_HOME"]) / PASSWORDS_FILE
+
+
+def airflow_token(settings: Settings, airflow_url: str) -> str:
+    """A JWT for the admin user from the API server's SimpleAuthManager (``POST /auth/token``)."""
+    password = admin_password(settings)
+    if not password:
+        raise ServiceError(f"no admin password yet in {password_file(settings)}")
+    status, body = http_json("POST", airflow_url + "/auth/token",
+                             {"username": ADMIN_USER, "password": password})
+    if status not in (200, 201) or not isinstance(body, dict) or "access_token" not in body:
+        raise ServiceError(f"Airflow refused the admin login (HTTP {status}): {body}")
+    return body["access_token"]
+
+
+def ensure_unpaused(settings: Settings, airflow_url: str, dag_id: str = HOURLY_DAG) -> str:
+    """Unpause ``dag_id`` if Airflow knows it and it is paused (a DAG first registered by ``dags test``
+    is created paused); returns what was found, for the user."""
+    token = airflow_token(settings, airflow_url)
+    status, body = http_json("GET", f"{airflow_url}/api/v2/dags/{dag_id}", token=token)
+    if status == 404:
+        return "not parsed yet; it will be created unpaused"
+    if status != 200 or not isinstance(body, dict):
+        raise ServiceError(f"cannot read DAG {dag_id} (HTTP {status}): {body}")
+    if body.get("is_paused"):
+        status, body = http_json("PATCH", f"{airflow_url}/api/v2/dags/{dag_id}", {"is_paused": False},
+                                 token=token)
+        if status != 200:
+            raise ServiceError(f"cannot unpause DAG {dag_id} (HTTP {status}): {body}")
+        return "was paused; unpaused"
+    return "scheduled (not paused)"
