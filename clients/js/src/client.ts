@@ -186,6 +186,7 @@ export class Client {
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing = 0;
+  private pumpScheduled = false;
   private idleWaiters: Array<() => void> = [];
   private sleeps = new Map<NodeJS.Timeout, () => void>();
   private pendingSends = new Set<Promise<unknown>>();
@@ -281,7 +282,7 @@ export class Client {
       return event.event_id;
     }
     this.queue.push(event);
-    if (this.queue.length >= this.batchSize) this.pump();
+    if (this.queue.length >= this.batchSize) this.pumpSoon();
     else this.schedule();
     return event.event_id;
   }
@@ -390,6 +391,16 @@ export class Client {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** Send full batches on the next turn of the event loop: encoding and fetch never run inside track(). */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   private schedule(): void {

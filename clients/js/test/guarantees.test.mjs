@@ -98,7 +98,8 @@ test("events queued when the process ends are delivered by the exit hook", async
   try {
     const script = `
       import { Client } from ${JSON.stringify(DIST)};
-      const client = new Client(process.argv[1], { host: process.argv[2], flushInterval: 60 });
+      // A generous exit timeout: the hook is under test, not how fast a busy machine answers.
+      const client = new Client(process.argv[1], { host: process.argv[2], flushInterval: 60, shutdownTimeout: 60 });
       const ids = [];
       for (let i = 0; i < 30; i++) ids.push(client.track("user_message", { prompt: "exit " + i }));
       console.log(ids.join(" "));

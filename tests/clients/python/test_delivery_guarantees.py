@@ -125,7 +125,7 @@ def test_events_queued_at_interpreter_exit_are_delivered(shared_turret, tmp_path
     script = tmp_path / "app.py"
     script.write_text(
         "import sys, turret_sdk\n"
-        "client = turret_sdk.Client(sys.argv[1], host=sys.argv[2], flush_interval=60)\n"
+        "client = turret_sdk.Client(sys.argv[1], host=sys.argv[2], flush_interval=60, shutdown_timeout=60)\n"
         "print(' '.join(client.track('user_message', {'prompt': f'exit {i}'}) for i in range(30)))\n"
     )
     out = subprocess.run([sys.executable, str(script), shared_turret.key, shared_turret.url],
