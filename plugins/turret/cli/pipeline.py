@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from turret.cli.progress import TaskProgress
 from turret.settings import Settings
 
 _START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
@@ -78,7 +79,9 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
     cmd = [airflow_env.airflow_bin(), "dags", "test", dag_id]
     if logical_date:
         cmd.append(_validated_date(logical_date))
-    with open(log_path, "w") as log, subprocess.Popen(
+    # On a terminal, a live line names the running task and its time (the embedding step takes minutes).
+    progress = TaskProgress("pipeline", enabled=False if quiet else None)
+    with open(log_path, "w") as log, progress, subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
@@ -87,11 +90,13 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
             if m := _START.search(line):
                 current = m.group(1)
                 task_started[current] = time.monotonic()
+                progress.started(current)
             elif (m := _RETURNED.search(line)) and current:
                 figures[current] = _parse_figures(m.group(1))
             elif m := _END.search(line):
                 task = m.group(1)
                 took = time.monotonic() - task_started.get(task, time.monotonic())
+                progress.finished(task)
                 detail = _describe(figures.get(task, {}))
                 echo(f"  ✓ {task:<40} {took:6.1f}s  {detail}".rstrip())
         code = proc.wait()
