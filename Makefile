@@ -29,8 +29,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml $(CONSTRAINTS) clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[test]' -e clients/python
+	@echo "Installing torch (CPU), then Turret's pinned dependencies, into $(VENV) (minutes on a clean machine):"
+	$(BIN)/pip install --progress-bar on torch==2.13.0
+	$(BIN)/pip install --progress-bar on -c $(CONSTRAINTS) -e '.[test]' -e clients/python
 	touch $(STAMP)
 
 demo: install
