@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Task order of the hourly DAG; `turret pipeline run` and the docs list them in this order.
 HOURLY_TASKS = (
     "load_landed",
+    "has_new_events",
     "check_raw",
     "type_fields",
     "plan_embedding",
@@ -82,6 +83,17 @@ def load_landed(settings: Settings, *, interval_end: datetime | None = None) -> 
     first = {key: stats_dict.pop(key) for key in ("rows_loaded", "rows_quarantined")}
     return {**first, "segments_sealed": len(sealed), "segments_shipped": _as_dict(shipped).get("shipped", 0),
             **stats_dict}
+
+
+@_timed
+def has_new_events(settings: Settings) -> dict:
+    """Whether anything was loaded since the published snapshot; when not, the hourly DAG skips the rest
+    of the run, so an hour with no new events costs little more than loading (``turret.idle``)."""
+    from turret import idle, warehouse
+
+    with warehouse.writer(settings) as con:
+        reason = idle.work_to_do(con, settings)
+    return {"new": reason is not None, "reason": reason or "the published marts cover every loaded segment"}
 
 
 @_timed

@@ -100,12 +100,21 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
         default_args=DEFAULT_ARGS,
         tags=["turret", *tags],
         doc_md=doc_md,
-        params={"topic_mode": Param(mode, enum=["auto", "incremental", "refit"])},
+        params={
+            "topic_mode": Param(mode, enum=["auto", "incremental", "refit"]),
+            # An hour with no new events stops after loading; the re-fit always runs every step.
+            "skip_when_idle": Param(mode != "refit", type="boolean"),
+        },
     )
     def pipeline():
         @task
         def load_landed(data_interval_end=None) -> dict:
             return _call("load_landed", interval_end=data_interval_end)
+
+        # Skips every later task (whatever its trigger rule) when nothing new reached the warehouse.
+        @task.short_circuit
+        def has_new_events(params=None) -> bool:
+            return not params["skip_when_idle"] or bool(_call("has_new_events")["new"])
 
         @task
         def check_raw() -> dict:
@@ -168,6 +177,7 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
         embedded >> merged
         chain(
             load_landed(),
+            has_new_events(),
             check_raw(),
             type_fields(),
             planned,

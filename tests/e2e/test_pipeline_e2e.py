@@ -194,7 +194,7 @@ def _snapshot(env) -> dict[str, tuple]:
 
 def test_rerunning_the_same_hour_changes_nothing(env):
     before = _snapshot(env)
-    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, "--quiet", env=env)
+    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, "--quiet", "--all-steps", env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     after = _snapshot(env)
     changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
@@ -238,6 +238,17 @@ def test_no_tool_tries_to_report_usage(env):
     assert traces == []
 
 
+def test_an_hour_with_nothing_new_stops_after_loading(env):
+    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
+    before = os.path.realpath(published)
+    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T12:00:00+00:00", env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "✓ load_landed" in run.stdout and "✓ has_new_events" in run.stdout
+    assert "✓ check_raw" not in run.stdout and "✓ dbt_build." not in run.stdout
+    assert "later steps were skipped" in run.stdout
+    assert os.path.realpath(published) == before  # nothing published again
+
+
 def test_a_failing_data_check_fails_the_run(env):
     """Runs last: it corrupts the warehouse on purpose."""
     published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
@@ -249,7 +260,8 @@ def test_a_failing_data_check_fails_the_run(env):
         " received_at, metadata, segment, line_no + 100000 from raw.events limit 1"
     )
     con.close()
-    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T11:00:00+00:00", env=env)
+    # Written behind the loader's back, so no segment is newer than the snapshot: --all-steps.
+    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T11:00:00+00:00", "--all-steps", env=env)
     assert run.returncode != 0
     report = run.stdout + run.stderr
     assert "FAILED" in report

@@ -29,6 +29,8 @@ _FAILED = re.compile(r"(Task failed with exception|ERROR - |\[error\s*\])")
 # The last line of a task's traceback: the exception and its message (which may go on over more lines).
 _EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Exception|Error)): (.*)$")
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
+# What the has_new_events short circuit logs when it skips the rest of the run.
+_SKIPPED = re.compile(r"Skipping downstream tasks")
 
 
 @click.group()
@@ -42,7 +44,11 @@ def pipeline() -> None:
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
 @click.option("--logical-date", default=None, help="ISO 8601 logical date of the run (default: now).")
 @click.option("--retries", default=0, show_default=True, help="Retries per task (a run by hand fails fast).")
-def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None, retries: int) -> None:
+@click.option("--all-steps", is_flag=True,
+              help="Run every step even when nothing was loaded since the published snapshot (an hourly run "
+                   "then stops after loading).")
+def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None, retries: int,
+        all_steps: bool) -> None:
     """Run the pipeline once, now, over every event acknowledged before it started."""
     from turret import airflow_env, landing
 
@@ -72,11 +78,14 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
     echo(f"Running DAG {dag_id} with Airflow (full log: {log_path})")
 
     started = time.monotonic()
+    skipped = False
     task_started: dict[str, float] = {}
     figures: dict[str, dict] = {}
     current = None
     env = {**env, "TURRET_TASK_RETRIES": str(retries)}
     cmd = [airflow_env.airflow_bin(), "dags", "test", dag_id]
+    if all_steps:
+        cmd += ["--conf", json.dumps({"skip_when_idle": False})]
     if logical_date:
         cmd.append(_validated_date(logical_date))
     # On a terminal, a live line names the running task and its time (the embedding step takes minutes).
@@ -93,6 +102,8 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
                 progress.started(current)
             elif (m := _RETURNED.search(line)) and current:
                 figures[current] = _parse_figures(m.group(1))
+            elif _SKIPPED.search(line):
+                skipped = True
             elif m := _END.search(line):
                 task = m.group(1)
                 took = time.monotonic() - task_started.get(task, time.monotonic())
@@ -118,6 +129,10 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
                       for task in ("load_landed", "check_raw"))
     click.echo(f"Rows quarantined this run: {quarantined} (reasons in raw.quarantine, "
                "counts in marts.fct_quarantined_rows)")
+    if skipped:
+        click.echo(f"Pipeline run finished in {total:.0f}s: nothing was loaded since the published snapshot, "
+                   "so the later steps were skipped (--all-steps runs them anyway)")
+        return
     click.echo(f"Pipeline run finished in {total:.0f}s; marts published under {settings.published}")
 
 
