@@ -160,3 +160,63 @@ def test_marts_published_to_s3_are_read_back_through_the_pointer(settings):
     assert storage.mart_path(url, "fct_events", options) == f"{url}/{stamps[-1]}/fct_events.parquet"
     # The local DuckDB copy for BI tools is still published next to it.
     assert (settings.published / "turret.duckdb").exists()
+
+
+def test_the_load_task_reads_sealed_segments_from_the_bucket(settings):
+    """`load_landed` (the DAG's first task) with TURRET_LANDING_URL: the rows come from the bucket. The
+    local copies are removed after shipping, so nothing else could have provided them."""
+    from turret import tasks
+
+    ids = land(settings, 4)
+    shipped = storage.ship_landing(settings)
+    assert shipped.shipped >= 1
+    for path in landing.iter_sealed_segments(settings.landing_root):
+        path.unlink()
+    first = tasks.load_landed(settings)
+    assert (first["segments"], first["rows_loaded"], first["segments_shipped"]) == (shipped.shipped, 4, 0)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert sorted(r[0] for r in con.execute("select event_id from raw.events").fetchall()) == sorted(ids)
+    finally:
+        con.close()
+    # Idempotent: the same segments are never loaded twice; new ones are shipped by the task itself.
+    assert tasks.load_landed(settings)["rows_loaded"] == 0
+    land(settings, 2)
+    again = tasks.load_landed(settings)
+    assert again["segments_shipped"] >= 1 and again["rows_loaded"] == 2
+
+
+def test_embedding_partitions_travel_through_the_bucket(settings, tmp_path):
+    """The mapped embedding with TURRET_PIPELINE_URL on s3://: partitions written, embedded and merged
+    through the bucket, then removed from it."""
+    import dataclasses
+
+    import numpy as np
+
+    from turret import embed_partitions
+    from turret.embed import SentenceTransformerEmbedder
+
+    s = dataclasses.replace(settings, pipeline_url=settings.landing_url.rsplit("/", 1)[0] + "/pipeline",
+                            embed_partition_texts=2)
+    con = duckdb.connect(str(tmp_path / "emb.duckdb"))
+    try:
+        ensure_schema(con)
+        texts = ["reset my password", "refund my order", "cancel the plan", "ok thanks", "where is my parcel"]
+        con.executemany("insert into pipeline.event_texts values ('p1', ?, 'prompt', ?, ?)",
+                        [(f"e{i}", f"h{i}", t) for i, t in enumerate(texts)])
+        partitions = embed_partitions.plan(con, s, run_id="turret_hourly/2026-01-01T10:00:00Z")
+        assert [p["texts"] for p in partitions] == [2, 1, 2]  # 5 texts, at most 2 each: 3 equal ranges
+        fs, root = storage.resolve(s.pipeline_url, storage.storage_options(s, s.pipeline_url))
+        fs.invalidate_cache()
+        assert len(fs.glob(f"{root}/embed/*/pending/*.parquet")) == len(partitions)
+        embedder = SentenceTransformerEmbedder(num_threads=1)
+        for p in partitions:
+            embed_partitions.embed_partition(s, p, embedder)
+        assert embed_partitions.merge(con, s, partitions) == 5
+        got = dict(con.execute("select text_hash, vector from pipeline.embeddings").fetchall())
+        assert sorted(got) == [f"h{i}" for i in range(5)]
+        assert np.allclose(np.asarray(got["h0"]), embedder.encode([texts[0]])[0], atol=1e-5)
+        fs.invalidate_cache()
+        assert fs.glob(f"{root}/embed/*/*/*.parquet") == []
+    finally:
+        con.close()
