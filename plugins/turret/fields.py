@@ -119,7 +119,7 @@ def _scalar_values_sql(project_filter: str) -> str:
 
 
 def compute_stats(
-    con: "duckdb.DuckDBPyConnection", project_id: str | None = None, *, scrub_examples: bool = True
+    con: duckdb.DuckDBPyConnection, project_id: str | None = None, *, scrub_examples: bool = True
 ) -> dict[tuple, FieldStats]:
     """Statistics of every (project, field) seen in ``raw.events`` (only ``project_id`` if given).
 
@@ -144,7 +144,8 @@ def compute_stats(
             count(distinct s) as n_distinct,
             count(*) filter (where jtype = 'BOOLEAN') as n_bool,
             count(*) filter (where jtype in ('BIGINT', 'UBIGINT', 'DOUBLE')) as n_number,
-            count(*) filter (where jtype = 'VARCHAR' and regexp_matches(s, '{_NUMERIC_RE}')) as n_numeric_string,
+            count(*) filter (where jtype = 'VARCHAR' and regexp_matches(s, '{_NUMERIC_RE}'))
+                as n_numeric_string,
             count(*) filter (where jtype = 'VARCHAR') as n_string,
             count(*) filter (
                 where jtype = 'VARCHAR'
@@ -188,7 +189,7 @@ def _typed_example(jtype: str, s: str, scrub_strings: bool = True) -> Any:
     return s
 
 
-def _scrub_setting(settings: "Settings | None") -> bool:
+def _scrub_setting(settings: Settings | None) -> bool:
     """``settings.scrub_pii``; without settings, the environment's (the pipeline task passes none)."""
     if settings is None:
         from turret.settings import Settings
@@ -198,11 +199,11 @@ def _scrub_setting(settings: "Settings | None") -> bool:
 
 
 def type_fields(
-    con: "duckdb.DuckDBPyConnection",
+    con: duckdb.DuckDBPyConnection,
     project_id: str | None = None,
     *,
-    settings: "Settings | None" = None,
-    recorded_overrides: "Mapping[tuple[str, str], str | None] | None" = None,
+    settings: Settings | None = None,
+    recorded_overrides: Mapping[tuple[str, str], str | None] | None = None,
 ) -> list[FieldType]:
     """Detect (or re-validate) every field's type from ``raw.events`` and upsert ``pipeline.fields``.
 
@@ -295,7 +296,7 @@ def _row_to_field(row: tuple) -> FieldType:
     )
 
 
-def list_fields(con: "duckdb.DuckDBPyConnection", project_id: str) -> list[FieldType]:
+def list_fields(con: duckdb.DuckDBPyConnection, project_id: str) -> list[FieldType]:
     """The typed fields of one project, sorted by field name (as last written by ``type_fields``)."""
     rows = con.execute(
         """
@@ -309,12 +310,12 @@ def list_fields(con: "duckdb.DuckDBPyConnection", project_id: str) -> list[Field
 
 
 def set_override(
-    con: "duckdb.DuckDBPyConnection",
+    con: duckdb.DuckDBPyConnection,
     project_id: str,
     field_name: str,
     type_: str | None,
     *,
-    settings: "Settings | None" = None,
+    settings: Settings | None = None,
 ) -> FieldType:
     """Set (``text``/``enum``/``number``) or clear (``auto`` or None) a field's override; returns the row.
 
@@ -341,7 +342,7 @@ def set_override(
     return next(f for f in list_fields(con, project_id) if f.field == field_name)
 
 
-def text_fields(con: "duckdb.DuckDBPyConnection", project_id: str | None = None) -> list[tuple[str, str]]:
+def text_fields(con: duckdb.DuckDBPyConnection, project_id: str | None = None) -> list[tuple[str, str]]:
     """(project_id, field) of every field whose effective type is ``text``."""
     sql = "select project_id, field from pipeline.fields where effective_type = 'text'"
     params: list[Any] = []

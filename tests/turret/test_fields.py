@@ -9,7 +9,6 @@ from datetime import datetime
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from turret import fields, texts
 from turret.settings import Settings
 from turret.warehouse import connect, ensure_schema
@@ -70,7 +69,8 @@ def test_detection_rules(con, values, expected):
 
 
 def test_stats_examples_and_per_project_typing(con):
-    add_events(con, P1, [{"prompt": p, "tier": t} for p, t in zip(PROMPTS, ["free", "pro"] * 50)])
+    tiers = ["free", "pro"] * 50
+    add_events(con, P1, [{"prompt": p, "tier": t} for p, t in zip(PROMPTS, tiers, strict=False)])
     add_events(con, P2, [{"tier": "a long sentence that is free text here"}], start=1000)
     result = {(f.project_id, f.field): f for f in fields.type_fields(con)}
     assert result[(P1, "prompt")].effective_type == "text"
@@ -178,7 +178,8 @@ def test_extract_texts_without_scrubbing(con):
     add_events(con, P1, [{"prompt": "call me on 555-123-4567 please"}])
     fields.type_fields(con)
     texts.extract_texts(con, Settings(scrub_pii=False))
-    assert con.execute("select text from pipeline.event_texts").fetchall() == [("call me on 555-123-4567 please",)]
+    stored = con.execute("select text from pipeline.event_texts").fetchall()
+    assert stored == [("call me on 555-123-4567 please",)]
 
 
 # ------------------------------------------------------------------------------------------ the command

@@ -11,10 +11,10 @@ import sys
 
 import duckdb
 import pytest
-from tests.fixtures import warehouse as fx
-
 from turret.publish import PublishError, open_marts, publish
 from turret.settings import Settings
+
+from tests.fixtures import warehouse as fx
 
 READER = r"""
 import sys, duckdb

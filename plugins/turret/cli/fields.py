@@ -98,7 +98,7 @@ def list_cmd(project: str, as_json: bool) -> None:
     ]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header[:-1])]
     for line in (header, *table):
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line[:-1], widths)) + "  " + line[-1])
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1])
 
 
 def _scrubbed(values: list[Any]) -> list[Any]:

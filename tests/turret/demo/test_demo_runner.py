@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
-
 from turret.demo import runner
 from turret.demo.dataset import generate
 
