@@ -32,6 +32,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) clients/python/pyproject.toml
 	@echo "Installing torch (CPU), then Turret's pinned dependencies, into $(VENV) (minutes on a clean machine):"
 	$(BIN)/pip install --progress-bar on torch==2.13.0
 	$(BIN)/pip install --progress-bar on -c $(CONSTRAINTS) -e '.[test]' -e clients/python
+	@echo "Compiling the topic engine's UMAP once (numba caches it in $(VENV)) ..."
+	$(BIN)/python -c "from turret.topics.reduce import warm_up; warm_up()"
 	touch $(STAMP)
 
 demo: install

@@ -214,6 +214,28 @@ def default_prototypes() -> dict[str, np.ndarray]:
     )
 
 
+def conversational_kind_of_topics(
+    centroids: np.ndarray, prototypes: Mapping[str, np.ndarray], threshold: float | None = None
+) -> list[str | None]:
+    """The conversational kind (greeting, closing, confirmation) of each topic centroid, or None for a subject.
+
+    The one rule for "this topic is chit-chat": its centroid is at least ``threshold`` (cosine;
+    ``ConversationParams.conversational_topic_similarity`` by default) from a prototype of that kind. The
+    topic engine marks such topics ``kind = 'conversational'`` and the journey model keeps them out of its
+    states, both through this function.
+    """
+    if threshold is None:
+        threshold = ConversationParams.conversational_topic_similarity
+    C = np.asarray(centroids, dtype=np.float32)
+    names = [k for k in sorted(prototypes) if len(prototypes[k])]
+    if C.ndim != 2 or C.shape[0] == 0 or not names:
+        return [None] * (C.shape[0] if C.ndim == 2 else 0)
+    C = _normalize(C)
+    best = np.stack([(C @ _normalize(prototypes[k]).T).max(axis=1) for k in names], axis=1)
+    winner = best.argmax(axis=1)
+    return [names[w] if best[i, w] >= threshold else None for i, w in enumerate(winner)]
+
+
 # -- the model ----------------------------------------------------------------------------------------------
 
 
@@ -262,7 +284,9 @@ def _prepare(centroids: Mapping[int, np.ndarray], params: ConversationParams) ->
     keep = np.ones(len(ids), dtype=bool)
     if ids and P.shape[0]:
         # A centroid that *is* a greeting/thanks/confirmation marks a cluster of conversational messages.
-        keep = (C @ P.T).max(axis=1) < params.conversational_topic_similarity
+        kinds = conversational_kind_of_topics(C, {k: protos[k] for k in kind_names},
+                                              params.conversational_topic_similarity)
+        keep = np.array([k is None for k in kinds], dtype=bool)
     spec = params.topic_specificity or {}
     judged = [v for t, v in spec.items() if int(t) in set(ids)]
     contrast = bool(judged) and (

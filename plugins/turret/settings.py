@@ -97,9 +97,9 @@ class Settings:
     openai_base_url: str = ""
     # Clustering knobs (turret.topics.store.EngineConfig; docs/topics_engine.md). Defaults are the tuned
     # values; the engine's tuned numbers come from turret.topic_defaults so they are written down once.
-    topic_reducer: str = "pca"  # pca | umap | none
-    topic_reducer_components: int = 10
-    topic_min_cluster_size: int = 0  # 0: automatic, max(5, n/400) in power-of-two steps
+    topic_reducer: str = topic_defaults.REDUCER  # umap | pca | none
+    topic_reducer_components: int = topic_defaults.REDUCER_COMPONENTS
+    topic_min_cluster_size: int = 0  # 0: automatic (turret.topics.engine.default_min_cluster_size)
     topic_min_samples: int = topic_defaults.MIN_SAMPLES
     topic_outlier_threshold: float = topic_defaults.OUTLIER_THRESHOLD
     topic_assign_threshold: float = topic_defaults.ASSIGN_THRESHOLD

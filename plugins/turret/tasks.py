@@ -157,12 +157,17 @@ def merge_embeddings(settings: Settings, *, partitions: list[dict]) -> dict:
 
 @_timed
 def assign_topics(settings: Settings, *, run_id: str, mode: str = "auto") -> dict:
-    """Assign new texts to topics (incremental), or re-fit when asked or when drift calls for it."""
-    from turret import topics, warehouse
+    """Assign new texts to topics (incremental), or re-fit when asked or when drift calls for it; chit-chat
+    topics are marked conversational by the prototypes the journey model uses."""
+    from turret import embed, topics, warehouse
+    from turret.conversation import prototypes_from_encoder
 
     config = topics.EngineConfig.from_settings(settings)  # the TURRET_TOPIC_* knobs
+    embedder = embed.get_embedder(settings)
+    prototypes = prototypes_from_encoder(embedder.encode)
     with warehouse.writer(settings) as con:
-        return topics.update_topics(con, settings, run_id=run_id, mode=mode, config=config)
+        return topics.update_topics(con, settings, run_id=run_id, mode=mode, config=config,
+                                    prototypes=prototypes)
 
 
 @_timed

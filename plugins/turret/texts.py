@@ -60,7 +60,9 @@ def extract_texts(
         params,
     ).fetchall()
 
-    cache: dict[str, tuple[str, str]] = {}
+    from turret.language import detect
+
+    cache: dict[str, tuple[str, str, str]] = {}
     rows = []
     for pid, event_id, field_name, value in pending:
         if value is None or not value.strip():
@@ -68,30 +70,35 @@ def extract_texts(
         done = cache.get(value)
         if done is None:
             cleaned = scrub(value) if settings.scrub_pii else value
-            done = cache[value] = (text_hash(cleaned), cleaned)
-        rows.append((pid, event_id, field_name, done[0], done[1]))
+            done = cache[value] = (text_hash(cleaned), cleaned, detect(cleaned))
+        rows.append((pid, event_id, field_name, *done))
 
     con.execute("begin transaction")
     try:
         # Fields that stopped being text (an override) lose their rows.
         stale_filter = "and t.project_id = $project" if project_id else ""
-        con.execute(
-            f"""
-            delete from pipeline.event_texts t
-            where not exists (
-                select 1 from pipeline.fields f
-                where f.project_id = t.project_id and f.field = t.field and f.effective_type = 'text'
-            ) {stale_filter}
-            """,
-            params,
-        )
+        for table in ("pipeline.event_texts", "pipeline.event_languages"):
+            con.execute(
+                f"""
+                delete from {table} t
+                where not exists (
+                    select 1 from pipeline.fields f
+                    where f.project_id = t.project_id and f.field = t.field and f.effective_type = 'text'
+                ) {stale_filter}
+                """,
+                params,
+            )
         if rows:
             frame = pd.DataFrame.from_records(
-                rows, columns=["project_id", "event_id", "field", "text_hash", "text"]
+                rows, columns=["project_id", "event_id", "field", "text_hash", "text", "language"]
             )
             con.register("_turret_texts_batch", frame)
             try:
-                con.execute("insert into pipeline.event_texts select * from _turret_texts_batch")
+                con.execute("insert into pipeline.event_texts select project_id, event_id, field, text_hash, "
+                            "text from _turret_texts_batch")
+                # The language of each text (turret.language): an enum field of its own in the marts.
+                con.execute("insert or replace into pipeline.event_languages select project_id, event_id, "
+                            "field, language from _turret_texts_batch")
             finally:
                 con.unregister("_turret_texts_batch")
         con.execute("commit")

@@ -55,6 +55,7 @@ final as (
         end as status,
         latest_lineage.run_id as status_run_id,
         topics.topic_id = -1 as is_unclustered,
+        topics.topic_kind = 'conversational' as is_conversational,
     from topics
     left join themes
         on topics.project_id = themes.project_id

@@ -16,6 +16,7 @@ final as (
         cast(theme_id as integer) as theme_id,
         size as topic_size,
         status as topic_status,
+        coalesce(kind, 'subject') as topic_kind,
         created_run_id,
         updated_run_id,
     from source

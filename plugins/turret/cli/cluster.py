@@ -70,15 +70,25 @@ def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None = None,
                   embedder: Any = None, labeler: Any = None, progress: bool = True) -> dict[str, Any]:
-    """Topic id per text (-1 for empty or unclustered ones), the labels by topic id, and the model.
+    """Topic id per text (-1 for empty or unclustered ones), the labels, kinds and themes by topic id, the
+    theme labels, and the model.
 
-    Identical texts are embedded once. Importable so that tests and notebooks get the same result as the
-    command.
+    Identical texts are embedded once. Topics whose centroid is chit-chat (thanks, greetings, yes/no) get
+    kind ``conversational`` by the rule the pipeline uses. Importable so that tests and notebooks get the
+    same result as the command.
     """
     import numpy as np
 
     from turret import label as labelling
-    from turret.topics.store import DEFAULT_CONFIG, KEYWORD_SAMPLE, REPRESENTATIVE_DOCS, UNCLUSTERED_LABEL
+    from turret.conversation import conversational_kind_of_topics, prototypes_from_encoder
+    from turret.topics.hierarchy import assign_themes
+    from turret.topics.store import (
+        DEFAULT_CONFIG,
+        KEYWORD_SAMPLE,
+        REPRESENTATIVE_DOCS,
+        UNCLUSTERED_LABEL,
+        theme_documents,
+    )
 
     present = [i for i, t in enumerate(texts) if t.strip()]
     unique = sorted({texts[i] for i in present})
@@ -101,7 +111,15 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         topic_ids[i] = int(topic_of_unique[position[texts[i]]])
 
     labels = {-1: UNCLUSTERED_LABEL}
+    kinds: dict[int, str] = {-1: "unclustered"}
+    themes: dict[int, int | None] = {-1: None}
+    theme_labels: dict[int, str] = {}
     if model.n_topics_:
+        chit_chat = conversational_kind_of_topics(model.centroids_, prototypes_from_encoder(embedder.encode))
+        theme_of = assign_themes(model.centroids_, model.sizes_)
+        for t in range(model.n_topics_):
+            kinds[t] = "subject" if chit_chat[t] is None else "conversational"
+            themes[t] = int(theme_of[t])
         by_topic: dict[str, list[str]] = {}
         for j in np.argsort(-sim_of_unique, kind="stable"):
             if topic_of_unique[j] >= 0:
@@ -115,7 +133,12 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         labeler = labeler or labelling.get_labeler(settings)
         for doc, named in zip(docs, labeler.label(docs), strict=True):
             labels[int(doc.key)] = named.label
-    return {"topic_ids": topic_ids, "labels": labels, "model": model}
+        theme_docs = theme_documents({int(d.key): d for d in docs}, themes)
+        for theme, named in zip(sorted(theme_docs), labeler.label([theme_docs[t] for t in sorted(theme_docs)]),
+                                strict=True):
+            theme_labels[theme] = named.label
+    return {"topic_ids": topic_ids, "labels": labels, "kinds": kinds, "themes": themes,
+            "theme_labels": theme_labels, "model": model}
 
 
 @click.command("cluster")
@@ -155,11 +178,14 @@ def cluster(input_path: Path, field: str, output: Path, id_column: str, min_topi
     except EmbeddingError as exc:
         raise click.ClickException(str(exc)) from None
     topic_ids, labels = result["topic_ids"], result["labels"]
+    kinds, themes, theme_labels = result["kinds"], result["themes"], result["theme_labels"]
 
     has_id = id_column in columns
-    out_columns = ([id_column] if has_id else []) + ["topic_id", "topic_label"]
+    out_columns = ([id_column] if has_id else []) + ["topic_id", "topic_label", "topic_kind", "theme_id",
+                                                      "theme_label"]
     out_rows = [
-        {**({id_column: row.get(id_column)} if has_id else {}), "topic_id": t, "topic_label": labels[t]}
+        {**({id_column: row.get(id_column)} if has_id else {}), "topic_id": t, "topic_label": labels[t],
+         "topic_kind": kinds[t], "theme_id": themes[t], "theme_label": theme_labels.get(themes[t])}
         for row, t in zip(rows, topic_ids, strict=True)
     ]
     write_rows(output, out_rows, out_columns)
@@ -171,7 +197,8 @@ def cluster(input_path: Path, field: str, output: Path, id_column: str, min_topi
     click.echo(f"{len(rows)} rows, {n_topics} topics, unclustered {sizes.get(-1, 0) / len(rows):.1%}")
     ranked = sorted((t for t in sizes if t >= 0), key=lambda t: (-sizes[t], t))
     for t in ranked[:SUMMARY_TOPICS]:
-        click.echo(f"  {t:>4}  {sizes[t]:>6}  {labels[t]}")
+        note = "  (conversational)" if kinds[t] == "conversational" else ""
+        click.echo(f"  {t:>4}  {sizes[t]:>6}  {labels[t]}{note}")
     if len(ranked) > SUMMARY_TOPICS:
         click.echo(f"  ... {len(ranked) - SUMMARY_TOPICS} more topics in {output}")
     click.echo(f"wrote {output}")

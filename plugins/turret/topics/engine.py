@@ -16,16 +16,20 @@ import numpy as np
 
 from turret.topic_defaults import (  # noqa: F401  (re-exported: the engine's public defaults)
     ASSIGN_THRESHOLD,
-    MIN_CLUSTER_SIZE_DIVISOR,
+    CLUSTER_SELECTION,
+    MIN_CLUSTER_SIZE_EXPONENT,
     MIN_CLUSTER_SIZE_FLOOR,
+    MIN_CLUSTER_SIZE_SCALE,
+    MIN_FIT_SIZE,
     MIN_SAMPLES,
     OUTLIER_THRESHOLD,
     REFINE_ITERATIONS,
 )
-from turret.topics.reduce import PCAReducer, l2_normalize
+from turret.topics.reduce import UMAPReducer, l2_normalize
 
-# Fewer points than this are not clustered at all (everything waits as unclustered).
-MIN_FIT_SIZE = 10
+# Fewer points than this are not clustered at all (everything waits as unclustered). A dimension's first fit
+# waits for MIN_FIT_SIZE texts (turret.topics.store); this is the model's own floor (a small pending pool).
+MIN_CLUSTER_INPUT = 10
 
 ASSIGNED_CLUSTER = "cluster"
 ASSIGNED_OUTLIER = "outlier_reassigned"
@@ -35,15 +39,17 @@ ASSIGNED_KEPT = "kept"
 
 
 def default_min_cluster_size(n: int) -> int:
-    """max(5, n'/400) where n' is n rounded down to a power of two: 20 from 8k to 16k texts, 40 from 16k.
+    """max(FLOOR, SCALE * n' ** EXPONENT) where n' is n rounded down to a power of two (topic_defaults).
 
-    The rounding keeps the granularity of topics fixed while a dimension grows, so a refit after an hour
-    of new data finds the same topics rather than coarser ones (stable ids).
+    Sub-linear in n, so topics get finer as data grows without a large history shattering into
+    micro-topics. The rounding keeps the granularity fixed while a dimension grows, so a refit after an
+    hour of new data finds the same topics rather than coarser ones (stable ids).
     """
     if n < 1:
         return MIN_CLUSTER_SIZE_FLOOR
     bucket = 1 << (int(n).bit_length() - 1)
-    return max(MIN_CLUSTER_SIZE_FLOOR, int(round(bucket / MIN_CLUSTER_SIZE_DIVISOR)))
+    return max(MIN_CLUSTER_SIZE_FLOOR,
+               int(round(MIN_CLUSTER_SIZE_SCALE * bucket ** MIN_CLUSTER_SIZE_EXPONENT)))
 
 
 def nearest_centroid(
@@ -115,10 +121,10 @@ class TopicModel:
         clusterer: Any = None,
         min_cluster_size: int | None = None,
         min_samples: int | None = MIN_SAMPLES,
-        cluster_selection_method: str = "leaf",
+        cluster_selection_method: str = CLUSTER_SELECTION,
         outlier_threshold: float | None = OUTLIER_THRESHOLD,
         refine_iterations: int = REFINE_ITERATIONS,
-        min_fit_size: int = MIN_FIT_SIZE,
+        min_fit_size: int = MIN_CLUSTER_INPUT,
     ):
         self.reducer = reducer
         self.clusterer = clusterer
@@ -152,6 +158,13 @@ class TopicModel:
             # Refinement emptied a topic: drop it and renumber so topics stay 0..k-1 without gaps.
             self.labels_, keep = compact_labels(self.labels_, k)
             self.centroids_, self.sizes_ = self.centroids_[keep], self.sizes_[keep]
+        if self.sizes_.size:
+            # Refinement moves texts: number the final topics biggest first again (ties keep their order).
+            order = np.argsort(-self.sizes_, kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            self.labels_ = np.where(self.labels_ >= 0, rank[np.maximum(self.labels_, 0)], -1)
+            self.centroids_, self.sizes_ = self.centroids_[order], self.sizes_[order]
         self.n_topics_ = int(self.centroids_.shape[0])
         return self
 
@@ -171,7 +184,7 @@ class TopicModel:
     # -- steps ------------------------------------------------------------------------------------------
 
     def _reduce(self, X: np.ndarray) -> np.ndarray:
-        reducer = self.reducer if self.reducer is not None else PCAReducer()
+        reducer = self.reducer if self.reducer is not None else UMAPReducer()
         self.reducer_ = reducer
         return reducer.fit_transform(X)
 

@@ -1,4 +1,5 @@
-"""Parent themes: a few groups of topics, from agglomerative clustering of the topic centroids."""
+"""Parent themes: a few groups of topics, from agglomerative clustering of the topic centroids, with ids
+that stay put from one run to the next (``match_theme_ids``)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,33 @@ def assign_themes(centroids: np.ndarray, sizes: np.ndarray, n_themes: int | None
     remap = np.empty(m, dtype=np.int64)
     remap[order] = np.arange(m)
     return remap[raw]
+
+
+def match_theme_ids(
+    previous: dict[int, int], groups: np.ndarray, topic_ids: list[int], next_id: int
+) -> tuple[list[int], int]:
+    """A stable id for each new theme group: the old theme whose member topics it shares most (Jaccard of
+    topic-id sets, one-to-one by the Hungarian method), else a fresh id from ``next_id``.
+
+    ``previous``: topic id -> its theme id before this run; ``groups``: the new group index of each topic
+    in ``topic_ids`` order. Returns (theme id per group index, the next fresh id). Ids are never reused.
+    """
+    m = int(groups.max()) + 1 if len(groups) else 0
+    new_sets = [{t for t, g in zip(topic_ids, groups.tolist(), strict=True) if g == j} for j in range(m)]
+    old_ids = sorted(set(previous.values()))
+    old_sets = [{t for t, th in previous.items() if th == o} for o in old_ids]
+    ids = [-1] * m
+    if old_ids and m:
+        from scipy.optimize import linear_sum_assignment
+
+        J = np.array([[len(a & b) / len(a | b) if a | b else 0.0 for b in new_sets] for a in old_sets])
+        rows, cols = linear_sum_assignment(-J)
+        for r, c in zip(rows, cols, strict=True):
+            if J[r, c] > 0:
+                ids[c] = old_ids[r]
+    next_id = max([next_id, *(o + 1 for o in old_ids)])
+    for j in range(m):
+        if ids[j] < 0:
+            ids[j] = next_id
+            next_id += 1
+    return ids, next_id

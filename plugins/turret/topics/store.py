@@ -32,7 +32,7 @@ import numpy as np
 from turret.embed import has_embeddings_table
 from turret.settings import Settings
 from turret.topics import engine as eng
-from turret.topics.hierarchy import assign_themes
+from turret.topics.hierarchy import assign_themes, match_theme_ids
 from turret.topics.matching import match_topics
 from turret.topics.reduce import make_reducer
 
@@ -75,9 +75,12 @@ STATE_DDL: tuple[str, ...] = (
         next_topic_id integer not null,
         pool_attempt_size bigint not null,
         params json,
+        next_theme_id integer not null default 0,
         primary key (project_id, field)
     )
     """,
+    # Warehouses made before theme ids were kept stable.
+    "alter table pipeline.topic_models add column if not exists next_theme_id integer default 0",
     """
     create table if not exists pipeline.topic_label_cache (
         cache_key varchar primary key,
@@ -105,12 +108,15 @@ class EngineConfig:
     n_components: int = Settings.topic_reducer_components
     min_cluster_size: int | None = None  # None: max(5, n/400)
     min_samples: int | None = eng.MIN_SAMPLES
-    cluster_selection_method: str = "leaf"
+    cluster_selection_method: str = eng.CLUSTER_SELECTION
     outlier_threshold: float = eng.OUTLIER_THRESHOLD
     assign_threshold: float = eng.ASSIGN_THRESHOLD
     refine_iterations: int = eng.REFINE_ITERATIONS
     hysteresis_margin: float = 0.15  # a text leaves its continued topic only for one this much closer
-    split_fold_cosine: float = 0.70  # a refit's split-off piece this close to its old topic is folded back
+    # A refit's split-off piece this close to the topic it left is folded back: once a topic exists, more
+    # data alone does not cut it in two (a new subject arrives as a topic of its own). 0.70 kept 92.5% of ids
+    # on the perturbed-refit test with UMAP + leaf, 0.5 kept 100%.
+    split_fold_cosine: float = 0.5
     pool_min: int = 50  # pending texts needed before the pool is clustered on its own
     pool_growth: float = 1.25  # ...and the pool must have grown this much since the last attempt
     drift_unclustered_share: float = Settings.topic_drift_unclustered_share
@@ -143,6 +149,7 @@ class EngineConfig:
         min_cluster_size: int | None = None,
         outlier_threshold: float | None = None,
         cluster_selection_method: str | None = None,
+        min_fit_size: int = eng.MIN_CLUSTER_INPUT,
     ) -> eng.TopicModel:
         reducer_kwargs = {"n_components": self.n_components} if self.reducer != "none" else {}
         return eng.TopicModel(
@@ -152,6 +159,7 @@ class EngineConfig:
             cluster_selection_method=cluster_selection_method or self.cluster_selection_method,
             outlier_threshold=self.outlier_threshold if outlier_threshold is None else outlier_threshold,
             refine_iterations=self.refine_iterations,
+            min_fit_size=min_fit_size,
         )
 
 
@@ -188,8 +196,13 @@ def update_topics(
     project_id: str | None = None,
     embedder: Any = None,
     config: EngineConfig | None = None,
+    prototypes: Mapping[str, np.ndarray] | None = None,
 ) -> dict:
     """Give every embedded event text a topic, per (project, text field); returns run statistics.
+
+    ``prototypes``: the conversational prototypes (``turret.conversation.prototypes_from_encoder`` with the
+    configured embedder); topics whose centroid is one of them get ``kind = 'conversational'``. Without
+    them every topic is a subject.
 
     ``config``: the engine's knobs; by default ``EngineConfig.from_settings(settings)`` (the
     ``TURRET_TOPIC_*`` settings).
@@ -223,6 +236,7 @@ def update_topics(
                 dimensions_stats[f"{pid}/{field}"] = _update_dimension(
                     con, pid, field, run_id=run_id, mode=mode, model=model, config=config
                 )
+                _mark_kinds(con, pid, field, prototypes)
                 _exec(con, "commit")
                 log.info("topics %s/%s: %s", pid, field, dimensions_stats[f"{pid}/{field}"])
             except BaseException:
@@ -323,9 +337,12 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
     if not event_ids:
         # Nothing embedded with this model yet: keep whatever exists rather than retire every topic.
         return {"action": "none", "reason": f"no texts embedded with {model} yet", "texts": 0}
-    fitted = config.topic_model().fit(X)
-    labels, C, sims = fitted.labels_, fitted.centroids_, fitted.similarities_.copy()
-    by = fitted.assigned_by_.copy()
+    # The packaged model is English-only: texts confidently in another language would gather by language,
+    # so topics are fitted on the rest and they join a topic only when close to one (turret.language).
+    foreign = _other_language_rows(con, pid, field, event_ids)
+    # A dimension's first topics wait for MIN_FIT_SIZE texts (the Unclustered row says how many more).
+    fitted = config.topic_model(min_fit_size=eng.MIN_FIT_SIZE).fit(X[~foreign])
+    labels, C, sims, by = _with_other_languages(fitted, X, foreign, config.assign_threshold)
 
     old_ids, old_C, _ = _load_centroids(con, pid, field)
     old_rows = con.execute(
@@ -451,6 +468,35 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
     }
 
 
+def _other_language_rows(con, pid: str, field: str, event_ids: Sequence[str]) -> np.ndarray:
+    """Mask of the texts (in ``event_ids`` order) confidently in a language other than English."""
+    from turret.language import is_other_language
+
+    rows = dict(con.execute(
+        "select event_id, language from pipeline.event_languages where project_id = ? and field = ? "
+        "and language not in ('en', 'und')",
+        [pid, field],
+    ).fetchall())
+    return np.array([is_other_language(rows.get(e)) for e in event_ids], dtype=bool)
+
+
+def _with_other_languages(fitted, X: np.ndarray, foreign: np.ndarray, threshold: float):
+    """The fit's (labels, centroids, similarities, assigned_by) over all rows: the fitted rows as fitted,
+    the other-language rows in their nearest topic when at least ``threshold`` close, else pending."""
+    n = X.shape[0]
+    labels = np.full(n, -1, dtype=np.int64)
+    sims = np.full(n, -1.0, dtype=np.float32)
+    by = np.full(n, eng.ASSIGNED_PENDING, dtype=object)
+    labels[~foreign], sims[~foreign], by[~foreign] = fitted.labels_, fitted.similarities_, fitted.assigned_by_
+    if foreign.any():
+        idx, sim = eng.nearest_centroid(X[foreign], fitted.centroids_)
+        take = (idx >= 0) & (sim >= threshold)
+        labels[foreign] = np.where(take, idx, -1)
+        sims[foreign] = sim
+        by[foreign] = np.where(take, eng.ASSIGNED_NEAREST, eng.ASSIGNED_PENDING)
+    return labels, fitted.centroids_, sims, by
+
+
 def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int:
     """Cluster the pending pool alone once it is big enough; its clusters become new topics."""
     pool_size = _count(con, "pipeline.event_topics", pid, field, "topic_id = -1")
@@ -463,6 +509,11 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
         [pid, field],
     ).fetchall()
     pool_ids, X = _load_vectors(con, pid, field, model, event_ids=[r[0] for r in rows])
+    # Texts in other languages stay pending: in the pool alone they would make topics of their language.
+    english = ~_other_language_rows(con, pid, field, pool_ids)
+    pool_ids, X = [e for e, keep in zip(pool_ids, english, strict=True) if keep], X[english]
+    if len(pool_ids) < max(config.pool_min, 2 * mcs):
+        return 0
     # Pool texts are new texts: they join a discovered topic on the same terms as joining an old one
     # (assign_threshold), so a small pool does not smear its few real subjects over its noise.
     threshold = max(config.outlier_threshold, config.assign_threshold)
@@ -513,9 +564,22 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
 
 
 def _assign_themes(con, pid: str, field: str) -> None:
-    """Group the live topics into ~sqrt(k) themes; theme names are filled by label_topics."""
+    """Group the live topics into ~sqrt(k) themes; a group keeps the id of the old theme it shares most
+    topics with (``match_theme_ids``), so theme ids hold from run to run like topic ids. Theme names are
+    filled by label_topics."""
     ids, C, n = _load_centroids(con, pid, field)
-    themes = assign_themes(C, n)
+    groups = assign_themes(C, n)
+    previous = dict(con.execute(
+        "select topic_id, theme_id from pipeline.topics where project_id = ? and field = ? "
+        "and theme_id is not null and status = 'active'",
+        [pid, field],
+    ).fetchall())
+    row = _one(con, "select next_theme_id from pipeline.topic_models where project_id = ? and field = ?",
+               [pid, field])
+    group_ids, next_theme = match_theme_ids(previous, groups, ids, int(row[0] or 0) if row else 0)
+    themes = np.asarray([group_ids[g] for g in groups.tolist()], dtype=np.int64)
+    _exec(con, "update pipeline.topic_models set next_theme_id = ? where project_id = ? and field = ?",
+          [next_theme, pid, field])
     _exec(con, "delete from pipeline.themes where project_id = ? and field = ?", [pid, field])
     for theme in sorted(set(themes.tolist())):
         _exec(con,
@@ -622,21 +686,7 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
 
     # Themes: the labeler over the closest text of each member topic and the keywords most member topics
     # share. Topics are taken in id order, not size order, so hourly size changes do not relabel a theme.
-    members_of: dict[int, list[int]] = {}
-    for tid, _reps, _kw, _key, _source, theme in rows:
-        if theme is not None:
-            members_of.setdefault(theme, []).append(tid)
-    theme_docs = {}
-    for theme, tids in members_of.items():
-        shared: dict[str, int] = {}
-        for tid in tids:
-            for word in docs[tid].keywords:
-                shared[word] = shared.get(word, 0) + 1
-        ranked = sorted(shared, key=lambda w: -shared[w])  # stable: first seen wins ties
-        reps = [docs[t].representative_docs[0] for t in tids if docs[t].representative_docs]
-        theme_docs[theme] = labelling.TopicDocuments(
-            f"theme {theme}", reps[:REPRESENTATIVE_DOCS], ranked[:10]
-        )
+    theme_docs = theme_documents(docs, {tid: theme for tid, *_rest, theme in rows})
     theme_items = sorted(theme_docs.items())
     theme_named = _name(
         con, labeler, labeler_id, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]
@@ -649,6 +699,28 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         )
     return {"topics": len(rows), "relabelled": len(todo), "fallback_labels": fallbacks,
             "themes": len(theme_items)}
+
+
+def theme_documents(docs: Mapping[int, Any], theme_of: Mapping[int, int | None]) -> dict[int, Any]:
+    """What the labeler sees of each theme: the closest text of each member topic and the keywords most
+    member topics share. Topics are taken in id order, not size order, so hourly size changes do not
+    relabel a theme. ``docs``: topic id -> ``TopicDocuments``; ``theme_of``: topic id -> theme id."""
+    from turret import label as labelling
+
+    members_of: dict[int, list[int]] = {}
+    for tid in sorted(theme_of):
+        if theme_of[tid] is not None and tid in docs:
+            members_of.setdefault(int(theme_of[tid]), []).append(tid)
+    out = {}
+    for theme, tids in members_of.items():
+        shared: dict[str, int] = {}
+        for tid in tids:
+            for word in docs[tid].keywords:
+                shared[word] = shared.get(word, 0) + 1
+        ranked = sorted(shared, key=lambda w: -shared[w])  # stable: first seen wins ties
+        reps = [docs[t].representative_docs[0] for t in tids if docs[t].representative_docs]
+        out[theme] = labelling.TopicDocuments(f"theme {theme}", reps[:REPRESENTATIVE_DOCS], ranked[:10])
+    return out
 
 
 def _name(
@@ -896,6 +968,33 @@ def _set_status(con, pid, field, tid, status, run_id) -> None:
     )
 
 
+def _mark_kinds(con, pid: str, field: str, prototypes: Mapping[str, np.ndarray] | None) -> None:
+    """``kind`` of every live topic: ``conversational`` when its centroid is a greeting, thanks or yes/no
+    (``turret.conversation.conversational_kind_of_topics``, the rule the journey model uses), else
+    ``subject``; the Unclustered row is ``unclustered``."""
+    from turret.conversation import conversational_kind_of_topics
+
+    ids, C, _ = _load_centroids(con, pid, field)
+    kinds = conversational_kind_of_topics(C, prototypes) if (prototypes and ids) else [None] * len(ids)
+    chit_chat = [t for t, k in zip(ids, kinds, strict=True) if k is not None]
+    _exec(con,
+        "update pipeline.topics set kind = case when topic_id = -1 then 'unclustered' "
+        "when list_contains(?::integer[], topic_id) then 'conversational' else 'subject' end "
+        "where project_id = ? and field = ?",
+        [chit_chat, pid, field],
+    )
+
+
+def fit_progress_note(n_texts: int) -> str | None:
+    """What the Unclustered row says while a field has too few texts for topics (``None`` once it has
+    enough): how many texts the first fit needs and how many more are missing."""
+    need = eng.MIN_FIT_SIZE - int(n_texts)
+    if need <= 0:
+        return None
+    return (f"Topics appear once this field has {eng.MIN_FIT_SIZE} texts: {n_texts} so far, "
+            f"{need} more needed.")
+
+
 def _refresh_sizes(con, pid, field, run_id) -> None:
     """Sizes from event_topics (one grouped scan of the dimension's assignment rows, no vectors), plus the
     always-present Unclustered row. Only rows whose size changed get this run's id."""
@@ -904,6 +1003,12 @@ def _refresh_sizes(con, pid, field, run_id) -> None:
         "label_source, theme_id, size, status, created_run_id, updated_run_id) "
         "values (?, ?, -1, ?, ?, '[]', 'fixed', null, 0, 'active', ?, ?) on conflict do nothing",
         [pid, field, UNCLUSTERED_LABEL, UNCLUSTERED_DESCRIPTION, run_id, run_id],
+    )
+    note = fit_progress_note(_count(con, "pipeline.event_texts", pid, field))
+    _exec(con,
+        "update pipeline.topics set description = ? where project_id = ? and field = ? and topic_id = -1 "
+        "and description is distinct from ?",
+        [note or UNCLUSTERED_DESCRIPTION, pid, field, note or UNCLUSTERED_DESCRIPTION],
     )
     _exec(con,
         """
@@ -953,9 +1058,15 @@ def _load_model_state(con, pid, field) -> dict | None:
 def _save_model_state(con, pid, field, *, model, run_id, n_fit, min_cluster_size, mean_similarity,
                       next_topic_id, pool_attempt_size, config) -> None:
     _exec(con,
-        "insert or replace into pipeline.topic_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into pipeline.topic_models (project_id, field, model, fitted_run_id, fitted_at, n_fit, "
+        "min_cluster_size, mean_similarity, next_topic_id, pool_attempt_size, params) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (project_id, field) do update set "
+        "model = excluded.model, fitted_run_id = excluded.fitted_run_id, fitted_at = excluded.fitted_at, "
+        "n_fit = excluded.n_fit, min_cluster_size = excluded.min_cluster_size, "
+        "mean_similarity = excluded.mean_similarity, next_topic_id = excluded.next_topic_id, "
+        "pool_attempt_size = excluded.pool_attempt_size, params = excluded.params",
         [pid, field, model, run_id, _now(), n_fit, int(min_cluster_size), mean_similarity, int(next_topic_id),
-         int(pool_attempt_size), json.dumps(asdict(config))],
+         int(pool_attempt_size), json.dumps(asdict(config), default=str)],
     )
 
 

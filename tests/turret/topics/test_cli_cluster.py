@@ -56,8 +56,13 @@ def test_csv_in_csv_out(run, rows, tmp_path):
     assert result.exit_code == 0, result.output
     with open(dst, newline="", encoding="utf-8") as f:
         out_rows = list(csv.DictReader(f))
-    assert list(out_rows[0]) == ["id", "topic_id", "topic_label"]
+    assert list(out_rows[0]) == ["id", "topic_id", "topic_label", "topic_kind", "theme_id", "theme_label"]
     check_output(out_rows, rows)
+    by_topic = {r["topic_id"]: r for r in out_rows}
+    assert by_topic["-1"]["topic_kind"] == "unclustered" and by_topic["-1"]["theme_id"] == ""
+    live = [r for t, r in by_topic.items() if t != "-1"]
+    assert {r["topic_kind"] for r in live} == {"subject"}  # five subjects, no chit-chat among them
+    assert all(r["theme_id"] != "" and r["theme_label"] for r in live)
     assert "topics, unclustered" in result.output and f"wrote {dst}" in result.output
 
 
@@ -67,7 +72,7 @@ def test_jsonl_in_jsonl_out_with_other_id_column(run, rows, tmp_path):
     result = run(src, "--field", "prompt", "--output", dst, "--id-column", "key", "--min-topic-size", 5)
     assert result.exit_code == 0, result.output
     out_rows = [json.loads(line) for line in dst.read_text().splitlines()]
-    assert list(out_rows[0]) == ["key", "topic_id", "topic_label"]
+    assert list(out_rows[0]) == ["key", "topic_id", "topic_label", "topic_kind", "theme_id", "theme_label"]
     check_output([{**r, "id": r["key"]} for r in out_rows], rows)
 
 
@@ -77,7 +82,7 @@ def test_without_id_column_rows_stay_in_order(run, rows, tmp_path):
     assert run(src, "--field", "prompt", "--output", dst).exit_code == 0
     with open(dst, newline="", encoding="utf-8") as f:
         out_rows = list(csv.DictReader(f))
-    assert len(out_rows) == len(rows) and list(out_rows[0]) == ["topic_id", "topic_label"]
+    assert len(out_rows) == len(rows) and list(out_rows[0])[:2] == ["topic_id", "topic_label"]
     assert out_rows[7]["topic_id"] == "-1"
 
 
@@ -107,3 +112,23 @@ def test_errors_are_clear(run, tmp_path, monkeypatch, setup, args, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_chit_chat_forms_conversational_topics(run, rows, tmp_path):
+    """Thanks and yes/no messages cluster into topics of their own, marked conversational, not unclustered."""
+    chat = ["thanks!", "thank you so much", "thanks a lot", "many thanks", "thank you", "thx, great help",
+            "thanks, that helps", "cheers, thanks", "thank you very much", "ok thanks"] * 3
+    yes_no = ["yes", "yes please", "no", "nope", "yeah sure", "no thanks", "yes that's right", "sure",
+              "no, not really", "yep"] * 3
+    extra = [{"id": f"chat-{i:03d}", "prompt": t, "gold": "chat"} for i, t in enumerate(chat + yes_no)]
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.csv"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    result = run(src, "--field", "prompt", "--output", dst)
+    assert result.exit_code == 0, result.output
+    with open(dst, newline="", encoding="utf-8") as f:
+        by_id = {r["id"]: r for r in csv.DictReader(f)}
+    chat_rows = [by_id[r["id"]] for r in extra]
+    assert sum(r["topic_kind"] == "conversational" for r in chat_rows) >= 0.8 * len(chat_rows)
+    subject_rows = [by_id[r["id"]] for r in rows if r["gold"]]
+    assert all(r["topic_kind"] == "subject" for r in subject_rows)
+    assert "(conversational)" in result.output

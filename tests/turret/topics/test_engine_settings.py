@@ -95,8 +95,8 @@ def test_the_assign_task_passes_the_settings_config(settings, monkeypatch):
 
     seen = {}
 
-    def fake_update_topics(con, s, *, run_id, mode, config=None):
-        seen.update(config=config, mode=mode)
+    def fake_update_topics(con, s, *, run_id, mode, config=None, prototypes=None):
+        seen.update(config=config, mode=mode, prototypes=prototypes)
         return {"mode": mode}
 
     monkeypatch.setattr(turret.topics, "update_topics", fake_update_topics)
@@ -104,3 +104,5 @@ def test_the_assign_task_passes_the_settings_config(settings, monkeypatch):
     tasks.assign_topics(tuned, run_id="r1", mode="incremental")
     assert seen["config"] == EngineConfig.from_settings(tuned)
     assert (seen["config"].assign_threshold, seen["config"].reducer) == (0.6, "none")
+    # The conversational prototypes of the journey model come along, embedded by the configured model.
+    assert set(seen["prototypes"]) == {"greeting", "closing", "confirmation"}

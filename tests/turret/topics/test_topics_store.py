@@ -346,3 +346,71 @@ def test_too_few_texts_wait_unclustered_until_there_are_enough(warehouse, settin
     add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(12, len(texts))], texts[12:], X[12:])
     d = dim(update_topics(warehouse, settings, run_id="r3"))
     assert d["action"] == "refit" and d["topics"] >= 8
+
+
+def test_a_field_below_the_fit_minimum_says_how_many_more_texts_it_needs(warehouse, settings, intent_data,
+                                                                        add_texts):
+    texts, _, X = intent_data
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(20)], texts[:20], X[:20])
+    update_topics(warehouse, settings, run_id="r1")
+    (note,) = warehouse.execute("select description from pipeline.topics where topic_id = -1").fetchone()
+    assert note == "Topics appear once this field has 50 texts: 20 so far, 30 more needed."
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(20, len(texts))], texts[20:], X[20:])
+    update_topics(warehouse, settings, run_id="r2")
+    (note,) = warehouse.execute("select description from pipeline.topics where topic_id = -1").fetchone()
+    assert "more needed" not in note
+
+
+def test_theme_ids_hold_across_a_refit(loaded, settings, embedder, intents, add_texts):
+    con = loaded[0]
+    update_topics(con, settings, run_id="r1")
+    themes = lambda: dict(con.execute(  # noqa: E731
+        "select topic_id, theme_id from pipeline.topics where topic_id >= 0 and status = 'active'").fetchall())
+    before = themes()
+    assert len(set(before.values())) >= 2
+    extra = [f"Quick question: {p}" for phrasings in intents.values() for p in phrasings[::4]]
+    add_texts(con, P, F, [f"x{i:03d}" for i in range(len(extra))], extra, embedder.encode(extra))
+    update_topics(con, settings, run_id="r2", mode="refit")
+    after = themes()
+    kept = [t for t in before if t in after]
+    assert np.mean([after[t] == before[t] for t in kept]) >= 0.95
+    (next_theme,) = con.execute("select next_theme_id from pipeline.topic_models").fetchone()
+    assert next_theme > max(after.values())
+
+
+def test_chit_chat_topics_are_marked_conversational(warehouse, settings, intent_data, add_texts, embedder):
+    from turret.conversation import prototypes_from_encoder
+
+    texts, gold, X = intent_data
+    chat = ["thanks!", "thank you so much", "thanks a lot", "many thanks", "thank you", "thanks, that helps",
+            "cheers, thanks", "thank you very much", "ok thanks", "thanks again"] * 2
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(len(texts))], texts, X)
+    add_texts(warehouse, P, F, [f"c{i:03d}" for i in range(len(chat))], chat, embedder.encode(chat))
+    update_topics(warehouse, settings, run_id="r1", prototypes=prototypes_from_encoder(embedder.encode))
+    kinds = dict(warehouse.execute("select topic_id, kind from pipeline.topics").fetchall())
+    assert kinds[-1] == "unclustered"
+    chat_topics = {t for e, t in assignments(warehouse).items() if e.startswith("c")}
+    assert chat_topics and all(kinds[t] == "conversational" for t in chat_topics)
+    subject_topics = {t for e, t in assignments(warehouse).items() if e.startswith("e")}
+    assert all(kinds[t] == "subject" for t in subject_topics)
+
+
+def test_texts_in_other_languages_do_not_form_topics(warehouse, settings, intent_data, add_texts, embedder):
+    texts, _, X = intent_data
+    spanish = ["hola, quiero cambiar mi contraseña", "cuánto cuesta el envío a mi casa",
+               "no puedo iniciar sesión en la aplicación", "dónde está mi pedido de ayer",
+               "quiero cancelar mi suscripción mensual", "cómo hago una devolución del producto"] * 5
+    spanish = [f"{t} ({i})" for i, t in enumerate(spanish)]
+    ids = [f"s{i:03d}" for i in range(len(spanish))]
+    add_texts(warehouse, P, F, [f"e{i:03d}" for i in range(len(texts))], texts, X)
+    add_texts(warehouse, P, F, ids, spanish, embedder.encode(spanish))
+    warehouse.execute("insert into pipeline.event_languages select ?, event_id, ?, 'es' from "
+                      "(select unnest(?::varchar[]) as event_id)", [P, F, ids]).fetchall()
+    update_topics(warehouse, settings, run_id="r1")
+    got = assignments(warehouse)
+    members: dict[int, list[str]] = {}
+    for e, t in got.items():
+        members.setdefault(t, []).append(e)
+    for t, es in members.items():
+        if t >= 0:  # no topic is made of the Spanish texts
+            assert sum(e.startswith("s") for e in es) < 0.5 * len(es)
