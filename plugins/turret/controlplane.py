@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from turret import plans
+from turret.filemodes import private_dir, private_file
 from turret.plans import PLANS, Period, Plan
 
 KEY_PREFIX = "trt_"
@@ -276,11 +277,16 @@ class ControlPlane:
     def from_settings(cls, settings: Any) -> ControlPlane:
         """The control plane of ``settings`` (``control_url``); creates the home directory for SQLite."""
         url = settings.control_url
-        if url.startswith("sqlite"):
-            database = sa.engine.make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(url, key_cache_seconds=getattr(settings, "key_cache_seconds", 5.0))
+        database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+        if database == ":memory:":
+            database = None
+        if database:
+            private_dir(Path(database).parent)
+        plane = cls(url, key_cache_seconds=getattr(settings, "key_cache_seconds", 5.0))
+        if database:
+            # SQLite creates the file (and its journals) with the umask's mode; API key hashes are private.
+            private_file(database, f"{database}-journal", f"{database}-wal", f"{database}-shm")
+        return plane
 
     def _create_tables(self) -> None:
         # Several gunicorn workers may start at once: a lost race to CREATE TABLE is fine if the table exists.

@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from turret.filemodes import PRIVATE_FILE, private_dir
+
 FORMAT_VERSION = 1
 logger = logging.getLogger(__name__)
 OPEN_SUFFIX = ".jsonl.open"
@@ -644,12 +646,12 @@ class LandingWriter:
         seg = self._segments.get(hour)
         if seg is not None:
             return seg
-        directory = hour_dir(self.root, hour)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = private_dir(hour_dir(self.root, hour))
         started = self.clock().astimezone(UTC)
         name = f"{self.host}-{self.pid}-{started.strftime(_START_FMT)}-{secrets.token_hex(4)}{OPEN_SUFFIX}"
         path = directory / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # the umask may have masked less than 0600 asks
         try:
             # The new directory entry must survive a crash as much as the lines in it.
             _fsync_dir(directory)
@@ -674,6 +676,14 @@ class LandingWriter:
             os.close(seg.fd)
         except OSError:
             pass
+        if seg.size == 0:
+            # Nothing was ever written (the first write failed): no empty segment for the loader to list.
+            try:
+                os.unlink(seg.path)
+                _fsync_dir(seg.path.parent)
+            except OSError:
+                pass  # Left on disk, an empty .open file loads as nothing once sealed.
+            return
         try:
             _seal_path(seg.path)
         except FileNotFoundError:
@@ -709,8 +719,7 @@ def write_seal_request(root: str | os.PathLike[str], at: datetime | None = None)
 
     Writers look at it at least once a second. Returns the request time.
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(root)
     at = (at or utc_now()).astimezone(UTC)
     tmp = root / f"{SEAL_REQUEST_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
     tmp.write_text(iso(at) + "\n")

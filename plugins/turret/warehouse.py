@@ -8,9 +8,12 @@ Python writes only ``raw.*`` and ``pipeline.*``; dbt alone builds and tests ``ma
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+
+from turret.filemodes import PRIVATE_FILE, private_dir, private_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -112,15 +115,6 @@ SCHEMA_DDL: tuple[str, ...] = (
     )
     """,
     """
-    create table if not exists pipeline.event_languages (
-        project_id varchar not null,
-        event_id varchar not null,
-        field varchar not null,
-        language varchar not null,
-        primary key (project_id, event_id, field)
-    )
-    """,
-    """
     create table if not exists pipeline.topics (
         project_id varchar not null,
         field varchar not null,
@@ -134,12 +128,9 @@ SCHEMA_DDL: tuple[str, ...] = (
         status varchar not null,
         created_run_id varchar,
         updated_run_id varchar,
-        kind varchar not null default 'subject',
         primary key (project_id, field, topic_id)
     )
     """,
-    # subject | conversational | unclustered (turret.topics.store); warehouses from before it had no kind.
-    "alter table pipeline.topics add column if not exists kind varchar default 'subject'",
     """
     create table if not exists pipeline.themes (
         project_id varchar not null,
@@ -256,8 +247,9 @@ def connect(settings: "Settings", *, read_only: bool = False) -> "duckdb.DuckDBP
                 f"no warehouse at {path}: run the pipeline first (turret pipeline run)"
             )
         return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     con = duckdb.connect(str(path))
+    private_file(path, f"{path}.wal")  # DuckDB creates them with the umask's mode
     ensure_schema(con)
     return con
 
@@ -275,9 +267,9 @@ def writer(settings: "Settings", *, timeout_seconds: float = 3600.0) -> Iterator
     import time
 
     path = Path(settings.warehouse)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     deadline = time.monotonic() + timeout_seconds
-    with open(str(path) + ".lock", "a+") as lock:
+    with open(os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "a+") as lock:
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
