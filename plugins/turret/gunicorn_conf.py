@@ -7,13 +7,16 @@ worker builds its own app, landing writer and quota gate after the fork.
 Hooks:
 
 - ``on_starting`` (master, before workers): seal the landing segments of dead processes (a crash or
-  ``SIGKILL`` of a previous server) and create the control-plane tables once, so workers never race to.
+  ``SIGKILL`` of a previous server) and create the control-plane tables once, so workers never race to;
+  gunicorn's own errors (a malformed request line, oversized headers: answered before the app sees the
+  request) are written as Turret's JSON error body instead of gunicorn's HTML page.
 - ``worker_exit`` (each worker, also on ``SIGTERM``): return unused quota leases, seal the landing segment.
 - ``child_exit`` / ``on_exit`` (master): seal what a worker killed without its hook (timeout) left open.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from turret.settings import Settings
@@ -53,9 +56,25 @@ def _seal_orphans(server, when: str) -> None:
         server.log.info("sealed %d landing segment(s) of dead processes %s", len(sealed), when)
 
 
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error`` with Turret's JSON error body (ingest_api.errors) instead of HTML."""
+    from gunicorn.util import write_nonblock
+
+    code = "INTERNAL_ERROR" if status_int >= 500 else "INVALID_REQUEST"
+    body = json.dumps({"success": False, "error": f"{reason}: {mesg}" if mesg else reason, "code": code})
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body.encode())}\r\n\r\n")
+    write_nonblock(sock, (head + body).encode("latin-1", "replace"))
+
+
 def on_starting(server) -> None:
-    """Master, before the first fork: recover orphans, create control-plane tables, check the store."""
+    """Master, before the first fork: recover orphans, create control-plane tables, check the store, and
+    make gunicorn's own error answers JSON (workers inherit it)."""
+    import gunicorn.util
+
     from turret.controlplane import ControlPlane
+
+    gunicorn.util.write_error = write_json_error
 
     settings = Settings.from_env()
     settings.landing_root.mkdir(parents=True, exist_ok=True)

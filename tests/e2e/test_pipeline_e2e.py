@@ -194,7 +194,7 @@ def _snapshot(env) -> dict[str, tuple]:
 
 def test_rerunning_the_same_hour_changes_nothing(env):
     before = _snapshot(env)
-    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, "--quiet", "--all-steps", env=env)
+    run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, "--quiet", env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     after = _snapshot(env)
     changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
@@ -238,21 +238,9 @@ def test_no_tool_tries_to_report_usage(env):
     assert traces == []
 
 
-def test_an_hour_with_nothing_new_stops_after_loading(env):
-    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
-    before = os.path.realpath(published)
-    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T12:00:00+00:00", env=env)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "✓ load_landed" in run.stdout and "✓ has_new_events" in run.stdout
-    assert "✓ check_raw" not in run.stdout and "✓ dbt_build." not in run.stdout
-    assert "later steps were skipped" in run.stdout
-    assert os.path.realpath(published) == before  # nothing published again
-
-
-def test_a_failing_data_check_fails_the_run(env):
-    """Runs last: it corrupts the warehouse on purpose."""
-    published = Path(env["TURRET_HOME"]) / "published" / "turret.duckdb"
-    published_before = os.path.realpath(published)
+def test_a_bad_row_is_quarantined_and_the_run_goes_on(env):
+    """Runs last: it writes a row from the future straight into raw.events, behind the API's back. A
+    row-level check fails on it: the row moves to quarantine, is counted, and the run publishes."""
     con = duckdb.connect(str(Path(env["TURRET_HOME"]) / "warehouse.duckdb"))
     con.execute(
         "insert into raw.events select project_id, 'evt_from_the_future', contract, event_type, name,"
@@ -260,11 +248,14 @@ def test_a_failing_data_check_fails_the_run(env):
         " received_at, metadata, segment, line_no + 100000 from raw.events limit 1"
     )
     con.close()
-    # Written behind the loader's back, so no segment is newer than the snapshot: --all-steps.
-    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T11:00:00+00:00", "--all-steps", env=env)
-    assert run.returncode != 0
-    report = run.stdout + run.stderr
-    assert "FAILED" in report
-    assert "occurred_at" in report
-    # Nothing was published from the failed run.
-    assert os.path.realpath(published) == published_before
+    run = _turret("pipeline", "run", "--logical-date", "2026-11-20T11:00:00+00:00", env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "Rows quarantined this run: 1" in run.stdout
+    with _warehouse(env) as con:
+        left = con.execute("select count(*) from raw.events where event_id = 'evt_from_the_future'").fetchall()
+        marts = con.execute(
+            "select stage, reason from marts.fct_quarantined_rows where event_id = 'evt_from_the_future'"
+        ).fetchall()
+    assert left == [(0,)]
+    assert marts == [("data_check", "data check failed: occurred_at between 1970-01-01 and now")]
+
