@@ -11,12 +11,17 @@ Two questions, each against a baseline measured in the same run:
    retry bookkeeping. The two alternate in ``BENCH_CLIENT_ROUNDS`` rounds (default 3) so that a machine
    whose speed drifts biases neither.
 2. **``track()``'s cost on the calling thread.** Each call timed with ``perf_counter_ns``: paced as an app
-   would call it (bursts of 100 every 10 ms, 10,000 events/s, below what the server takes) and back to
-   back (a queue large enough that nothing blocks). Baselines timed the same way: an empty function call
-   (the timer's own cost) and ``queue.Queue.put_nowait`` (the standard library's bounded queue).
+   would call it (bursts of 100 every 10 ms, 10,000 events/s, below what the server takes; the three
+   measured calls take turns going first after the pause, which is slow for any call) and back to
+   back (a queue large enough that nothing blocks). Baselines timed the same way and interleaved with it,
+   burst by burst: an empty function call with the same arguments (the timer's and the call's own cost)
+   and ``queue.Queue.put_nowait`` (the standard library's bounded queue).
 
 The server is ``turret serve`` (gunicorn, default 2 workers x 8 threads) over a temporary TURRET_HOME.
-Prints the figures and ratios and writes bench/results/client.json.
+Besides events/s, the CPU each event costs the sending process (this one: the app thread and the
+client's threads, or the raw senders) and the server is counted per round: on a shared, CPU-bound machine
+throughput follows the CPU per event, which moves far less with outside load than events/s do. Prints the
+figures and ratios and writes bench/results/client.json.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import _free_port, _percentile, _process_tree_cpu, _wait_healthy
+from bench.ingest import _free_port, _own_cpu, _percentile, _process_tree_cpu, _wait_healthy
 
 RESULTS = Path(__file__).parent / "results" / "client.json"
 EVENTS = int(os.environ.get("BENCH_CLIENT_EVENTS", "40000"))
@@ -109,39 +114,44 @@ def _timings_us(samples: list[int]) -> dict[str, float]:
 
 
 def _track_cost(url: str, key: str) -> dict[str, Any]:
+    """Per-call cost of ``track()`` and of the two baselines, each paced and back to back."""
     from turret_sdk import Client
 
     clock = time.perf_counter_ns
+
+    def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
+
     out: dict[str, Any] = {}
     for mode in ("paced", "back_to_back"):
         client = Client(key, host=url, max_queue_size=10 * PACED_EVENTS)
-        track = client.track
-        samples = []
-        for burst in range(0, PACED_EVENTS, BURST):
-            for i in range(burst, burst + BURST):
-                metadata = _metadata(i)
-                t0 = clock()
-                track("user_message", metadata, session_id="s1")
-                samples.append(clock() - t0)
+        bounded: queue.Queue = queue.Queue(maxsize=10 * PACED_EVENTS)
+        calls = {
+            "track": lambda m, c=client: c.track("user_message", m, session_id="s1"),
+            "queue_put_nowait": lambda m, q=bounded: q.put_nowait(("user_message", m, "s1")),
+            "empty_call": lambda m: nothing("user_message", m, session_id="s1"),
+        }
+        samples: dict[str, list[int]] = {name: [] for name in calls}
+        names = list(calls)
+        for n, burst in enumerate(range(0, PACED_EVENTS, BURST)):
+            # Interleaved, and each goes first after the pause in turn: the first call after an idle
+            # pause is slow whatever it does (cold caches; about 20 us for a bare Queue.put on a busy
+            # 2-core machine), so no call type takes that position every time.
+            for name in names[n % 3:] + names[:n % 3]:
+                call = calls[name]
+                timings = samples[name]
+                for i in range(burst, burst + BURST):
+                    metadata = _metadata(i)
+                    t0 = clock()
+                    call(metadata)
+                    timings.append(clock() - t0)
             if mode == "paced":
                 time.sleep(BURST_PAUSE)
         assert client.flush(120)
         stats = client.stats()
         client.shutdown(10)
-        out[mode] = {**_timings_us(samples), "delivered": stats.delivered, "dropped": stats.dropped}
-
-    def nothing(*args: Any, **kwargs: Any) -> None:
-        return None
-
-    bounded: queue.Queue = queue.Queue(maxsize=10 * PACED_EVENTS)
-    for name, call in (("empty_call", nothing), ("queue_put_nowait", bounded.put_nowait)):
-        samples = []
-        for i in range(PACED_EVENTS):
-            item = ("user_message", _metadata(i), "s1")
-            t0 = clock()
-            call(item)
-            samples.append(clock() - t0)
-        out[name] = _timings_us(samples)
+        out[mode] = {name: _timings_us(timings) for name, timings in samples.items()}
+        out[mode]["track"].update(delivered=stats.delivered, dropped=stats.dropped)
     return out
 
 
@@ -178,11 +188,14 @@ def main() -> int:
             rounds: dict[str, list[dict[str, Any]]] = {"raw": [], "client": []}
             for _ in range(ROUNDS):
                 for name in ("raw", "client"):
-                    cpu0 = _process_tree_cpu(server.pid)
+                    cpu0, own0 = _process_tree_cpu(server.pid), _own_cpu()
                     run = _raw(port, key, EVENTS, in_flight) if name == "raw" else _client(url, key, EVENTS)
-                    cpu1 = _process_tree_cpu(server.pid)
-                    if cpu0 is not None and cpu1 is not None and run["accepted"]:
-                        run["server_cpu_us_per_event"] = (cpu1 - cpu0) / run["accepted"] * 1e6
+                    cpu1, own1 = _process_tree_cpu(server.pid), _own_cpu()
+                    if run["accepted"]:
+                        # CPU per event moves far less with the machine's other load than events/s do.
+                        run["sender_cpu_us_per_event"] = (own1 - own0) / run["accepted"] * 1e6
+                        if cpu0 is not None and cpu1 is not None:
+                            run["server_cpu_us_per_event"] = (cpu1 - cpu0) / run["accepted"] * 1e6
                     rounds[name].append(run)
             cost = _track_cost(url, key)
         finally:
@@ -207,8 +220,8 @@ def main() -> int:
         "events_per_round": EVENTS, "rounds": rounds, "track_cost": cost,
         "client_events_per_s": client_rate, "raw_events_per_s": raw_rate,
         "ratios": {"client_over_raw": client_rate / raw_rate,
-                   "track_p99_over_queue_put_p99":
-                       cost["paced"]["p99_us"] / cost["queue_put_nowait"]["p99_us"]},
+                   "track_p99_over_queue_put_p99_paced":
+                       cost["paced"]["track"]["p99_us"] / cost["paced"]["queue_put_nowait"]["p99_us"]},
         "every_event_acknowledged": complete, "server_error_lines": len(server_errors),
     }
     print(f"server: gunicorn {settings.workers} workers x {settings.threads} threads; {os.cpu_count()} CPUs; "
@@ -216,15 +229,19 @@ def main() -> int:
     labels = {"raw": f"raw /track/batch ({in_flight} threads)", "client": "Client.track(), 1 thread"}
     for name, label in labels.items():
         rates = ", ".join(f"{r['events_per_s']:,.0f}" for r in rounds[name])
-        print(f"  {label:34s} {total(name):9,.0f} events/s  (rounds: {rates})")
+        cpu = [r.get("sender_cpu_us_per_event", float("nan")) for r in rounds[name]]
+        server_cpu = [r.get("server_cpu_us_per_event", float("nan")) for r in rounds[name]]
+        print(f"  {label:34s} {total(name):9,.0f} events/s  (rounds: {rates}); CPU per event: sender "
+              f"{min(cpu):.1f}-{max(cpu):.1f} us, server {min(server_cpu):.1f}-{max(server_cpu):.1f} us")
     print(f"  ratio client/raw {result['ratios']['client_over_raw']:.2f}; "
           f"every event acknowledged: {complete}; goal >= {GOAL_EVENTS_PER_S:,}/s: "
           f"{'met' if client_rate >= GOAL_EVENTS_PER_S else 'NOT met'}")
-    for name in ("paced", "back_to_back", "queue_put_nowait", "empty_call"):
-        c = cost[name]
-        print(f"  {name:18s} p50 {c['p50_us']:6.2f} us  p99 {c['p99_us']:6.2f} us  "
-              f"p99.9 {c['p999_us']:8.2f} us  max {c['max_us']:9.1f} us")
-    p99 = cost["paced"]["p99_us"]
+    for mode in ("paced", "back_to_back"):
+        for name in ("track", "queue_put_nowait", "empty_call"):
+            c = cost[mode][name]
+            print(f"  {mode:12s} {name:16s} p50 {c['p50_us']:6.2f} us  p99 {c['p99_us']:6.2f} us  "
+                  f"p99.9 {c['p999_us']:8.2f} us  max {c['max_us']:9.1f} us")
+    p99 = cost["paced"]["track"]["p99_us"]
     print(f"  track() p99 paced {p99:.2f} us: goal <= {GOAL_P99_US:g} us "
           f"{'met' if p99 <= GOAL_P99_US else 'NOT met'}; {len(server_errors)} error lines in the server log")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

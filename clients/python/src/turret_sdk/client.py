@@ -282,8 +282,8 @@ class Client:
         self._queue.put((name, dict(metadata), session_id, user_id, event_id, timestamp))
         if self._thread is None:
             self._start_thread()
-        if self._queue.qsize() >= self.batch_size:
-            self._wake.set()
+        if self._queue.qsize() >= self.batch_size and not self._wake.is_set():
+            self._wake.set()  # one wake per batch, not one per event while the senders are busy
         return event_id
 
     def send(
