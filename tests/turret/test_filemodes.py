@@ -8,7 +8,6 @@ import os
 import stat
 
 import pytest
-
 from turret import filemodes, landing, warehouse
 from turret.controlplane import ControlPlane
 from turret.settings import Settings

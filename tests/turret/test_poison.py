@@ -9,10 +9,10 @@ import json
 
 import duckdb
 import pytest
-
-from tests.fixtures import poison
 from turret import tasks
 from turret.settings import Settings
+
+from tests.fixtures import poison
 
 
 @pytest.fixture
