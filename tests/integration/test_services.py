@@ -180,6 +180,7 @@ def test_leftover_processes_block_up_and_are_stopped_by_down(env, turret_home):
     "args, message",
     [
         (["--api-port", "18080", "--airflow-port", "18080"], "must differ"),
+        (["--api-port", "18081", "--airflow-port", "18082", "--ui-port", "18081"], "must differ"),
         (["--api-port", "0"], "1<=x<=65535"),
         (["--host", " "], "not a host"),
         (["--timeout", "0"], "--timeout"),
@@ -209,25 +210,31 @@ def test_up_refuses_a_port_in_use_before_starting_anything(env, turret_home):
 
 @pytest.mark.slow
 def test_up_status_track_down_leaves_nothing_running(env, turret_home):
-    api_port, airflow_port = free_port(), free_port()
+    api_port, airflow_port, ui_port = free_port(), free_port(), free_port()
     api_url, airflow_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{airflow_port}"
+    ui_url = f"http://127.0.0.1:{ui_port}"
     layout = services.Layout(turret_home)
     try:
         up = turret(env, "up", "--api-port", str(api_port), "--airflow-port", str(airflow_port),
-                    "--timeout", "240", timeout=400)
+                    "--ui-port", str(ui_port), "--timeout", "240", timeout=400)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert api_url in up.stdout and airflow_url in up.stdout
+        assert api_url in up.stdout and airflow_url in up.stdout and ui_url in up.stdout
         assert "simple_auth_manager_passwords.json.generated" in up.stdout and "make down" in up.stdout
         sids = {int(layout.pid_file(n).read_text()) for n in services.COMPONENT_NAMES}
-        assert len(sids) == 5
+        assert len(sids) == len(services.COMPONENT_NAMES) == 6
 
-        # Both APIs answer.
+        # The APIs answer; the dashboard shows nothing without its sign-in (password printed once by `up`).
         assert requests.get(api_url + "/healthz", timeout=5).status_code == 200
+        assert requests.get(ui_url + "/healthz", timeout=5).status_code == 200
+        assert requests.get(ui_url + "/", timeout=5, allow_redirects=False).status_code == 302
+        password = (turret_home / "ui_password").read_text().strip()
+        assert f"Dashboard:    {ui_url}" in up.stdout and password in up.stdout
         health = requests.get(airflow_url + services.AIRFLOW_HEALTH_PATH, timeout=5)
         assert health.status_code == 200 and health.json()["metadatabase"]["status"] == "healthy"
 
         # A second `up` refuses while this one runs.
-        again = turret(env, "up", "--api-port", str(free_port()), "--airflow-port", str(free_port()))
+        again = turret(env, "up", "--api-port", str(free_port()), "--airflow-port", str(free_port()),
+                       "--ui-port", str(free_port()))
         assert again.returncode == 1 and "already running" in again.stderr
 
         # The DAG processor registers turret_hourly, unpaused (scheduled hourly), seen through the REST API
@@ -250,21 +257,21 @@ def test_up_status_track_down_leaves_nothing_running(env, turret_home):
             "\n".join(layout.log_file("airflow-dag-processor").read_text().splitlines()[-30:])
         assert dag["is_paused"] is False
 
-        # Only the two documented ports listen, on the host `up` was given (127.0.0.1 by default): no
+        # Only the three documented ports listen, on the host `up` was given (127.0.0.1 by default): no
         # scheduler health server on 0.0.0.0:8974, no log servers (docs/operations.md).
         listening = {
             (c.laddr.ip, c.laddr.port)
             for c in psutil.net_connections(kind="inet")
             if c.status == psutil.CONN_LISTEN and c.pid is not None and _in_sessions(c.pid, sids)
         }
-        assert {port for _, port in listening} == {api_port, airflow_port}, listening
+        assert {port for _, port in listening} == {api_port, airflow_port, ui_port}, listening
         assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
 
         status = turret(env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         for name in services.COMPONENT_NAMES:
             assert f"{name}" in status.stdout
-        assert status.stdout.count(" running ") == 5 and "stopped" not in status.stdout
+        assert status.stdout.count(" running ") == 6 and "stopped" not in status.stdout
         assert "ingest API" in status.stdout and "ok (healthy)" in status.stdout
 
         # One event through the real ingest API, with a key from `turret projects create`.

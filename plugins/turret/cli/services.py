@@ -43,25 +43,32 @@ PORT = click.IntRange(1, 65535)
               help="Port of the ingest API (turret serve).")
 @click.option("--airflow-port", type=PORT, default=8080, show_default=True,
               help="Port of Airflow's API server and UI.")
+@click.option("--ui-port", type=PORT, default=None, show_default="TURRET_UI_PORT, 8050",
+              help="Port of the dashboard (turret ui).")
 @click.option("--host", default=None, show_default="TURRET_HOST, 127.0.0.1",
-              help="Interface both servers bind to.")
+              help="Interface the servers bind to.")
 @click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Wait until the ingest API and Airflow answer before returning.")
+              help="Wait until the ingest API, the dashboard and Airflow answer before returning.")
 @click.option("--timeout", "wait_seconds", type=click.FloatRange(1, 3600), default=240, show_default=True,
               help="Seconds --wait waits before giving up (and stopping what it started).")
-def up(api_port: int | None, airflow_port: int, host: str | None, wait: bool, wait_seconds: float) -> None:
-    """Start Turret on this machine: the ingest API and Airflow (API server, scheduler, DAG processor,
-    triggerer), each detached with its log in TURRET_HOME/logs. Stop with `make down`."""
+def up(api_port: int | None, airflow_port: int, ui_port: int | None, host: str | None, wait: bool,
+       wait_seconds: float) -> None:
+    """Start Turret on this machine: the ingest API, the dashboard and Airflow (API server, scheduler, DAG
+    processor, triggerer), each detached with its log in TURRET_HOME/logs. Stop with `make down`."""
     from turret import services
+    from turret.ui.auth import resolve_password
 
     settings = load_settings()
     host = (host or settings.host).strip()
     if not host or any(c.isspace() for c in host):
         fail(f"--host {host!r} is not a host name or address", code=2)
     api_port = api_port or settings.port
+    ui_port = ui_port or settings.ui_port
+    # Resolved here, before the dashboard starts, so that a generated password is printed by `up` itself.
+    password, password_path, generated = resolve_password(settings)
     try:
         endpoints = services.start(settings, api_port=api_port, airflow_port=airflow_port, host=host,
-                                   wait=wait, wait_seconds=wait_seconds, echo=click.echo)
+                                   wait=wait, wait_seconds=wait_seconds, echo=click.echo, ui_port=ui_port)
     except services.ServiceError as exc:
         fail(str(exc))
     layout = services.Layout(settings.home)
@@ -83,6 +90,13 @@ def up(api_port: int | None, airflow_port: int, host: str | None, wait: bool, wa
         click.echo(f"  Ingest API:   {endpoints['api_url']}")
         click.echo(f"  Airflow UI:   {endpoints['airflow_url']}  user {services.ADMIN_USER!r}, password in "
                    f"{services.password_file(settings)} (written when the API server starts)")
+    if generated:
+        sign_in = f"generated password (shown once; kept in {password_path}): {password}"
+    elif password_path is not None:
+        sign_in = f"password in {password_path}"
+    else:
+        sign_in = "password TURRET_UI_PASSWORD"
+    click.echo(f"  Dashboard:    {endpoints['ui_url']}  {sign_in}")
     click.echo(f"  Logs:         {layout.log_dir}")
     click.echo("  Stop with:    make down   (or `turret down`)")
 

@@ -1,9 +1,10 @@
 """The whole product on one machine: start, inspect and stop its long-running processes.
 
-``turret up`` (``make up``) starts five processes, each in its own process group (its own session), each with
+``turret up`` (``make up``) starts six processes, each in its own process group (its own session), each with
 its log in ``<TURRET_HOME>/logs/<name>.log`` and its pid in ``<TURRET_HOME>/run/<name>.pid``:
 
 - ``ingest-api``: ``turret serve`` (gunicorn; SIGTERM seals its landing segments);
+- ``dashboard``: ``turret ui`` (gunicorn; reads the published marts only, docs/dashboard.md);
 - ``airflow-api-server``, ``airflow-scheduler`` (runs the LocalExecutor's task processes),
   ``airflow-dag-processor``, ``airflow-triggerer``: the Airflow 3 components, in the environment of
   :func:`turret.airflow_env.airflow_environment`.
@@ -27,6 +28,7 @@ from turret.services.http_api import (
     airflow_health,
     airflow_token,
     api_health,
+    dashboard_health,
     ensure_unpaused,
     password_file,
 )
@@ -34,6 +36,7 @@ from turret.services.lifecycle import (
     DEFAULT_AIRFLOW_PORT,
     DEFAULT_API_PORT,
     DEFAULT_STOP_SECONDS,
+    DEFAULT_UI_PORT,
     DEFAULT_WAIT_SECONDS,
     Component,
     StopReport,
@@ -52,9 +55,10 @@ from turret.services.state import COMPONENT_NAMES, ComponentState, Layout, read_
 
 __all__ = [
     "ADMIN_USER", "AIRFLOW_HEALTH_PATH", "COMPONENT_NAMES", "DEFAULT_AIRFLOW_PORT", "DEFAULT_API_PORT",
-    "DEFAULT_STOP_SECONDS", "DEFAULT_WAIT_SECONDS", "HOURLY_DAG", "MARKER_ENV", "PASSWORDS_FILE", "Component",
-    "ComponentState", "Layout", "ServiceError", "StopReport", "absolute_settings", "admin_password",
-    "airflow_health", "airflow_token", "api_health", "components", "describe", "ensure_unpaused",
+    "DEFAULT_STOP_SECONDS", "DEFAULT_UI_PORT", "DEFAULT_WAIT_SECONDS", "HOURLY_DAG", "MARKER_ENV",
+    "PASSWORDS_FILE", "Component", "ComponentState", "Layout", "ServiceError", "StopReport",
+    "absolute_settings", "admin_password", "airflow_health", "airflow_token", "api_health", "components",
+    "dashboard_health", "describe", "ensure_unpaused",
     "format_uptime", "leftover_processes", "password_file", "port_free", "read_endpoints", "read_states",
     "service_environment", "start", "stop", "turret_bin",
 ]

@@ -69,6 +69,14 @@ def api_health(api_url: str) -> tuple[bool, str]:
     return False, f"no answer ({body})" if status is None else f"HTTP {status}: {body.strip()[:200]}"
 
 
+def dashboard_health(ui_url: str) -> tuple[bool, str]:
+    """Whether the dashboard (`turret ui`) answers its unauthenticated /healthz."""
+    status, body = http_get(ui_url + "/healthz")
+    if status == 200:
+        return True, "healthy"
+    return False, f"no answer ({body})" if status is None else f"HTTP {status}"
+
+
 def admin_password(settings: Settings) -> str | None:
     """The password SimpleAuthManager generated for the admin user (None until the API server first ran)."""
     path = password_file(settings)

@@ -25,6 +25,7 @@ from turret.settings import Settings
 
 DEFAULT_API_PORT = 8000
 DEFAULT_AIRFLOW_PORT = 8080
+DEFAULT_UI_PORT = 8050
 # How long `up --wait` waits for both HTTP endpoints. Airflow's API server alone takes 20-50 s on 2 cores.
 DEFAULT_WAIT_SECONDS = 240.0
 # How long `down` waits for a process group after the polite signal before SIGKILL.
@@ -72,8 +73,9 @@ def service_environment(settings: Settings, *, airflow_port: int, host: str) -> 
     return env
 
 
-def components(settings: Settings, *, api_port: int, airflow_port: int, host: str) -> list[Component]:
-    """The five processes `up` starts, in start order."""
+def components(settings: Settings, *, api_port: int, airflow_port: int, host: str,
+               ui_port: int = DEFAULT_UI_PORT) -> list[Component]:
+    """The six processes `up` starts, in start order."""
     env = service_environment(settings, airflow_port=airflow_port, host=host)
     airflow = airflow_env.airflow_bin()
     # Task logs are files under AIRFLOW_HOME/logs that the API server reads directly (one machine), so the
@@ -86,6 +88,7 @@ def components(settings: Settings, *, api_port: int, airflow_port: int, host: st
         Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], env),
         Component("ingest-api", [*turret_bin(), "serve", "--host", host, "--port", str(api_port),
                                  "--workers", str(settings.workers)], env),
+        Component("dashboard", [*turret_bin(), "ui", "--host", host, "--port", str(ui_port)], env),
     ]
 
 
@@ -116,8 +119,8 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port: int = DEFAULT_AIRFLOW_PORT,
           host: str = "127.0.0.1", wait: bool = True, wait_seconds: float = DEFAULT_WAIT_SECONDS,
-          echo: Callable[[str], None] = print) -> dict:
-    """Start every component detached; with ``wait``, return once both HTTP endpoints answer.
+          echo: Callable[[str], None] = print, ui_port: int = DEFAULT_UI_PORT) -> dict:
+    """Start every component detached; with ``wait``, return once the HTTP endpoints answer.
 
     Refuses when any component is already running; removes pid files of dead processes. On a failed
     start, what was started is stopped again and the failing component's log tail is in the error.
@@ -140,16 +143,19 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
                            f"{listed}. Stop them with `turret down` first.")
     for name in state.remove_stale(layout, states):
         echo(f"Removed the stale pid file of {name} (its process is gone).")
-    if api_port == airflow_port:
-        raise ServiceError(f"--api-port and --airflow-port are both {api_port}; they must differ")
-    for label, port in (("--api-port", api_port), ("--airflow-port", airflow_port)):
+    ports = (("--api-port", api_port), ("--airflow-port", airflow_port), ("--ui-port", ui_port))
+    for i, (label, port) in enumerate(ports):
+        for other, other_port in ports[i + 1:]:
+            if port == other_port:
+                raise ServiceError(f"{label} and {other} are both {port}; they must differ")
+    for label, port in ports:
         if not port_free(host, port):
             raise ServiceError(f"port {port} ({label}) on {host} is in use by another program; "
                                f"choose another with {label}")
 
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     layout.log_dir.mkdir(parents=True, exist_ok=True)
-    comps = components(settings, api_port=api_port, airflow_port=airflow_port, host=host)
+    comps = components(settings, api_port=api_port, airflow_port=airflow_port, host=host, ui_port=ui_port)
     try:
         airflow_env.ensure_airflow_ready(settings, comps[0].env, echo=echo)
     except (RuntimeError, OSError) as exc:
@@ -157,7 +163,7 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
 
     client = _client_host(host)
     endpoints = {"api_url": f"http://{client}:{api_port}", "airflow_url": f"http://{client}:{airflow_port}",
-                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                 "ui_url": f"http://{client}:{ui_port}", "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     endpoints["start_times"] = {}
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -216,9 +222,10 @@ def _spawn(comp: Component, layout: Layout) -> subprocess.Popen:
 
 def _wait_ready(layout: Layout, procs: dict[str, subprocess.Popen], endpoints: dict[str, str],
                 wait_seconds: float, echo: Callable[[str], None]) -> None:
-    echo(f"Waiting for the ingest API and Airflow's API server (up to {wait_seconds:.0f} s) ...")
+    echo(f"Waiting for the ingest API, the dashboard and Airflow's API server "
+         f"(up to {wait_seconds:.0f} s) ...")
     deadline = time.monotonic() + wait_seconds
-    ready = {"ingest API": False, "Airflow API": False}
+    ready = {"ingest API": False, "dashboard": False, "Airflow API": False}
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
@@ -227,6 +234,8 @@ def _wait_ready(layout: Layout, procs: dict[str, subprocess.Popen], endpoints: d
                                    f"{_log_tail(layout.log_file(name))}")
         if not ready["ingest API"]:
             ready["ingest API"] = http_api.api_health(endpoints["api_url"])[0]
+        if not ready["dashboard"]:
+            ready["dashboard"] = http_api.dashboard_health(endpoints["ui_url"])[0]
         if not ready["Airflow API"]:
             ready["Airflow API"] = http_api.airflow_health(endpoints["airflow_url"])[0]
         if all(ready.values()):
@@ -249,7 +258,7 @@ class StopReport:
 # Stop order: intake and scheduling first, the Airflow API server last, because task processes that are
 # finishing report their state to it.
 _STOP_WAVES = (
-    ("ingest-api", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"),
+    ("ingest-api", "dashboard", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"),
     ("airflow-api-server",),
 )
 
@@ -330,13 +339,15 @@ def _our_sessions(layout: Layout, states: dict[str, ComponentState]) -> set[int]
 
 
 def describe(settings: Settings) -> tuple[list[ComponentState], dict[str, tuple[bool, str]]]:
-    """Each component's state and the health of the two HTTP endpoints (when `up` recorded them)."""
+    """Each component's state and the health of the HTTP endpoints (when `up` recorded them)."""
     layout = Layout(settings.home)
     states = state.read_states(layout)
     endpoints = state.read_endpoints(layout)
     health: dict[str, tuple[bool, str]] = {}
     if endpoints.get("api_url"):
         health[f"ingest API {endpoints['api_url']}"] = http_api.api_health(endpoints["api_url"])
+    if endpoints.get("ui_url"):
+        health[f"dashboard {endpoints['ui_url']}"] = http_api.dashboard_health(endpoints["ui_url"])
     if endpoints.get("airflow_url"):
         health[f"Airflow {endpoints['airflow_url']}"] = http_api.airflow_health(endpoints["airflow_url"])
     return states, health

@@ -50,6 +50,7 @@ COMPONENT_NAMES = (
     "airflow-dag-processor",
     "airflow-triggerer",
     "ingest-api",
+    "dashboard",
 )
 
 
