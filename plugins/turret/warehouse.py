@@ -115,6 +115,15 @@ SCHEMA_DDL: tuple[str, ...] = (
     )
     """,
     """
+    create table if not exists pipeline.event_languages (
+        project_id varchar not null,
+        event_id varchar not null,
+        field varchar not null,
+        language varchar not null,
+        primary key (project_id, event_id, field)
+    )
+    """,
+    """
     create table if not exists pipeline.topics (
         project_id varchar not null,
         field varchar not null,
@@ -128,9 +137,12 @@ SCHEMA_DDL: tuple[str, ...] = (
         status varchar not null,
         created_run_id varchar,
         updated_run_id varchar,
+        kind varchar not null default 'subject',
         primary key (project_id, field, topic_id)
     )
     """,
+    # subject | conversational | unclustered (turret.topics.store); warehouses from before it had no kind.
+    "alter table pipeline.topics add column if not exists kind varchar default 'subject'",
     """
     create table if not exists pipeline.themes (
         project_id varchar not null,
