@@ -368,16 +368,9 @@ def has_embeddings_table(con: "duckdb.DuckDBPyConnection") -> bool:
 
 def ensure_embeddings_table(con: "duckdb.DuckDBPyConnection", dimension: int) -> None:
     """Create ``pipeline.embeddings`` with vectors of ``dimension``; refuse a table of another size."""
-    con.execute(
-        f"""
-        create table if not exists pipeline.embeddings (
-            model varchar not null,
-            text_hash varchar not null,
-            vector float[{int(dimension)}] not null,
-            primary key (model, text_hash)
-        )
-        """
-    )
+    from turret.warehouse import embeddings_ddl
+
+    con.execute(embeddings_ddl(dimension))
     declared = con.execute(
         """
         select data_type from information_schema.columns

@@ -43,20 +43,9 @@ log = logging.getLogger(__name__)
 PROBABILITY_TOLERANCE = 1e-9
 # How many failing rows a report shows per check.
 EXAMPLES_PER_CHECK = 5
-# Keys of the raw events a passing raw suite has validated (validate_raw(unchecked_only=True)). The row's
-# place in its segment is part of the key, so an event deleted and then loaded again from another segment is
-# checked again. An update in place of an already checked row is not: run the full suite for that.
+# Keys of the raw events a passing raw suite has validated (validate_raw(unchecked_only=True); defined in
+# turret.warehouse). An update in place of an already checked row is not seen: run the full suite for that.
 CHECKED_EVENTS_TABLE = "pipeline.checked_events"
-CHECKED_EVENTS_DDL = f"""
-    create table if not exists {CHECKED_EVENTS_TABLE} (
-        project_id varchar not null,
-        event_id varchar not null,
-        segment varchar not null,
-        line_no integer not null,
-        checked_at timestamp not null,
-        primary key (project_id, event_id, segment, line_no)
-    )
-"""
 _UNCHECKED_EVENTS = "_turret_unchecked_events"
 
 
@@ -450,7 +439,9 @@ def validate_raw(
         checks = raw_checks(settings, since=since)
         return run_suite("raw", checks, con, settings, raise_on_failure=raise_on_failure)
 
-    con.execute(CHECKED_EVENTS_DDL)
+    from turret.warehouse import ensure_schema
+
+    ensure_schema(con)
     received = "" if since is None else f"where e.received_at >= timestamp '{since.isoformat(sep=' ')}'"
     # One snapshot of the unchecked rows: the checks read it, and exactly these rows are recorded after.
     con.execute(

@@ -177,6 +177,18 @@ SCHEMA_DDL: tuple[str, ...] = (
         primary key (project_id, field, event_id)
     )
     """,
+    # Keys of the raw events a passing raw data check has validated (turret.quality.validate_raw): the row's
+    # place in its segment is part of the key, so an event loaded again from another segment is checked again.
+    """
+    create table if not exists pipeline.checked_events (
+        project_id varchar not null,
+        event_id varchar not null,
+        segment varchar not null,
+        line_no integer not null,
+        checked_at timestamp not null,
+        primary key (project_id, event_id, segment, line_no)
+    )
+    """,
     """
     create table if not exists pipeline.session_steps (
         project_id varchar not null,
@@ -240,6 +252,19 @@ SCHEMA_DDL: tuple[str, ...] = (
     )
     """,
 )
+
+
+def embeddings_ddl(dimension: int) -> str:
+    """``pipeline.embeddings``: one vector per (model, text hash). Its vector size is the model's, so the first
+    embedding run creates it (``turret.embed.ensure_embeddings_table``) rather than ``ensure_schema``."""
+    return f"""
+        create table if not exists pipeline.embeddings (
+            model varchar not null,
+            text_hash varchar not null,
+            vector float[{int(dimension)}] not null,
+            primary key (model, text_hash)
+        )
+    """
 
 
 def ensure_schema(con: "duckdb.DuckDBPyConnection") -> None:
