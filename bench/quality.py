@@ -217,10 +217,13 @@ def intent_set(name: str, sizes: list[str], *, skip_bertopic: bool) -> list[dict
                       "seconds": round(seconds, 1)}
             conversational = sum(1 for r in by_id.values() if r.get("topic_kind") == "conversational")
             turret["conversational"] = round(conversational / len(rows), 4)
-            if "scenario" in rows[0] and all(by_id[i].get("theme_id") not in (None, "") for i in ids):
-                turret["theme_nmi_vs_scenarios"] = nmi([r["scenario"] for r in rows],
-                                                       [by_id[i]["theme_id"] for i in ids])
-                turret["themes"] = len({by_id[i]["theme_id"] for i in ids})
+            themed = [r for r in rows if by_id[r["id"]].get("theme_id") not in (None, "")]
+            if "scenario" in rows[0] and themed:
+                # Over the texts that have a theme (unclustered ones have none).
+                turret["theme_nmi_vs_scenarios"] = nmi([r["scenario"] for r in themed],
+                                                       [by_id[r["id"]]["theme_id"] for r in themed])
+                turret["themes"] = len({by_id[r["id"]]["theme_id"] for r in themed})
+                turret["scenarios"] = len({r["scenario"] for r in rows})
             methods = {"turret": turret}
             t0 = time.perf_counter()
             km = run_kmeans(X, n_gold)
@@ -340,7 +343,8 @@ def _print_intent(entry: dict) -> None:
     for m, s in entry["methods"].items():
         print(f"{m:20} {s['ari']:>6.3f} {s['nmi']:>6.3f} {s['unclustered']:>6.1%} {s['topics']:>6} "
               f"{s.get('label_match@1', ''):>8} {s['seconds']:>6}")
-    extra = {k: entry["methods"]["turret"][k] for k in ("theme_nmi_vs_scenarios", "themes", "conversational")
+    extra = {k: entry["methods"]["turret"][k] for k in ("theme_nmi_vs_scenarios", "themes", "scenarios",
+                                                        "conversational")
              if k in entry["methods"]["turret"]}
     if extra:
         print("   turret " + ", ".join(f"{k} {v}" for k, v in extra.items()))
