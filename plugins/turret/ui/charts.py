@@ -11,7 +11,10 @@ from datetime import date, datetime
 from typing import Any
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
-           "#9d755d", "#bab0ac")
+           "#9d755d", "#bab0ac", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#bcbd22", "#393b79", "#637939")
+# The topic map writes the labels of this many biggest topics on the map; every point has its hover.
+MAP_LABELS = 25
 _LAYOUT = {"margin": {"l": 48, "r": 16, "t": 24, "b": 40}, "font": {"family": "system-ui, sans-serif"},
            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "hovermode": "closest"}
 
@@ -71,6 +74,7 @@ def sankey(flows: list[dict[str, Any]]) -> dict:
 def topic_map(points: list[dict[str, Any]]) -> dict:
     """One trace per theme (so the legend names the colours), marker area proportional to events."""
     biggest = max((p["events"] for p in points), default=0) or 1
+    labelled = {p["topic_id"] for p in sorted(points, key=lambda p: -p["events"])[:MAP_LABELS]}
     themes: dict[str, list[dict[str, Any]]] = {}
     for p in points:
         themes.setdefault(p["theme"], []).append(p)
@@ -79,9 +83,12 @@ def topic_map(points: list[dict[str, Any]]) -> dict:
         data.append({
             "type": "scatter", "mode": "markers+text", "name": theme,
             "x": [p["x"] for p in members], "y": [p["y"] for p in members],
-            "text": [p["label"] for p in members], "textposition": "top center",
-            "customdata": [[p["events"], "<br>".join(_short(e) for e in p["examples"])] for p in members],
-            "hovertemplate": "<b>%{text}</b><br>%{customdata[0]} events<br>%{customdata[1]}<extra></extra>",
+            "text": [p["label"] if p["topic_id"] in labelled else "" for p in members],
+            "textposition": "top center",
+            "customdata": [[p["events"], "<br>".join(_short(e) for e in p["examples"]), p["label"]]
+                           for p in members],
+            "hovertemplate": "<b>%{customdata[2]}</b><br>%{customdata[0]} events<br>%{customdata[1]}"
+                             "<extra></extra>",
             "marker": {"size": [8 + 52 * (p["events"] / biggest) ** 0.5 for p in members],
                        "color": PALETTE[i % len(PALETTE)], "opacity": 0.75,
                        "line": {"width": 1, "color": "#fff"}},
