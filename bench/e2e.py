@@ -59,7 +59,7 @@ def _land(home: Path, n_events: int) -> tuple[str, int]:
     return project.project_id, len(events)
 
 
-def _run_pipeline(home: Path) -> tuple[float, dict[str, float], str]:
+def _run_pipeline(home: Path, *args: str) -> tuple[float, dict[str, float], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURRET_", "AIRFLOW"))}
     env.update(TURRET_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     turret = str(Path(sys.executable).parent / "turret")
@@ -69,7 +69,7 @@ def _run_pipeline(home: Path) -> tuple[float, dict[str, float], str]:
 
     ensure_airflow_ready(Settings(home=home), airflow_environment(Settings(home=home), env), echo=lambda *_: None)
     started = time.perf_counter()
-    proc = subprocess.run([turret, "pipeline", "run"], env=env, capture_output=True, text=True)
+    proc = subprocess.run([turret, "pipeline", "run", *args], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"pipeline run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 import pytest
+
 from tests.fixtures import warehouse as fx
 
 pytest.importorskip("s3fs")
@@ -192,7 +193,6 @@ def test_embedding_partitions_travel_through_the_bucket(settings, tmp_path):
     import dataclasses
 
     import numpy as np
-
     from turret import embed_partitions
     from turret.embed import SentenceTransformerEmbedder
 
