@@ -112,9 +112,8 @@ def event_scope(f: Filters, alias: str = "e") -> tuple[str, list]:
         where.append(f"{alias}.occurred_at < ?")
         params.append(datetime.combine(f.end + timedelta(days=1), datetime.min.time()))
     for name, value in f.enums:
-        where.append(
-            "exists (select 1 from marts.fct_event_enums x where x.project_id = "
-            f"{alias}.project_id and x.event_id = {alias}.event_id and x.field = ? and x.value = ?)"
-        )
-        params.extend([name, value])
+        # An uncorrelated IN is a semi join DuckDB runs about twice as fast as the equivalent EXISTS here.
+        where.append(f"{alias}.event_id in (select x.event_id from marts.fct_event_enums x "
+                     "where x.project_id = ? and x.field = ? and x.value = ?)")
+        params.extend([f.project_id, name, value])
     return " and ".join(where), params
