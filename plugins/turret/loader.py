@@ -204,9 +204,10 @@ def _drop_later_copies(
             """
         ).fetchall()
         for project_id, event_id, segment in beaten:
-            con.execute(
-                "delete from raw.events where project_id = ? and event_id = ?", [project_id, event_id]
-            )
+            for table in ("raw.events", "raw.event_payloads"):  # the payload goes with its event
+                con.execute(
+                    f"delete from {table} where project_id = ? and event_id = ?", [project_id, event_id]
+                )
             con.execute(
                 """update raw.loaded_segments
                    set rows_loaded = rows_loaded - 1, rows_duplicate = rows_duplicate + 1

@@ -516,7 +516,8 @@ def quarantine_events(
                 [now],
             ).fetchall()
         }
-        for table in ("raw.events", *([also_from] if also_from else [])):
+        # A Trieve event's body (raw.event_payloads) goes with it; the landing line keeps everything.
+        for table in ("raw.events", "raw.event_payloads", *([also_from] if also_from else [])):
             con.execute(
                 f"""delete from {table} t using _turret_quarantine_keys q
                     where t.project_id = q.project_id and t.event_id = q.event_id"""

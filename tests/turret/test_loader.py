@@ -95,6 +95,21 @@ def test_first_copy_received_wins_across_segments_of_one_load(con, tmp_path):
     assert manifest == [(1, 1), (1, 0)]
 
 
+def test_the_first_copy_keeps_its_own_trieve_payload(con, tmp_path):
+    root = tmp_path / "landing"
+    event = "evt_" + "7" * 32
+
+    def trieve(query: str, received_at: str) -> dict:
+        rec = record(event, prompt=query, received_at=received_at)
+        rec.update(contract="trieve", event_type="search", payload={"event_type": "search", "query": query})
+        return rec
+
+    write_segment(root, "hostA-1-20250615T120000000000Z-aa", [trieve("second", "2025-06-15T12:05:00Z")])
+    write_segment(root, "hostB-2-20250615T120100000000Z-bb", [trieve("first", "2025-06-15T12:01:00Z")])
+    loader.load_landing(con, root)
+    assert con.execute("select payload ->> '$.query' from raw.event_payloads").fetchall() == [("first",)]
+
+
 def test_a_copy_loaded_by_an_earlier_load_is_kept(con, tmp_path):
     """Once loaded, an event may have been checked and embedded: a late segment never replaces it."""
     root = tmp_path / "landing"
