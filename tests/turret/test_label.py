@@ -1,22 +1,22 @@
-"""Topic labels: c-TF-IDF keywords, the keyword labeler, and the OpenAI labeler against a real HTTP stub."""
+"""Topic labels: c-TF-IDF keywords, candidate phrases, the spelling check, and the keyword labeler.
+
+The labeler's ranking by meaning is tested with the real embedding model (``slow``); everything else runs
+on small hand-written texts without it. The LLM labeler: test_label_llm.py.
+"""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
-from openai_stub import GOOD_ANSWER, OpenAIStub
-
 from turret.label import (
+    CONVERSATIONAL_LABELS,
     KeywordLabeler,
-    OpenAILabeler,
     TopicDocuments,
-    build_prompt,
     ctfidf_keywords,
     get_labeler,
     label_cache_key,
-    parse_answer,
 )
+from turret.labels import SettingsEncoder
+from turret.labels.phrases import Spelling, candidate_phrases, model_vocabulary, tokenize
 from turret.settings import Settings
 
 DOCS = {
@@ -48,7 +48,9 @@ def test_ctfidf_keywords_rank_distinctive_terms_first():
 
 
 def test_a_topic_of_chat_words_keeps_them_but_never_function_words():
-    keywords = ctfidf_keywords({"a": ["thanks!", "ok thanks", "thank you so much"], "b": ["reset my password"]})
+    keywords = ctfidf_keywords(
+        {"a": ["thanks!", "ok thanks", "thank you so much"], "b": ["reset my password"]}
+    )
     assert keywords["a"][0] == "thanks" and "ok" in keywords["a"]
     assert "my" not in keywords["b"]
     assert "password" in keywords["b"]
@@ -59,136 +61,190 @@ def test_ctfidf_edge_cases():
     assert ctfidf_keywords({"a": ["the and"], "b": []}) == {"a": [], "b": []}
 
 
+# ------------------------------------------------------------------------------------------------ phrases
+
+
+def test_tokenize_keeps_inner_apostrophes_and_hyphens_and_drops_digits():
+    assert tokenize("My top-up didn’t work 3 times!") == ["my", "top-up", "didn't", "work", "times"]
+
+
+def test_candidate_phrases_are_contiguous_and_trimmed_of_function_words():
+    texts = {
+        "a": ["my card has not arrived yet", "when will my card arrive", "the card has not arrived"],
+        "b": ["I want to top up my account", "how do I top up", "top up failed"],
+    }
+    phrases = candidate_phrases(texts, spelling=Spelling.from_texts([]))
+    a = {p.text for p in phrases["a"]}
+    assert "card" in a and "arrived" in a
+    assert "card arrived" not in a  # never made of words that are not next to each other
+    assert not any(p.split()[0] in {"my", "the", "has"} or p.split()[-1] in {"my", "the"} for p in a)
+    b = {p.text: p for p in phrases["b"]}
+    assert "top up" in b  # a phrasal particle may end a phrase
+    assert "up" not in b
+    assert b["top up"].docs == 3
+    # min_docs: a phrase of one text only is no candidate when the topic has more texts.
+    assert "account" not in b
+    assert all(p.weight > 0 for ps in phrases.values() for p in ps)
+    assert phrases == candidate_phrases(texts, spelling=Spelling.from_texts([]))  # deterministic
+
+
+def test_candidate_weights_favour_what_a_topic_holds_alone():
+    texts = {
+        "a": ["card delivery", "card delivery time", "card delivery status"],
+        "b": ["card payment declined", "card payment failed", "card payment refused"],
+    }
+    a = {p.text: p.weight for p in candidate_phrases(texts)["a"]}
+    assert a["card delivery"] > a["card"] and a["delivery"] > a["card"]
+
+
+def test_a_chit_chat_topic_gets_phrases_of_its_chat_words():
+    phrases = candidate_phrases({"a": ["thanks!", "ok thanks", "thanks a lot"], "b": ["reset my password"]})
+    assert phrases["a"][0].text == "thanks"
+
+
 @pytest.mark.parametrize(
-    ("keywords", "label"),
+    ("word", "ok"),
     [
-        (["password", "reset password", "reset"], "Reset Password"),
-        (["pricing", "plan", "annual"], "Pricing Plan"),
-        (["refund"], "Refund Topic"),
-        (["notifications", "notification", "email"], "Notifications Email"),
-        (["invoice invoices", "invoices", "billing"], "Invoice Billing"),
-        ([], "Topic 7"),
-        (["  ", ""], "Topic 7"),
+        ("will", True),
+        ("willl", False),  # a doubled letter next to a common word
+        ("wil", False),  # in the tokenizer vocabulary, but a dropped letter of "will" 40 times as common
+        ("thnks", False),  # not a word of the vocabulary and one letter from "thanks"
+        ("contactless", True),  # not in the vocabulary, but used by many texts
+        ("applesauce", False),  # not in the vocabulary and in one text only
+        ("cards", True),  # a plural is not a misspelt singular
+        ("car", True),  # a word of its own, not a slip of "card"
     ],
 )
-def test_keyword_labeler(keywords, label):
-    result = KeywordLabeler().label([TopicDocuments("7", ["x"], keywords)])[0]
-    assert result.label == label
-    assert 2 <= len(result.label.split()) <= 5
-    assert result.source == "keywords"
-    assert result.description.endswith(".")
+def test_spelling(word, ok):
+    texts = (
+        ["will it work"] * 40 + ["it wil work", "it willl work"] + ["thanks a lot"] * 10 + ["thnks"]
+        + ["contactless payment"] * 4 + ["instead applesauce"] + ["my card"] * 30 + ["two cards", "my car"]
+    )
+    spelling = Spelling.from_texts(texts, model_vocabulary())
+    assert spelling.word_ok(word) is ok
 
 
-def test_keyword_labeler_description():
-    out = KeywordLabeler().label([TopicDocuments("1", [], ["billing", "invoice", "refund", "card"])])[0]
-    assert out.description == "Messages about billing, invoice and refund."
+def test_model_vocabulary_is_whole_words_of_the_packaged_tokenizer():
+    vocab = model_vocabulary()
+    assert vocab is not None and "password" in vocab and "card" in vocab
+    assert not any(w.startswith("##") or w.startswith("[") for w in vocab)
+    assert "thnks" not in vocab
 
 
-@pytest.mark.parametrize(
-    ("answer", "ok"),
-    [
-        (GOOD_ANSWER, True),
-        ("label: Billing Questions\n\ndescription: Users ask about invoices and charges", True),
-        ('LABEL: "Plan Pricing."\nDESCRIPTION: Questions about what each plan costs.', True),
-        ("LABEL: Billing\nDESCRIPTION: Users ask about invoices.", False),  # one word
-        ("LABEL: A Very Long Label With Too Many Words\nDESCRIPTION: Users ask things here.", False),
-        ("Sure! Here is the label.\nLABEL: Billing Help\nDESCRIPTION: Users ask about bills.", False),
-        ("DESCRIPTION: Users ask about bills.\nLABEL: Billing Help", False),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_parse_answer_is_strict(answer, ok):
-    if ok:
-        label, description = parse_answer(answer)
-        assert 2 <= len(label.split()) <= 5 and not label.endswith(".") and '"' not in label
-        assert description.endswith(".")
-    else:
-        with pytest.raises(ValueError):
-            parse_answer(answer)
+# ------------------------------------------------------------------------------------ keyword labeler
 
 
-def test_prompt_truncates_and_limits_docs():
-    topic = TopicDocuments("0", [f"doc {i} " + "x" * 1000 for i in range(20)], ["alpha", "beta"])
-    prompt = build_prompt(topic)
-    assert prompt.count("\n- doc ") == 8
-    assert "doc 8 " not in prompt
-    assert "…" in prompt and "alpha, beta" in prompt
-    assert max(len(line) for line in prompt.splitlines()) < 400
+def _topics(groups: dict[str, list[str]]) -> list[TopicDocuments]:
+    return [TopicDocuments(k, v[:5], texts=v) for k, v in groups.items()]
 
 
-TOPICS = [
-    TopicDocuments("0", DOCS["0"], ["password", "reset password"]),
-    TopicDocuments("1", DOCS["1"], ["pricing", "plan"]),
-]
+def test_keyword_labels_without_an_encoder_are_phrases_of_the_texts():
+    labels = KeywordLabeler().label(_topics({"0": DOCS["0"], "1": DOCS["1"]}))
+    assert [lab.key for lab in labels] == ["0", "1"]
+    assert labels[0].label in {"Password", "Reset password", "Password reset"}
+    assert labels[1].label in {"Plan", "Plan pricing", "Pricing"}
+    for lab in labels:
+        assert lab.source == "keywords" and lab.description.endswith(".")
+        assert lab.label[0].isupper() and lab.label[1:] == lab.label[1:].lower()  # sentence case
+        assert 1 <= len(lab.label.split()) <= 3
 
 
-def labeler(stub, **kw) -> OpenAILabeler:
-    return OpenAILabeler(api_key="test-key", base_url=stub.base_url, model="stub-model", **kw)
+def test_keyword_labels_are_distinct_and_keep_clear_of_reserved_ones():
+    # Both topics' best phrase is "card"; the one it fits best keeps it, the other moves on.
+    groups = {
+        "a": ["card card arrived", "card arrived late", "my card arrived"],
+        "b": ["card payment", "card payment", "card declined"],
+    }
+    labels = KeywordLabeler().label(_topics(groups))
+    assert len({lab.label.lower() for lab in labels}) == 2
+    again = KeywordLabeler().label(_topics(groups), reserved=[labels[0].label.upper(), labels[1].label])
+    assert not {lab.label.lower() for lab in again} & {lab.label.lower() for lab in labels}
+    assert len({lab.label for lab in again}) == 2
 
 
-def test_openai_success_and_request_contents():
-    with OpenAIStub() as stub:
-        labels = labeler(stub).label(TOPICS)
-    assert [(lab.key, lab.label, lab.source) for lab in labels] == [
-        ("0", "Password Reset Help", "llm:stub-model"),
-        ("1", "Password Reset Help", "llm:stub-model"),
+def test_a_topic_without_words_is_named_by_its_key_and_labels_stay_unique():
+    labels = KeywordLabeler().label(_topics({"7": ["123", "456"], "8": ["😀", "!!"]}))
+    assert [lab.label for lab in labels] == ["Topic 7", "Topic 8"]
+    assert labels[0].description == "Messages grouped in topic 7."
+    with pytest.raises(ValueError):
+        KeywordLabeler().label(_topics({"1": ["a"]}) + _topics({"1": ["b"]}))
+    assert KeywordLabeler().label([]) == []
+
+
+def test_acronyms_and_names_keep_their_case():
+    groups = {"0": ["the ATM ate my card", "ATM kept my card", "an ATM swallowed it"], "1": DOCS["1"]}
+    label = KeywordLabeler(contrast=0).label(_topics(groups))[0].label
+    assert label.startswith("ATM") or " ATM" in label
+
+
+def test_misspellings_never_make_a_label():
+    groups = {
+        "0": ["wil it rain", "willl it rain", "wil it be sunny"] + ["will it rain tomorrow"] * 20,
+        "1": ["thnks", "thnks!!"] + ["thanks"] * 20,
+    }
+    labels = KeywordLabeler().label(_topics(groups))
+    words = {w.lower() for lab in labels for w in lab.label.split()}
+    assert not words & {"wil", "willl", "thnks"}
+
+
+# The meaning-based ranking, with the real embedding model.
+
+SUBJECTS = {
+    "password": ["How do I reset my password?", "I forgot my password", "password reset link expired",
+                 "reset password email never came", "can't reset my password", "change my password please"],
+    "delivery": ["when will my new card arrive", "my card has not arrived yet", "card delivery is too slow",
+                 "how long does card delivery take", "still waiting for my card to arrive",
+                 "track my card delivery"],
+    "weather": ["will it rain tomorrow", "what is the weather like today", "is it going to be sunny",
+                "weather forecast for the weekend", "do I need an umbrella today", "how cold is it outside"],
+    "thanks": ["thanks", "thank you so much", "thanks, bye", "ok thank you, goodbye", "thanks a lot", "bye"],
+    "yesno": ["yes", "no", "yes please", "no thanks", "yeah sure", "nope"],
+    "greeting": ["hi", "hello", "hey there", "good morning", "hello!", "hi there"],
+}
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from turret.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2", num_threads=1)
+
+
+@pytest.mark.slow
+def test_keyword_labels_by_meaning(encoder):
+    topics = _topics(SUBJECTS)
+    labels = {lab.key: lab.label for lab in KeywordLabeler(encoder).label(topics)}
+    assert "password" in labels["password"].lower()
+    assert "card" in labels["delivery"].lower() or "deliver" in labels["delivery"].lower()
+    assert labels["weather"].lower() in {"weather", "weather forecast", "weather like", "rain", "sunny"}
+    assert labels["thanks"] == CONVERSATIONAL_LABELS["closing"]
+    assert labels["yesno"] == CONVERSATIONAL_LABELS["confirmation"]
+    assert labels["greeting"] == CONVERSATIONAL_LABELS["greeting"]
+    assert len(set(labels.values())) == len(labels)
+    # Centroids given by the caller (the topic engine's) are used as they are; the same labels come back.
+    with_centroids = [
+        TopicDocuments(t.key, t.representative_docs, texts=t.texts, centroid=encoder.encode(t.texts).mean(0))
+        for t in topics
     ]
-    assert labels[0].description == "Users ask how to reset or recover their password."
-    assert len(stub.requests) == 2
-    first = stub.requests[0]
-    assert first["model"] == "stub-model"
-    user = next(m["content"] for m in first["messages"] if m["role"] == "user")
-    assert all(doc in user for doc in DOCS["0"])  # the examples are in the request
-    assert "password, reset password" in user
-    assert "LABEL:" in user and "DESCRIPTION:" in user
+    assert {lab.key: lab.label for lab in KeywordLabeler(encoder).label(with_centroids)} == labels
+    assert {lab.key: lab.label for lab in KeywordLabeler(encoder).label(topics)} == labels  # deterministic
 
 
-def test_openai_retries_then_succeeds():
-    with OpenAIStub(fail_first=2) as stub:
-        labels = labeler(stub, max_retries=3).label(TOPICS[:1])
-    assert labels[0].source == "llm:stub-model"
-    assert stub.attempts == 3
+@pytest.mark.slow
+def test_two_chit_chat_topics_of_one_kind_do_not_share_a_name(encoder):
+    groups = {
+        "yes": ["yes", "yes please", "yeah", "yes it is", "yep"],
+        "no": ["no", "no thanks", "nope", "no it isn't"],
+    }
+    labels = [lab.label for lab in KeywordLabeler(encoder).label(_topics(groups))]
+    assert CONVERSATIONAL_LABELS["confirmation"] in labels
+    assert len(set(labels)) == 2
 
 
-def test_openai_permanent_failure_falls_back_to_keywords(caplog):
-    with OpenAIStub(status=500) as stub, caplog.at_level(logging.WARNING, logger="turret.label"):
-        labels = labeler(stub, max_retries=1).label(TOPICS)
-    assert [(lab.label, lab.source) for lab in labels] == [("Reset Password", "keywords"), ("Pricing Plan", "keywords")]
-    assert stub.attempts == 4  # 2 topics x (1 try + 1 retry)
-    assert "falling back to keywords" in caplog.text and "InternalServerError" in caplog.text
-
-
-def test_openai_dead_endpoint_stops_calling_after_a_few_topics():
-    topics = [TopicDocuments(str(i), ["x y z"], ["alpha", "beta"]) for i in range(6)]
-    with OpenAIStub(status=503) as stub:
-        labels = labeler(stub, max_retries=0).label(topics)
-    assert {lab.source for lab in labels} == {"keywords"}
-    assert stub.attempts == 3
-
-
-def test_openai_garbage_falls_back(caplog):
-    with OpenAIStub("I think this cluster is about passwords!") as stub, caplog.at_level(logging.WARNING):
-        labels = labeler(stub).label(TOPICS[:1])
-    assert (labels[0].label, labels[0].source) == ("Reset Password", "keywords")
-    assert "unusable answer" in caplog.text
-
-
-def test_openai_hang_times_out_and_falls_back():
-    with OpenAIStub(hang_seconds=30) as stub:
-        labels = labeler(stub, max_retries=0, timeout=0.5).label(TOPICS[:1])
-    assert labels[0].source == "keywords"
-
-
-def test_openai_unreachable_falls_back():
-    labels = OpenAILabeler(api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=2).label(TOPICS)
-    assert [lab.source for lab in labels] == ["keywords", "keywords"]
-
-
-def test_get_labeler_by_settings():
-    assert isinstance(get_labeler(Settings()), KeywordLabeler)
-    llm = get_labeler(Settings(openai_api_key="sk-test", openai_base_url="http://x/v1", llm_model="m"))
-    assert isinstance(llm, OpenAILabeler) and llm.labeler_id == "llm:m" and llm.base_url == "http://x/v1"
+def test_get_labeler_phrases_keyword_labels_with_the_settings_model(turret_home):
+    labeler = get_labeler(Settings())
+    assert isinstance(labeler, KeywordLabeler)
+    assert isinstance(labeler.encoder, SettingsEncoder)  # nothing loaded yet: building a labeler is cheap
 
 
 def test_label_cache_key():

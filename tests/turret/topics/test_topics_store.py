@@ -197,11 +197,12 @@ def test_bad_arguments_are_named(warehouse, settings, kwargs, message):
 
 class CountingLabeler(KeywordLabeler):
     def __init__(self):
+        super().__init__()
         self.asked = 0
 
-    def label(self, topics):
+    def label(self, topics, **kwargs):
         self.asked += len(topics)
-        return super().label(topics)
+        return super().label(topics, **kwargs)
 
 
 def test_labels_come_from_keywords_and_are_cached(loaded, settings):
@@ -229,6 +230,14 @@ def test_labels_come_from_keywords_and_are_cached(loaded, settings):
     label_topics(con, settings, run_id="r3", labeler=again)
     assert again.asked == 0
     assert con.execute("select topic_id, label from pipeline.topics order by 1").fetchall() == labels_before
+
+
+def _distinct_answers():
+    """An OpenAI stub answer naming each request's topic differently (labels of a dimension are distinct)."""
+    import itertools
+
+    names = itertools.count(1)
+    return lambda request: f"LABEL: Sample topic number {next(names)}\nDESCRIPTION: Users ask about one thing."
 
 
 def _openai_stub():
@@ -276,12 +285,12 @@ def test_an_llm_failure_keeps_keyword_labels_until_the_llm_answers(loaded, setti
                        ).fetchone()[0] == 0
 
     # The API is back: the same, unchanged topics are asked again and now carry the LLM's labels.
-    with stub_module.OpenAIStub() as up:
+    with stub_module.OpenAIStub(_distinct_answers()) as up:
         stats = label_topics(con, settings, run_id="r2", labeler=llm(up))
     assert dim(stats)["relabelled"] == k and dim(stats)["fallback_labels"] == 0
     n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
     assert len(up.requests) == k + n_themes  # every topic and theme, once
-    assert all(source == "llm:stub-model" and label == "Password Reset Help"
+    assert all(source == "llm:stub-model" and label.startswith("Sample topic number")
                for _, label, source in topic_labels())
     assert {s for (s,) in con.execute("select label_source from pipeline.topic_label_cache").fetchall()} == {
         "llm:stub-model"
@@ -302,7 +311,7 @@ def test_keyword_fallbacks_pinned_by_older_versions_are_retried(loaded, settings
     stub_module = _openai_stub()
     con = loaded[0]
     update_topics(con, settings, run_id="r1")
-    with stub_module.OpenAIStub() as up:
+    with stub_module.OpenAIStub(_distinct_answers()) as up:
         label_topics(con, settings, run_id="r1",
                      labeler=OpenAILabeler(api_key="k", base_url=up.base_url, model="stub-model"))
     # What the old version left after an outage: keyword labels cached and keyed as if the LLM made them.
@@ -310,13 +319,13 @@ def test_keyword_fallbacks_pinned_by_older_versions_are_retried(loaded, settings
     con.execute("update pipeline.topics set label = 'Old Keywords', label_source = 'keywords' "
                 "where topic_id >= 0")
     k = con.execute("select count(*) from pipeline.topics where topic_id >= 0").fetchone()[0]
-    with stub_module.OpenAIStub() as up:
+    with stub_module.OpenAIStub(_distinct_answers()) as up:
         stats = label_topics(con, settings, run_id="r2",
                              labeler=OpenAILabeler(api_key="k", base_url=up.base_url, model="stub-model"))
     assert dim(stats)["relabelled"] == k and up.attempts > 0
-    assert set(con.execute("select label, label_source from pipeline.topics where topic_id >= 0").fetchall()) == {
-        ("Password Reset Help", "llm:stub-model")
-    }
+    rows = con.execute("select label, label_source from pipeline.topics where topic_id >= 0").fetchall()
+    assert {source for _, source in rows} == {"llm:stub-model"}
+    assert "Old Keywords" not in {label for label, _ in rows} and len({label for label, _ in rows}) == k
     assert {s for (s,) in con.execute("select label_source from pipeline.topic_label_cache").fetchall()} == {
         "llm:stub-model"
     }

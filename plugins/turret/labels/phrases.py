@@ -1,0 +1,316 @@
+"""Words and phrases of topics: c-TF-IDF keywords, and the candidate phrases keyword labels are made of.
+
+- ``ctfidf_keywords``: class-based TF-IDF (BERTopic's formula) over each topic's documents, 1-2-grams.
+- ``candidate_phrases``: 1-3-word phrases that occur *contiguously* in a topic's texts, never starting or
+  ending with a function word, each with its c-TF-IDF weight (the share of the topic's texts holding it,
+  times BERTopic's ``log(1 + A / f)``).
+- ``Spelling``: whether a word is spelled as people spell it, judged from the texts themselves and the
+  embedding model's tokenizer vocabulary (see its docstring).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+# Words that say nothing about a topic: sklearn's English list, the glue of chat messages, contractions, and
+# the commonest function words of Spanish, French and German (assistants often get a few of those).
+_CHAT_WORDS = """
+hi hey hello hiya thanks thank thx please pls plz ok okay yes yeah yep no nope sure great cool awesome
+bye goodbye cheers
+need needs want wants wanted help helps like just know let lets tell trying try tried able really also
+does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shouldn't didn didn't i'm i've
+i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
+get gets got getting use using used way thing things stuff anyone someone guys question quick possible
+do doing done did does make makes made go going im ive dont cant wont whats hows youre
+""".split()
+_FOREIGN_WORDS = """
+de la que el en y a los se del las un por con no una su para es al lo como más o pero sus le ya mi me
+cómo puedo qué quiero hay este esta mis tu te
+le les des du une et est je mon ma mes pour pas qui dans il ne sur avec ce faire comment puis peux
+veux sont ai nous vous
+der die das und ich ist nicht ein eine zu mit wie kann mein meine den dem im auf für es sie wir ihr
+habe hat bitte kann warum wo was
+""".split()
+# Words of sklearn's English list that name things users ask about ("top up", "bill", "name", "call").
+_CONTENT_WORDS = frozenset("""
+top bill fire system call interest amount move empty full show side front back name detail describe cry
+thick thin fill computer bottom serious part find found give put keep last first
+""".split())
+# A phrase may end in one of these when a content word comes first: "top up", "turn off", "log in".
+_PARTICLES = frozenset("up down off on out in back over".split())
+# Words no phrase may start or end with even when a topic is all chit-chat.
+_FUNCTION_ONLY = frozenset(
+    "a an the of to for and or but in on at by with from my your me i you it is are".split()
+)
+
+_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+
+
+@functools.lru_cache(maxsize=2)
+def stop_words(keep_chat: bool = False) -> frozenset[str]:
+    """Words never taken as keywords. With ``keep_chat`` the chat glue is allowed (for a topic made only of
+    "thanks!" and "ok"), while pure function words ("the", "of", "de") still are not."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = (set(ENGLISH_STOP_WORDS) - _CONTENT_WORDS) | set(_FOREIGN_WORDS)
+    return frozenset(words - set(_CHAT_WORDS) if keep_chat else words | set(_CHAT_WORDS))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words of ``text`` (letters, inner apostrophes and hyphens; no digits)."""
+    return _WORD.findall(str(text).replace("\u2019", "'").lower())
+
+
+# ------------------------------------------------------------------------------------------------ keywords
+
+
+def ctfidf_keywords(docs_by_topic: Mapping[str, Sequence[str]], top_n: int = 10) -> dict[str, list[str]]:
+    """Top keywords per topic; a topic made only of chat words ("thanks!", "ok") keeps those as keywords."""
+    result = _ctfidf(docs_by_topic, top_n, sorted(stop_words()))
+    if any(not words for words in result.values()):
+        chat = _ctfidf(docs_by_topic, top_n, sorted(stop_words(keep_chat=True)))
+        result = {k: words or chat.get(k, []) for k, words in result.items()}
+    return result
+
+
+def _ctfidf(
+    docs_by_topic: Mapping[str, Sequence[str]], top_n: int, stop_words: list[str] | None
+) -> dict[str, list[str]]:
+    """Top ``top_n`` 1-2-gram keywords per topic by class-based TF-IDF, English stop words removed.
+
+    BERTopic's c-TF-IDF: the documents of a topic are one class document; ``tf`` is a term's frequency in the
+    class, L1-normalized per class; ``idf = log(1 + A / f)`` with ``A`` the average number of words per class
+    and ``f`` the term's frequency over all classes. Ties are broken alphabetically (deterministic).
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    keys = list(docs_by_topic)
+    result: dict[str, list[str]] = {k: [] for k in keys}
+    docs: list[str] = []
+    owner: list[int] = []
+    for i, key in enumerate(keys):
+        for doc in docs_by_topic[key]:
+            docs.append(str(doc).replace("\u2019", "'"))
+            owner.append(i)
+    if not docs or not any(d.strip() for d in docs):
+        return result
+    # n-grams are counted per document (never across two messages), then summed per class.
+    vectorizer = CountVectorizer(
+        stop_words=stop_words, ngram_range=(1, 2), token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b"
+    )
+    try:
+        per_doc = vectorizer.fit_transform(docs)
+    except ValueError:  # only stop words: empty vocabulary
+        return result
+    membership = sp.csr_matrix(
+        (np.ones(len(docs)), (np.asarray(owner), np.arange(len(docs)))), shape=(len(keys), len(docs))
+    )
+    counts = membership @ per_doc
+    terms = vectorizer.get_feature_names_out()
+    counts = counts.astype(np.float64).toarray()
+    row_sums = counts.sum(axis=1, keepdims=True)
+    tf = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
+    term_freq = counts.sum(axis=0)
+    avg_words = counts.sum() / len(keys)
+    idf = np.log(1 + avg_words / term_freq)
+    scores = tf * idf
+    for i, key in enumerate(keys):
+        row = scores[i]
+        ranked = sorted((j for j in np.nonzero(row > 0)[0]), key=lambda j: (-row[j], terms[j]))
+        result[key] = [str(terms[j]) for j in ranked[:top_n]]
+    return result
+
+
+# ------------------------------------------------------------------------------------------ label phrases
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A candidate label phrase of one topic: its words, how many of the topic's texts hold it, its
+    c-TF-IDF weight, and whether it is made of chat words only (the topic had no content phrase)."""
+
+    text: str
+    docs: int
+    weight: float
+    chat: bool = False
+
+
+def _phrases_of(tokens: Sequence[str], max_words: int, stop: frozenset[str]) -> set[str]:
+    out = set()
+    for i, first in enumerate(tokens):
+        if first in stop or first in _FUNCTION_ONLY:
+            continue
+        for n in range(1, max_words + 1):
+            if i + n > len(tokens):
+                break
+            last = tokens[i + n - 1]
+            if n > 1 and (last in _FUNCTION_ONLY or (last in stop and last not in _PARTICLES)):
+                continue
+            out.add(" ".join(tokens[i : i + n]))
+    return out
+
+
+def candidate_phrases(
+    texts_by_topic: Mapping[str, Sequence[str]],
+    *,
+    max_words: int = 3,
+    min_docs: int = 2,
+    top_n: int = 30,
+    spelling: Spelling | None = None,
+) -> dict[str, list[Phrase]]:
+    """Up to ``top_n`` candidate phrases per topic, best c-TF-IDF weight first (ties alphabetical).
+
+    A phrase is 1 to ``max_words`` contiguous words of one text, starting and ending with a content word (a
+    phrasal particle may end it: "top up"). It must occur in ``min_docs`` of the topic's texts (all of them
+    when the topic has fewer). Its weight is the share of the topic's texts holding it times
+    ``log(1 + A / f)``, ``A`` the mean number of phrase occurrences per topic and ``f`` the phrase's
+    occurrences over all topics: a phrase every topic uses weighs little. Words ``spelling`` rejects are
+    left out. A topic whose texts hold only chat words ("thanks!", "ok") gets phrases of those.
+    """
+    spelling = spelling or Spelling.from_texts(t for texts in texts_by_topic.values() for t in texts)
+    per_topic: dict[str, Counter[str]] = {}
+    sizes: dict[str, int] = {}
+    total: Counter[str] = Counter()
+    chat_only: dict[str, bool] = {}
+    for key, texts in texts_by_topic.items():
+        token_lists = [tokenize(t) for t in texts]
+        sizes[key] = max(1, len(texts))
+        need = min(min_docs, sizes[key])
+        # Chit-chat only ("thanks!", "ok"): when no content phrase is common enough, let its words speak.
+        for keep_chat in (False, True):
+            counts: Counter[str] = Counter()
+            for tokens in token_lists:
+                counts.update(
+                    p for p in _phrases_of(tokens, max_words, stop_words(keep_chat)) if spelling.phrase_ok(p)
+                )
+            common = Counter({p: c for p, c in counts.items() if c >= need})
+            chat_only[key] = keep_chat
+            if common:
+                break
+        per_topic[key] = common
+        total.update(counts)  # every occurrence counts against a phrase's weight elsewhere
+    mean_per_topic = sum(total.values()) / max(1, len(per_topic))
+    out: dict[str, list[Phrase]] = {}
+    for key, counts in per_topic.items():
+        scored = [
+            Phrase(p, c, (c / sizes[key]) * math.log(1 + mean_per_topic / total[p]), chat_only[key])
+            for p, c in counts.items()
+        ]
+        scored.sort(key=lambda ph: (-ph.weight, ph.text))
+        out[key] = scored[:top_n]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- spelling
+
+
+class Spelling:
+    """Which words may appear in a label, from how the texts themselves spell them.
+
+    A misspelling is rare next to the word it misspells: a word is rejected when a word one edit away
+    (a letter added, dropped, swapped or changed) occurs ``ratio`` times as often in the texts ("willl",
+    "wil" next to "will"; "thnks" next to "thanks"). A word outside the embedding model's tokenizer
+    vocabulary (which a misspelling splits into word pieces) must also occur in ``min_unknown_docs``
+    texts: "contactless" or "paypal" pass in a topic about them, a one-off typo does not.
+    """
+
+    def __init__(
+        self,
+        doc_counts: Mapping[str, int],
+        vocabulary: Collection[str] | None = None,
+        *,
+        ratio: float = 5.0,
+        min_unknown_docs: int = 3,
+    ) -> None:
+        self.doc_counts = doc_counts
+        self.vocabulary = vocabulary
+        self.ratio = ratio
+        self.min_unknown_docs = min_unknown_docs
+        self._cache: dict[str, bool] = {}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], vocabulary: Collection[str] | None = None, **kw) -> Spelling:
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(set(tokenize(text)))
+        return cls(counts, vocabulary, **kw)
+
+    def word_ok(self, word: str) -> bool:
+        ok = self._cache.get(word)
+        if ok is None:
+            ok = self._cache[word] = self._judge(word)
+        return ok
+
+    def phrase_ok(self, phrase: str) -> bool:
+        return all(self.word_ok(w) for w in phrase.split())
+
+    def _judge(self, word: str) -> bool:
+        count = self.doc_counts.get(word, 0)
+        known = self.vocabulary is None or word in self.vocabulary or "'" in word or "-" in word
+        if not known and count < self.min_unknown_docs:
+            return False
+        if len(word) < 3:
+            return True
+        # A known word is only doubted for the commonest slips (a doubled or dropped letter, two letters
+        # swapped: "wil", "willl", "teh"), so "car" is not taken for a misspelt "card".
+        neighbours = _edits1(word) if not known else _slips(word)
+        return not any(
+            self.doc_counts.get(other, 0) >= self.ratio * max(count, 1)
+            for other in neighbours - _inflections(word)
+        )
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _edits1(word: str) -> set[str]:
+    """Words one edit from ``word`` (Norvig's spelling corrector): deletes, swaps, replaces, inserts."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    inserts = {a + c + b for a, b in splits for c in _LETTERS}
+    return (deletes | swaps | replaces | inserts) - {word}
+
+
+def _slips(word: str) -> set[str]:
+    """``word`` with one letter doubled, one doubled letter single, or two neighbours swapped."""
+    out = set()
+    for i in range(len(word)):
+        out.add(word[: i + 1] + word[i:])  # doubled
+        if i + 1 < len(word):
+            if word[i] == word[i + 1]:
+                out.add(word[:i] + word[i + 1 :])  # undoubled
+            out.add(word[:i] + word[i + 1] + word[i] + word[i + 2 :])  # swapped
+    return out - {word}
+
+
+def _inflections(word: str) -> set[str]:
+    """Regular inflections of ``word`` and what it may inflect: a plural is not a misspelt singular."""
+    out = {word + end for end in ("s", "es", "d", "ed", "r", "er")}
+    for end in ("s", "es", "d", "ed", "r", "er"):
+        if word.endswith(end):
+            out.add(word[: -len(end)])
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def model_vocabulary(model_name: str = "all-MiniLM-L6-v2") -> frozenset[str] | None:
+    """The whole-word entries of a sentence-transformers model's WordPiece vocabulary (``vocab.txt``), or
+    ``None`` when the model has none on disk."""
+    from pathlib import Path
+
+    from turret.embed import resolve_model_path
+
+    path = Path(resolve_model_path(model_name)) / "vocab.txt"
+    if not path.is_file():
+        return None
+    words = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(w for w in words if w and not w.startswith("##") and not w.startswith("["))
