@@ -101,13 +101,13 @@ def test_a_bad_api_key_is_not_retried(shared_turret, caplog):
 
 
 def test_a_full_queue_drops_new_events_with_a_counter_and_a_warning(caplog):
-    # The server is unreachable and the batch size is never reached: the queue holds what fits.
-    client = Client("trt_x", host=unreachable(), max_queue_size=5, batch_size=100, flush_interval=60)
+    # The server is unreachable: the queue holds 5, the one sender may hold a batch of 5 it keeps retrying.
+    client = Client("trt_x", host=unreachable(), max_queue_size=5, batch_size=5, max_in_flight=1)
     with caplog.at_level(logging.WARNING, logger="turret_sdk"):
         for i in range(20):
             client.track("user_message", {"prompt": f"m{i}"})
     stats = client.stats()
-    assert stats.dropped == 15 and stats.queued == 5
+    assert 10 <= stats.dropped <= 15 and stats.queued <= 5, stats
     assert "queue is full (5 events)" in caplog.text
     assert not client.shutdown(timeout=0.2)  # could not deliver: the rest counts as dropped
     assert client.stats().dropped == 20

@@ -48,6 +48,10 @@ BATCH_PATH = "/track/batch"
 DEFAULT_MAX_BATCH_BYTES = 1_000_000
 RATE_LIMITED = "RATE_LIMIT_EXCEEDED"
 _DROP_WARNING_INTERVAL = 10.0
+# While events wait, the senders look for a full batch this often; track() wakes them only for a backlog of
+# this many batches (an idle sender sleeps flush_interval).
+_POLL_SECONDS = 0.005
+_WAKE_BATCHES = 4
 
 Metadata = Mapping[str, str | int | float | bool | None]
 Timestamp = datetime | str | float | int | None
@@ -210,6 +214,7 @@ class Client:
         self.backoff_max = backoff_max
         self.max_batch_bytes = max_batch_bytes
         self.max_in_flight = max_in_flight
+        self._wake_at = min(_WAKE_BATCHES * batch_size, max_queue_size)
         self.sync = sync
         self.send_retries = send_retries
         self.shutdown_timeout = shutdown_timeout
@@ -282,8 +287,8 @@ class Client:
         self._queue.put((name, dict(metadata), session_id, user_id, event_id, timestamp))
         if self._thread is None:
             self._start_thread()
-        if self._queue.qsize() >= self.batch_size and not self._wake.is_set():
-            self._wake.set()  # one wake per batch, not one per event while the senders are busy
+        if self._queue.qsize() >= self._wake_at and not self._wake.is_set():
+            self._wake.set()  # a backlog while the senders sleep; otherwise they poll
         return event_id
 
     def send(
@@ -435,13 +440,21 @@ class Client:
 
     def _run(self) -> None:
         transport = Transport(self.host, self.api_key, self.timeout)
+        poll = min(self.flush_interval, _POLL_SECONDS)
+        last_cut = time.monotonic()
         try:
             while True:
-                self._wake.wait(self.flush_interval)
+                # Idle: sleep the whole interval. With events waiting: look every few ms, so that track()
+                # need not wake this thread for each batch (a wake is a syscall on the app's thread).
+                woken = self._wake.wait(poll if self._queue.qsize() else self.flush_interval)
                 self._wake.clear()
+                due = woken or time.monotonic() - last_cut >= self.flush_interval
                 while True:
+                    if not due and self._queue.qsize() < self.batch_size:
+                        break  # not a full batch yet, and its interval has not run out
                     entries, number, marker, upto = self._take()
                     if entries:
+                        last_cut = time.monotonic()
                         try:
                             if self._abort.is_set():
                                 self._count_drop(len(entries))
