@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,11 @@ def _metadata(i: int) -> dict[str, Any]:
 
 
 def _raw(port: int, key: str, events: int, threads: int) -> dict[str, Any]:
-    """``events`` as raw batches of 100 from ``threads`` keep-alive connections."""
+    """``events`` as raw batches of 100 from ``threads`` keep-alive connections, with the fields the client
+    sends (an ``event_id`` and a ``timestamp``, so the server does the same work per event)."""
+    stamp = datetime.now(UTC).isoformat()
     batches = [[{"name": "user_message", "session_id": f"s{i % 97}", "event_id": f"evt_{uuid.uuid4().hex}",
-                 "metadata": _metadata(i)} for i in range(b, min(b + BATCH, events))]
+                 "timestamp": stamp, "metadata": _metadata(i)} for i in range(b, min(b + BATCH, events))]
                for b in range(0, events, BATCH)]
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     accepted = [0] * threads
