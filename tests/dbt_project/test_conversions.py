@@ -113,6 +113,8 @@ def built(tmp_path_factory):
                                               "search_type": "autocomplete"})
     _put(client, key, pid,
          {"event_type": "click", "event_name": "clicked_b", "request": request(ids["search_b"])})
+    # A third search that nothing follows.
+    ids["search_c"] = _put(client, key, pid, {"event_type": "search", "query": "socks", "tokens": 1})
     # A click on the RAG answer: its request is the RAG event, whose session is the chat thread, not the
     # request id the click landed under; they join on the request id alone.
     _put(client, key, pid, {"event_type": "click", "event_name": "clicked_rag",
@@ -133,12 +135,12 @@ def built(tmp_path_factory):
 
         seal_idle(settings.landing_root, before=utc_now())
         stats = loader.load_landing(con, settings.landing_root)
-        assert stats.rows_loaded == len(BODIES) + 7 and stats.rows_quarantined == 0
+        assert stats.rows_loaded == len(BODIES) + 8 and stats.rows_quarantined == 0
         loader.sync_projects(con, ControlPlane.from_settings(settings))
         events = dict(con.execute("select event_id, name from raw.events").fetchall())
         messages = {  # event_id -> (field, topic) as the topic engine would assign them
             ids["search"]: ("query", 0), ids["search_b"]: ("query", 1), ids["rag"]: ("user_message", 0),
-            first["event_id"]: ("prompt", 2),
+            first["event_id"]: ("prompt", 2), ids["search_c"]: ("query", 3),
         }
         assert set(messages) <= set(events)
         con.executemany(
@@ -270,7 +272,10 @@ def test_conversions_by_topic_and_day(built):
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     got = {(r["field"], r["topic_id"]): r for r in rows}
-    assert set(got) == {("prompt", 2), ("query", 0), ("query", 1), ("user_message", 0)}
+    assert set(got) == {("prompt", 2), ("query", 0), ("query", 1), ("query", 3), ("user_message", 0)}
+    nothing = got[("query", 3)]  # a search nothing followed: zeros, not nulls
+    assert (nothing["messages"], nothing["views"], nothing["clicks"], nothing["click_through_rate"],
+            nothing["conversions"], nothing["revenue"]) == (1, 0, 0, 0.0, 0, 0.0)
     today = got[("query", 0)]["message_date"]
     search_a = got[("query", 0)]
     assert (search_a["topic_label"], search_a["message_date"], search_a["messages"]) == ("Topic 0", today, 1)

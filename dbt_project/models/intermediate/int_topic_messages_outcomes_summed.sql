@@ -17,11 +17,12 @@ final as (
         messages.field,
         messages.topic_id,
         messages.message_date,
-        count_if(attributed.outcome_type = 'view') as views,
-        count_if(attributed.outcome_type = 'click') as clicks,
-        count_if(attributed.outcome_type = 'add_to_cart') as add_to_carts,
-        count_if(attributed.outcome_type = 'purchase') as purchases,
-        count_if(attributed.is_conversion) as conversions,
+        -- count(*) filter, not count_if: a message with no outcome has one row of nulls, which counts 0.
+        count(*) filter (where attributed.outcome_type = 'view') as views,
+        count(*) filter (where attributed.outcome_type = 'click') as clicks,
+        count(*) filter (where attributed.outcome_type = 'add_to_cart') as add_to_carts,
+        count(*) filter (where attributed.outcome_type = 'purchase') as purchases,
+        count(*) filter (where attributed.is_conversion) as conversions,
         cast(coalesce(sum(attributed.revenue), 0) as double) as revenue,
         min(case when attributed.is_conversion then attributed.seconds_after_message end)
             as seconds_to_first_conversion,

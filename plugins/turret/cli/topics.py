@@ -4,6 +4,9 @@ Reads the published copy of the marts when there is one, else the warehouse read
 The trend compares the 24 hours up to the latest event of that project and field with the 24 hours before:
 a snapshot published yesterday still shows a meaningful trend, rather than "no events in the last day".
 
+When anything followed the topics' messages (views, clicks, purchases, conversions: docs/marts.md,
+"Conversions by topic"), the table adds click-through rate, conversions and revenue per topic.
+
 ``--json`` prints the document described in docs/marts.md ("turret topics --json").
 """
 
@@ -163,6 +166,9 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
                 },
             }
         )
+    outcomes = conversions_by_topic(con, project["id"], field)
+    for topic in topics:
+        topic["conversions"] = outcomes.get(topic["topic_id"]) if outcomes else None
     return {
         "project": project,
         "field": field,
@@ -172,6 +178,39 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
     }
 
 
+def conversions_by_topic(con: Any, project_id: str, field: str) -> dict[int, dict[str, Any]]:
+    """What followed each topic's messages, over all days (marts.agg_topic_conversions_daily); empty when
+    nothing did, or when the marts predate that table."""
+    present = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'agg_topic_conversions_daily'"
+    ).fetchone()[0]
+    if not present:
+        return {}
+    rows = con.execute(
+        """
+        select topic_id, sum(messages), sum(views), sum(clicks), sum(messages_clicked), sum(add_to_carts),
+               sum(purchases), sum(conversions), sum(messages_converted), sum(revenue)
+        from marts.agg_topic_conversions_daily
+        where project_id = ? and field = ?
+        group by topic_id
+        """,
+        [project_id, field],
+    ).fetchall()
+    out: dict[int, dict[str, Any]] = {}
+    for tid, messages, views, clicks, clicked, carts, purchases, conversions, converted, revenue in rows:
+        out[tid] = {
+            "messages": int(messages), "views": int(views), "clicks": int(clicks),
+            "click_through_rate": clicked / messages if messages else 0.0,
+            "add_to_carts": int(carts), "purchases": int(purchases), "conversions": int(conversions),
+            "conversion_rate": converted / messages if messages else 0.0, "revenue": float(revenue),
+        }
+    if not any(o["views"] or o["clicks"] or o["add_to_carts"] or o["purchases"] or o["conversions"]
+               for o in out.values()):
+        return {}
+    return out
+
+
 @click.command()
 @click.option("--project", "project", metavar="NAME|ID", help="Project name or id (default: the only one).")
 @click.option("--field", "field", metavar="FIELD", help="Text field (default: the only one, else 'prompt').")
@@ -179,7 +218,7 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
               help="Most topics to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document (docs/marts.md).")
 def topics(project: str | None, field: str | None, limit: int, as_json: bool) -> None:
-    """List a project's topics: events, share, theme, status and 24-hour trend."""
+    """List a project's topics: events, share, theme, status, 24-hour trend, and conversions when any."""
     import duckdb
 
     with marts_connection() as (con, source):
@@ -204,4 +243,10 @@ def topics(project: str | None, field: str | None, limit: int, as_json: bool) ->
          trend_text(t["trend"]["last_24h"], t["trend"]["previous_24h"])]
         for t in doc["topics"]
     ]
+    if any(t["conversions"] is not None for t in doc["topics"]):
+        headers += [("ctr", 6, ">"), ("conv", 6, ">"), ("revenue", 10, ">")]
+        for row, topic in zip(rows, doc["topics"], strict=True):
+            c = topic["conversions"]
+            row += [f"{c['click_through_rate']:.1%}", c["conversions"], f"{c['revenue']:,.2f}"] if c else [
+                "-", "-", "-"]
     click.echo(render_table(headers, rows) if rows else "no topics yet")

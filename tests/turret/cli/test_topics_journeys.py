@@ -163,3 +163,39 @@ def test_warehouse_held_by_a_writer_gives_a_clear_error(home):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "cannot open the warehouse" in done.stderr and "publish the marts" in done.stderr
+
+
+def test_topics_show_conversions_when_anything_followed_the_messages(home):
+    assert "ctr" not in run("topics", "--project", "acme").output.splitlines()[1].split()
+    con = duckdb.connect(str(home.warehouse))
+    columns = [r[0] for r in con.execute("describe marts.agg_topic_conversions_daily").fetchall()]
+    with_outcomes = "select count(*) from marts.agg_topic_conversions_daily where clicks + conversions > 0"
+    assert con.execute(with_outcomes).fetchone()[0] == 0  # the fixture has no outcome events
+    # Two days of outcomes for "Password reset" (topic 0), as the conversions mart would hold them.
+    base = {c: 0 for c in columns} | {"project_id": fx.ACME, "field": "prompt", "topic_id": 0,
+                                      "topic_label": "Password reset"}
+    days = [
+        base | {"message_date": "2025-06-14", "messages": 3, "clicks": 2, "messages_clicked": 1,
+                "purchases": 1, "conversions": 1, "messages_converted": 1, "revenue": 10.5},
+        base | {"message_date": "2025-06-15", "messages": 1, "clicks": 1, "messages_clicked": 1,
+                "conversions": 2, "messages_converted": 1, "revenue": 1000.0},
+    ]
+    con.execute("delete from marts.agg_topic_conversions_daily where project_id = ? and field = 'prompt' "
+                "and topic_id = 0", [fx.ACME])
+    for row in days:
+        names = ", ".join(f"? as {name}" for name in row)
+        insert = f"insert into marts.agg_topic_conversions_daily by name select {names}"
+        con.execute(insert, list(row.values()))
+    con.close()
+    doc = json.loads(run("topics", "--project", "acme", "--json").output)
+    by_id = {t["topic_id"]: t["conversions"] for t in doc["topics"]}
+    assert by_id[0] == {"messages": 4, "views": 0, "clicks": 3, "click_through_rate": 0.5,
+                        "add_to_carts": 0, "purchases": 1, "conversions": 3, "conversion_rate": 0.5,
+                        "revenue": 1010.5}
+    assert by_id[1] == {"messages": 4, "views": 0, "clicks": 0, "click_through_rate": 0.0,
+                        "add_to_carts": 0, "purchases": 0, "conversions": 0, "conversion_rate": 0.0,
+                        "revenue": 0.0}
+    lines = run("topics", "--project", "acme").output.splitlines()
+    assert lines[1].split()[-3:] == ["ctr", "conv", "revenue"]
+    row = next(line for line in lines[3:] if line.split()[0] == "0")
+    assert row.split()[-3:] == ["50.0%", "3", "1,010.50"]
