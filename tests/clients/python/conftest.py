@@ -16,7 +16,6 @@ import pytest
 import requests
 
 pytest.importorskip("ingest_api")
-pytest.importorskip("turret_sdk")
 
 from turret import landing  # noqa: E402
 
