@@ -128,7 +128,8 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         keywords = labelling.ctfidf_keywords({k: v[:KEYWORD_SAMPLE] for k, v in by_topic.items()}, top_n=10)
         docs = [
             labelling.TopicDocuments(key=str(t), representative_docs=by_topic[str(t)][:REPRESENTATIVE_DOCS],
-                                     keywords=keywords.get(str(t), []))
+                                     keywords=keywords.get(str(t), []), texts=by_topic[str(t)][:KEYWORD_SAMPLE],
+                                     centroid=model.centroids_[t].tolist())
             for t in range(model.n_topics_)
         ]
         labeler = labeler or labelling.get_labeler(settings)

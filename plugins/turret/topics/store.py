@@ -666,7 +666,21 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         if key == label_key and source == labeler_id:
             continue  # unchanged since this labeler named it (a fallback or "pending" label is retried)
         todo.append((tid, key))
-    named = _name(con, labeler, labeler_id, [(docs[t], k) for t, k in todo])
+    if todo:
+        # Keyword labels are phrased from the topic's closest members and ranked by meaning against its
+        # centroid; neither is part of the cache key (the representative texts and keywords are).
+        samples = _keyword_samples(con, pid, field)
+        centroid_ids, C, _ = _load_centroids(con, pid, field)
+        centroid_of = dict(zip(centroid_ids, C, strict=True))
+        for tid, _key in todo:
+            docs[tid].texts = samples.get(tid, [])
+            docs[tid].centroid = centroid_of[tid].tolist() if tid in centroid_of else None
+    # No two live topics of a dimension share a label: the ones kept from earlier runs are reserved.
+    relabelled = {t for t, _ in todo}
+    reserved = [label for tid, label in con.execute(
+        "select topic_id, label from pipeline.topics where project_id = ? and field = ? and topic_id >= 0 "
+        "and status = 'active'", [pid, field]).fetchall() if tid not in relabelled]
+    named = _name(con, labeler, labeler_id, [(docs[t], k) for t, k in todo], reserved=reserved)
     fallbacks = 0
     for (tid, key), result in zip(todo, named, strict=True):
         _exec(con,
@@ -724,7 +738,7 @@ def theme_documents(docs: Mapping[int, Any], theme_of: Mapping[int, int | None])
 
 
 def _name(
-    con, labeler, labeler_id: str, items: Sequence[tuple[Any, str]]
+    con, labeler, labeler_id: str, items: Sequence[tuple[Any, str]], reserved: Sequence[str] = ()
 ) -> list[tuple[str, str | None, str]]:
     """(label, description, source) per item: from the cache, else from one labeler call.
 
@@ -744,7 +758,8 @@ def _name(
         if not hit:
             ask.append((len(out) - 1, docs, key))
     if ask:
-        labels = labeler.label([docs for _, docs, _ in ask])
+        taken = [*reserved, *(hit[0] for hit in out if hit)]
+        labels = labeler.label([docs for _, docs, _ in ask], reserved=taken)
         if len(labels) != len(ask):
             raise TopicsError(f"labeler returned {len(labels)} labels for {len(ask)} topics")
         now = _now()
