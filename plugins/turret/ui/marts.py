@@ -106,6 +106,12 @@ def _rows(cur: Any, sql: str, params: list | None = None) -> list[dict[str, Any]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+def _in_scope(f: Filters, column: str, key: str = "event_id") -> str:
+    """``and <column> in (<key> of the filtered events)`` when filters narrow the events, else nothing: the
+    project and field conditions every query has already select them all, and the join would cost."""
+    return f" and {column} in (select {key} from ev)" if f.narrows_events else ""
+
+
 def _scoped(f: Filters) -> tuple[str, list]:
     """A CTE ``ev`` of the filtered events, to prefix a query with."""
     where, params = event_scope(f)
@@ -291,10 +297,10 @@ def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: s
                count(*) as transitions,
                count(*) / sum(count(*)) over () as share
         from marts.fct_session_transitions s
-        join ev on ev.event_id = s.from_event_id
         left join marts.dim_topics t on t.project_id = s.project_id and t.field = s.field
              and t.topic_id = s.{there}
         where s.project_id = ? and s.field = ? and not s.is_repeat and s.{here} = ?
+              {_in_scope(f, "s.from_event_id")}
         group by all order by transitions desc, topic_id limit 10""",
         [*params, f.project_id, f.field, topic_id])
 
@@ -317,7 +323,6 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
         end_params.append(to_topic)
     if scope == "user":
         flows_sql = f"""{cte},
-            sessions as (select distinct session_id from ev),
             steps as (
                 select u.first_topic_id as to_topic_id,
                        lag(u.first_topic_id) over (partition by u.user_id order by u.session_order)
@@ -329,15 +334,16 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
             flows as (
                 select from_topic_id, to_topic_id, count(*) as transitions from steps
                 where from_topic_id is not null and from_topic_id <> to_topic_id
-                  and session_id in (select session_id from sessions) {ends}
+                  {_in_scope(f, "session_id", "session_id")} {ends}
                 group by all
             )"""
     else:
         flows_sql = f"""{cte},
             flows as (
                 select s.from_topic_id, s.to_topic_id, count(*) as transitions
-                from marts.fct_session_transitions s join ev on ev.event_id = s.from_event_id
-                where s.project_id = ? and s.field = ? and not s.is_repeat {ends}
+                from marts.fct_session_transitions s
+                where s.project_id = ? and s.field = ? and not s.is_repeat
+                      {_in_scope(f, "s.from_event_id")} {ends}
                 group by all
             )"""
     flows = _rows(cur, f"""{flows_sql}
@@ -366,7 +372,7 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
             select g.session_id, g.topic_id, g.is_last_segment,
                    row_number() over (partition by g.session_id order by g.segment_index) = 1 as is_first
             from marts.fct_session_segments g
-            where g.project_id = ? and g.field = ? and g.first_event_id in (select event_id from ev)
+            where g.project_id = ? and g.field = ? {_in_scope(f, "g.first_event_id")}
         )
         select g.topic_id, coalesce(t.label, 'Topic ' || g.topic_id) as label,
                count(distinct g.session_id) filter (where g.is_first) as entries,

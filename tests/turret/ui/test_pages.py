@@ -106,3 +106,12 @@ def test_plotly_is_served_locally(signed_in, client):
     assert '<script src="/vendor/plotly.min.js">' in page and "cdn" not in page.lower()
     js = client.get("/vendor/plotly.min.js")
     assert js.status_code == 200 and b"plotly" in js.get_data()[:2000].lower()
+
+
+def test_journeys_follow_the_event_filters(signed_in):
+    """Paid sessions: s2 1→2, s3 0→1→2 (s6 has one step, s7 repeats 2): the flows count only those."""
+    page = text(signed_in.get("/journeys?enum.tier=paid"))
+    flows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">(\d+)</td>", page)
+    assert sorted(flows) == [("Password reset", "Pricing plans", "1"),
+                             ("Pricing plans", "Billing questions", "2")]
+    assert "the event filters do not apply to them" in page
