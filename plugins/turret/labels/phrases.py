@@ -145,13 +145,15 @@ class Phrase:
 def _phrases_of(tokens: Sequence[str], max_words: int, stop: frozenset[str]) -> set[str]:
     out = set()
     for i, first in enumerate(tokens):
-        if first in stop or first in _FUNCTION_ONLY:
+        if first in stop or first in _FUNCTION_ONLY or len(first) < 2:  # "s" of "what s" is no word
             continue
         for n in range(1, max_words + 1):
             if i + n > len(tokens):
                 break
             last = tokens[i + n - 1]
-            if n > 1 and (last in _FUNCTION_ONLY or (last in stop and last not in _PARTICLES)):
+            if n > 1 and (
+                last in _FUNCTION_ONLY or len(last) < 2 or (last in stop and last not in _PARTICLES)
+            ):
                 continue
             out.add(" ".join(tokens[i : i + n]))
     return out
