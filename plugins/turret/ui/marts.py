@@ -438,8 +438,9 @@ def _map_texts(reader: MartsReader, f: Filters) -> dict[int, dict[str, Any]]:
 
 
 def field_summary(reader: MartsReader, project_id: str) -> list[dict[str, Any]]:
-    """The project's metadata fields as the marts hold them: text fields (with topics), enums, numbers."""
-    return _rows(reader.cursor(), """
+    """The project's metadata fields as the marts hold them: text fields (with topics), enums, numbers.
+    Once per snapshot and project: it reads every value, and only a new snapshot changes it."""
+    return reader.cached(("field_summary", project_id), lambda: _rows(reader.cursor(), """
         select field, 'text' as type, count(*) as n_values, count(distinct text) as n_distinct,
                list(distinct text)[1:3] as examples
         from marts.fct_events where project_id = ? group by field
@@ -449,4 +450,4 @@ def field_summary(reader: MartsReader, project_id: str) -> list[dict[str, Any]]:
         union all
         select field, 'number', count(*), count(distinct value), list(distinct value::varchar)[1:5]
         from marts.fct_event_numbers where project_id = ? group by field
-        order by type, field""", [project_id, project_id, project_id])
+        order by type, field""", [project_id, project_id, project_id]))

@@ -20,7 +20,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 @bp.get("/metadata")
 def metadata():
     f, context = scope()
-    fields = marts.field_summary(reader(), f.project_id)
+    fields = [dict(row) for row in marts.field_summary(reader(), f.project_id)]  # copies: rows are cached
     recorded = field_overrides.load(current_app.extensions["turret_control_plane"], f.project_id)
     for row in fields:
         key = (f.project_id, row["field"])
