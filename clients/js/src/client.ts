@@ -269,6 +269,7 @@ export class Client {
     if (this.sync) {
       const sending = this.deliverOne(event).catch((error: Error) => {
         this.logger.warn(`turret: event ${event.event_id} not delivered: ${error.message}`);
+        if (!(error instanceof TurretError && error.code !== null)) this.counters.dropped += 1; // refusals count as rejected
       });
       this.pendingSends.add(sending);
       void sending.finally(() => {

@@ -167,6 +167,7 @@ test("sync sends retry, then fail fast while the breaker is open", async () => {
   client.track("search", { query: "never throws" });
   assert.ok(await client.flush(5));
   assert.equal(client.stats().requests, 4);
+  assert.equal(client.stats().dropped, 1, "counted, not silent");
   await client.shutdown(0);
 });
 

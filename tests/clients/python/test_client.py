@@ -177,6 +177,7 @@ def test_sync_mode_retries_then_fails_fast_while_the_breaker_is_open():
     assert client.stats().requests == 4  # refused without a request
     client.track("search", {"query": "never raises"})  # sync track() logs instead of raising
     assert client.stats().requests == 4
+    assert client.stats().dropped == 1  # counted, not silent
 
 
 def test_the_breaker_opens_while_the_server_is_down_and_a_trial_closes_it(make_turret):

@@ -280,6 +280,9 @@ class Client:
                 self.send(name, metadata, session_id, user_id, event_id, timestamp)
             except (TurretError, CircuitOpenError) as exc:
                 logger.warning("turret: event %s not delivered: %s", event_id, exc)
+                if not (isinstance(exc, TurretError) and exc.code is not None):  # refusals count as rejected
+                    with self._stats_lock:
+                        self._dropped += 1
             return event_id
         if self._closed or not self._slots.acquire(self.block):
             self._count_drop()
@@ -315,8 +318,9 @@ class Client:
         try:
             _dumps(event)
         except (TypeError, ValueError) as exc:
-            message = f"event {event_id} cannot be encoded as JSON: {exc}"
-            raise TurretError(message, None, "INVALID_REQUEST") from None
+            error = f"cannot be encoded as JSON: {exc}"
+            self._reject([Rejection(event_id, None, "INVALID_REQUEST", error)])
+            raise TurretError(f"event {event_id} {error}", None, "INVALID_REQUEST") from None
         outcome = self._deliver(transport, [event], sync=True)
         if outcome.delivered:
             return outcome.delivered[0]
