@@ -84,10 +84,10 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
     current = None
     env = {**env, "TURRET_TASK_RETRIES": str(retries)}
     cmd = [airflow_env.airflow_bin(), "dags", "test", dag_id]
+    if logical_date:
+        cmd.append(_validated_date(logical_date))  # positional: before any option
     if all_steps:
         cmd += ["--conf", json.dumps({"skip_when_idle": False})]
-    if logical_date:
-        cmd.append(_validated_date(logical_date))
     # On a terminal, a live line names the running task and its time (the embedding step takes minutes).
     progress = TaskProgress("pipeline", enabled=False if quiet else None)
     with open(log_path, "w") as log, progress, subprocess.Popen(
