@@ -1,7 +1,8 @@
 """Ingest throughput and latency against a real gunicorn server (``python -m bench ingest``).
 
-The server is ``turret serve`` as a subprocess: gunicorn with ``turret.gunicorn_conf`` (gthread workers,
-``TURRET_WORKERS`` x ``TURRET_THREADS``, default 2 x 8) over a temporary TURRET_HOME,
+The server is ``turret serve`` as a subprocess: gunicorn with ``turret.gunicorn_conf`` (asyncio workers,
+each running the app on ``TURRET_THREADS`` threads: ``TURRET_WORKERS`` x ``TURRET_THREADS``, default 2 x 8)
+over a temporary TURRET_HOME,
 with ``TURRET_BENCH_ENDPOINTS=1`` so that ``POST /bench/noop`` exists (``TURRET_WORKERS``, ``TURRET_THREADS``
 and ``TURRET_GROUP_COMMIT_MS`` pass through from the caller's environment). The load generator is a second
 process (``python -m bench.ingest --loadgen``): threads with keep-alive ``http.client`` connections,

@@ -497,3 +497,14 @@ def test_image_switches_every_tools_usage_reporting_off():
     runtime = text[text.rindex("\nFROM "):]  # the image's last stage: what containers run
     for key, value in TELEMETRY_OFF.items():
         assert re.search(rf"^\s*(ENV\s+)?{key}={re.escape(value)}(\s|$)", runtime, re.M), key
+
+
+def test_the_exposed_ingest_api_is_the_slow_client_proof_server(services):
+    """The compose file exposes `turret serve` itself (gunicorn's asyncio worker in front of the app, as
+    tests/ingest_api/test_slow_clients.py measures), not a server of its own choosing."""
+    import turret.gunicorn_conf as conf
+
+    command = services["ingest"]["command"]
+    assert command[:2] == ["turret", "serve"]
+    assert not {"--worker-class", "-k", "--threads"} & set(command)
+    assert conf.worker_class == "asgi"

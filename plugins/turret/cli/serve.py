@@ -1,7 +1,9 @@
-"""``turret serve``: the ingest API under gunicorn (threaded workers in several processes)."""
+"""``turret serve``: the ingest API under gunicorn (asyncio workers in several processes, each running the
+app on a pool of threads behind a front that reads whole requests first: ``ingest_api.asgi``)."""
 
 from __future__ import annotations
 
+import os
 from typing import NoReturn
 
 import click
@@ -28,15 +30,16 @@ def load_settings() -> Settings:
         fail(str(exc))
 
 
-def build_options(host: str, port: int, workers: int, threads: int) -> dict[str, object]:
-    """gunicorn settings: those of :mod:`turret.gunicorn_conf`, with bind/workers/threads from the command."""
+def build_options(host: str, port: int, workers: int) -> dict[str, object]:
+    """gunicorn settings: those of :mod:`turret.gunicorn_conf`, with bind/workers from the command. (The
+    app's threads are its own, ``TURRET_THREADS``: gunicorn's asgi worker has none.)"""
     import turret.gunicorn_conf as conf
 
     from gunicorn.config import KNOWN_SETTINGS
 
     known = {s.name for s in KNOWN_SETTINGS}
     options = {name: value for name, value in vars(conf).items() if name in known}
-    options.update(bind=f"{host}:{port}", workers=workers, threads=threads)
+    options.update(bind=f"{host}:{port}", workers=workers)
     return options
 
 
@@ -50,9 +53,9 @@ def make_server(options: dict[str, object]):
                 self.cfg.set(name, value)
 
         def load(self):
-            from ingest_api import create_app
+            from ingest_api.asgi import create_asgi_app
 
-            return create_app()
+            return create_asgi_app()
 
     return TurretServer(prog="turret serve")
 
@@ -78,12 +81,12 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         import ingest_api  # noqa: F401 - fail here, clearly, rather than in every worker
     except ImportError as exc:
         fail(f"the ingest API package cannot be imported: {exc}", code=1)
-    options = build_options(
-        host, port or settings.port, workers or settings.workers, threads or settings.threads
-    )
+    threads = threads or settings.threads
+    os.environ["TURRET_THREADS"] = str(threads)  # read by each worker's app (ingest_api.asgi)
+    options = build_options(host, port or settings.port, workers or settings.workers)
     click.echo(
         f"Starting Turret ingest API on http://{options['bind']} "
-        f"({options['workers']} workers x {options['threads']} threads); "
+        f"({options['workers']} workers x {threads} threads); "
         f"landing store {settings.landing_root}"
     )
     make_server(options).run()

@@ -38,9 +38,11 @@ def test_bad_options_are_refused_before_starting(turret_home, args, message):
 def test_options_come_from_the_gunicorn_conf_and_the_command():
     from turret.cli.serve import build_options
 
-    options = build_options("0.0.0.0", 9000, 3, 4)
-    assert options["bind"] == "0.0.0.0:9000" and options["workers"] == 3 and options["threads"] == 4
-    assert options["worker_class"] == "gthread" and options["preload_app"] is False
+    options = build_options("0.0.0.0", 9000, 3)
+    assert options["bind"] == "0.0.0.0:9000" and options["workers"] == 3
+    # asyncio workers: a slow client holds a connection slot, never one of the app's threads.
+    assert options["worker_class"] == "asgi" and options["worker_connections"] >= 200
+    assert options["preload_app"] is False
     assert callable(options["worker_exit"]) and callable(options["on_starting"])
 
 
