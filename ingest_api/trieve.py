@@ -21,7 +21,6 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, current_app, request
-
 from turret.bounds import IngestBounds, OutOfBounds
 from turret.landing import make_record, new_event_id, utc_now
 
@@ -77,7 +76,7 @@ def _count(value: Any) -> int | None:
 
 
 def flat_metadata(event: dict[str, Any]) -> dict[str, Any]:
-    """The flat metadata the topic engine sees: free text, enum-like fields and numbers. Nulls are left out."""
+    """The flat metadata the topic engine sees: free text, enum-like fields and numbers; nulls left out."""
     kind = event["event_type"]
     rating = event.get("query_rating")
     clicked = event.get("clicked_items")

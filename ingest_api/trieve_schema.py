@@ -80,7 +80,9 @@ class Str(Schema):
         if self.enum is not None and value not in self.enum:
             raise SchemaError(f"{path} must be one of {', '.join(self.enum)}; got {value[:60]!r}")
         if self.format == "uuid" and not _UUID_RE.match(value):
-            raise SchemaError(f"{path} must be a UUID like 123e4567-e89b-12d3-a456-426614174000; got {value[:60]!r}")
+            raise SchemaError(
+                f"{path} must be a UUID like 123e4567-e89b-12d3-a456-426614174000; got {value[:60]!r}"
+            )
         if self.min_length is not None and len(value) < self.min_length:
             raise SchemaError(f"{path} must not be empty" if self.min_length == 1 else
                               f"{path} is {len(value)} characters; the minimum is {self.min_length}")
@@ -262,7 +264,8 @@ class Ref(Schema):
 CTR_TYPE = Ref("CTRType", Str(enum=("search", "rag", "recommendation")))
 REQUEST_INFO = Ref(
     "RequestInfo",
-    Obj({"request_id": Str(format="uuid"), "request_type": CTR_TYPE}, required=("request_type", "request_id")),
+    Obj({"request_id": Str(format="uuid"), "request_type": CTR_TYPE},
+        required=("request_type", "request_id")),
 )
 CHUNK_WITH_POSITION = Ref(
     "ChunkWithPosition",
@@ -273,7 +276,8 @@ PURCHASE_ITEM = Ref(
 )
 SEARCH_QUERY_RATING = Ref(
     "SearchQueryRating",
-    Obj({"metadata": AnyValue(), "note": Nullable(Str()), "rating": Int(format="int32")}, required=("rating",)),
+    Obj({"metadata": AnyValue(), "note": Nullable(Str()), "rating": Int(format="int32")},
+        required=("rating",)),
 )
 SEARCH_TYPES = Ref("ClickhouseSearchTypes", Str(enum=("search", "search_over_groups", "autocomplete", "rag")))
 RAG_TYPES = Ref("ClickhouseRagTypes", Str(enum=("chosen_chunks", "all_chunks")))
@@ -284,7 +288,9 @@ COMPONENTS = (
     SEARCH_TYPES, RAG_TYPES, RECOMMENDATION_TYPES,
 )
 
-EVENT_TYPES = ("view", "add_to_cart", "click", "purchase", "filter_clicked", "search", "rag", "recommendation")
+EVENT_TYPES = (
+    "view", "add_to_cart", "click", "purchase", "filter_clicked", "search", "rag", "recommendation",
+)
 MAX_EVENT_NAME_LENGTH = MAX_NAME_LENGTH
 
 
@@ -321,7 +327,8 @@ def build_variants(settings: Settings) -> dict[str, Obj]:
             required=("event_name", "items", "event_type"), title="AddToCart",
         ),
         "click": Obj(
-            {"clicked_items": Nullable(CHUNK_WITH_POSITION), "event_name": event_name, "event_type": tag("click"),
+            {"clicked_items": Nullable(CHUNK_WITH_POSITION), "event_name": event_name,
+             "event_type": tag("click"),
              "is_conversion": is_conversion, "location": location, "metadata": metadata, "request": request,
              "user_id": user_id},
             required=("event_name", "event_type"), title="Click",

@@ -129,7 +129,7 @@ def _parse_segment(
     return rows, bad
 
 
-def _insert_events(con: "duckdb.DuckDBPyConnection", rows: list[tuple]) -> int:
+def _insert_events(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> int:
     """Insert rows not already in raw.events; within the batch the earliest line wins. Returns rows added."""
     import pandas as pd
 
@@ -178,7 +178,7 @@ def _default_bounds() -> IngestBounds:
 
 
 def _drop_later_copies(
-    con: "duckdb.DuckDBPyConnection", rows: list[tuple], replaceable: Collection[str]
+    con: duckdb.DuckDBPyConnection, rows: list[tuple], replaceable: Collection[str]
 ) -> int:
     """First copy wins across segments: delete the rows of ``replaceable`` segments (loaded by this same
     load, so nothing downstream has read them) that a row of ``rows`` received earlier repeats, and move
@@ -221,7 +221,7 @@ def _drop_later_copies(
 
 
 def load_segment(
-    con: "duckdb.DuckDBPyConnection",
+    con: duckdb.DuckDBPyConnection,
     path: Path,
     segment: str,
     *,
@@ -261,7 +261,7 @@ def load_segment(
 
 
 def load_landing(
-    con: "duckdb.DuckDBPyConnection",
+    con: duckdb.DuckDBPyConnection,
     landing_root: str | Path,
     *,
     storage_options: dict[str, Any] | None = None,
