@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -56,7 +55,6 @@ def grid(name: str) -> list[dict]:
     """Every (size, selection, min_samples, min_cluster_size) result of one set."""
     import hdbscan
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
     from turret.topics.engine import TopicModel
     from turret.topics.reduce import UMAPReducer, l2_normalize
 

@@ -90,7 +90,6 @@ def run_engine(X: np.ndarray) -> np.ndarray:
 
 def run_plain_hdbscan(X: np.ndarray) -> np.ndarray:
     import hdbscan
-
     from turret.topics.engine import default_min_cluster_size
     from turret.topics.reduce import PCAReducer
 

@@ -29,7 +29,7 @@ def text_hash(text: str) -> str:
 
 
 def extract_texts(
-    con: "duckdb.DuckDBPyConnection", settings: "Settings", project_id: str | None = None
+    con: duckdb.DuckDBPyConnection, settings: Settings, project_id: str | None = None
 ) -> int:
     """Write the missing rows of ``pipeline.event_texts``; returns how many were added."""
     import pandas as pd

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from turret.language import UNDETERMINED, detect, detect_all, is_other_language
 
 

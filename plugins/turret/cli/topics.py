@@ -115,8 +115,12 @@ def trend_text(last: int, previous: int) -> str:
     return f"{change:+.0%}"
 
 
-def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -> dict[str, Any]:
-    """The ``--json`` document: project, field, as_of, total events and the topics, biggest first."""
+def topics_document(con: Any, project: dict[str, str], field: str, limit: int,
+                    conversational: bool = False) -> dict[str, Any]:
+    """The ``--json`` document: project, field, as_of, total events and the topics, biggest first.
+
+    Conversational topics (thanks, greetings, yes/no) are left out unless ``conversational``; the document
+    says how many there are and what share of the events they hold either way."""
     (as_of,) = con.execute(
         "select max(occurred_at) from marts.fct_events where project_id = ? and field = ?",
         [project["id"], field],
@@ -135,20 +139,25 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
         )
         select d.topic_id, d.label, d.description, d.events, d.theme, d.status, d.is_unclustered,
                coalesce(c.last_24h, 0), coalesce(c.previous_24h, 0),
-               sum(d.events) over () as total
+               d.is_conversational
         from marts.dim_topics d
         left join counts c using (topic_id)
-        where d.project_id = ? and d.field = ?
+        where d.project_id = ? and d.field = ? and (? or not d.is_conversational)
         order by d.events desc, d.topic_id
         limit ?
         """,
-        [as_of, as_of, as_of, project["id"], field, project["id"], field, limit],
+        [as_of, as_of, as_of, project["id"], field, project["id"], field, conversational, limit],
     ).fetchall()
+    (n_chat, chat_events) = con.execute(
+        "select count(*), coalesce(sum(events), 0) from marts.dim_topics "
+        "where project_id = ? and field = ? and is_conversational",
+        [project["id"], field],
+    ).fetchone()
     (total,) = con.execute(
         "select count(*) from marts.fct_events where project_id = ? and field = ?", [project["id"], field]
     ).fetchone()
     topics = []
-    for tid, label, desc, events, theme, status, unclustered, last, prev, _ in rows:
+    for tid, label, desc, events, theme, status, unclustered, last, prev, chat in rows:
         topics.append(
             {
                 "topic_id": tid,
@@ -159,6 +168,7 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
                 "theme": theme,
                 "status": status,
                 "is_unclustered": bool(unclustered),
+                "is_conversational": bool(chat),
                 "trend": {
                     "last_24h": last,
                     "previous_24h": prev,
@@ -175,6 +185,8 @@ def topics_document(con: Any, project: dict[str, str], field: str, limit: int) -
         "as_of": as_of.isoformat() if as_of else None,
         "total_events": total,
         "topics": topics,
+        "conversational": {"topics": int(n_chat), "events": int(chat_events),
+                           "share": chat_events / total if total else 0.0, "listed": conversational},
     }
 
 
@@ -216,8 +228,10 @@ def conversions_by_topic(con: Any, project_id: str, field: str) -> dict[int, dic
 @click.option("--field", "field", metavar="FIELD", help="Text field (default: the only one, else 'prompt').")
 @click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIMIT, show_default=True,
               help="Most topics to show.")
+@click.option("--conversational", is_flag=True,
+              help="Also list chit-chat topics (thanks, greetings, yes/no), hidden by default.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document (docs/marts.md).")
-def topics(project: str | None, field: str | None, limit: int, as_json: bool) -> None:
+def topics(project: str | None, field: str | None, limit: int, conversational: bool, as_json: bool) -> None:
     """List a project's topics: events, share, theme, status, 24-hour trend, and conversions when any."""
     import duckdb
 
@@ -225,7 +239,7 @@ def topics(project: str | None, field: str | None, limit: int, as_json: bool) ->
         try:
             chosen = resolve_project(con, project)
             chosen_field = resolve_field(con, chosen["id"], field)
-            doc = topics_document(con, chosen, chosen_field, limit)
+            doc = topics_document(con, chosen, chosen_field, limit, conversational)
         except duckdb.Error as exc:
             reason = str(exc).splitlines()[0]
             raise click.ClickException(f"cannot read the marts from {source}: {reason}") from None
@@ -250,3 +264,10 @@ def topics(project: str | None, field: str | None, limit: int, as_json: bool) ->
             row += [f"{c['click_through_rate']:.1%}", c["conversions"], f"{c['revenue']:,.2f}"] if c else [
                 "-", "-", "-"]
     click.echo(render_table(headers, rows) if rows else "no topics yet")
+    waiting = [t for t in doc["topics"] if t["is_unclustered"] and t["share"] >= 0.999 and t["description"]]
+    if waiting:
+        click.echo(waiting[0]["description"])  # a field below the fit minimum says how many texts are missing
+    chat = doc["conversational"]
+    if chat["topics"] and not chat["listed"]:
+        click.echo(f"{chat['topics']} conversational topics (thanks, greetings, yes/no: {chat['share']:.1%} of "
+                   "events) not listed; --conversational shows them")

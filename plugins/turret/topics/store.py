@@ -166,7 +166,7 @@ class EngineConfig:
 DEFAULT_CONFIG = EngineConfig()
 
 
-def ensure_state(con: "duckdb.DuckDBPyConnection") -> None:
+def ensure_state(con: duckdb.DuckDBPyConnection) -> None:
     """Create the engine's own state tables (idempotent)."""
     from turret.warehouse import ensure_schema
 
@@ -175,7 +175,7 @@ def ensure_state(con: "duckdb.DuckDBPyConnection") -> None:
         _exec(con, statement)
 
 
-def model_key(settings: "Settings", embedder: Any = None) -> str:
+def model_key(settings: Settings, embedder: Any = None) -> str:
     """How the configured embedder's vectors are keyed in pipeline.embeddings (see turret.embed)."""
     if embedder is not None:
         return getattr(embedder, "cache_model_id", embedder.model_name)
@@ -188,8 +188,8 @@ def model_key(settings: "Settings", embedder: Any = None) -> str:
 
 
 def update_topics(
-    con: "duckdb.DuckDBPyConnection",
-    settings: "Settings",
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
     *,
     run_id: str,
     mode: str = "auto",
@@ -599,7 +599,7 @@ def _assign_themes(con, pid: str, field: str) -> None:
 
 
 def label_topics(
-    con: "duckdb.DuckDBPyConnection", settings: "Settings", *, run_id: str, labeler: Any = None
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str, labeler: Any = None
 ) -> dict:
     """Name topics and themes whose description changed; unchanged ones keep their label (no flicker).
 

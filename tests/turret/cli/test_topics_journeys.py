@@ -54,6 +54,21 @@ def test_topics_json_document(home):
     assert first["trend"] == {"last_24h": 5, "previous_24h": 0, "change": None}
 
 
+def test_conversational_topics_are_listed_only_when_asked(home):
+    con = duckdb.connect(str(home.warehouse))
+    con.execute("update marts.dim_topics set is_conversational = true where topic_id = 1")
+    con.close()
+    result = run("topics", "--project", "acme")
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[0] for line in result.output.splitlines()[3:] if line[:5].strip().lstrip("-").isdigit()]
+    assert rows == ["0", "2", "-1"]
+    assert "1 conversational topics (thanks, greetings, yes/no: 26.7% of events) not listed" in result.output
+    doc = json.loads(run("topics", "--project", "acme", "--json", "--conversational").output)
+    assert [t["topic_id"] for t in doc["topics"]] == [0, 2, 1, -1]
+    assert next(t for t in doc["topics"] if t["topic_id"] == 1)["is_conversational"] is True
+    assert doc["conversational"] == {"topics": 1, "events": 4, "share": pytest.approx(4 / 15), "listed": True}
+
+
 def test_topics_trend_compares_the_last_24h_with_the_24h_before(home):
     con = duckdb.connect(str(home.warehouse))
     con.execute("update marts.fct_events set occurred_at = occurred_at - interval 30 hour "

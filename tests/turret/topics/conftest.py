@@ -116,9 +116,8 @@ def _text_hash(text: str) -> str:
 
 def _add_texts(con, project_id: str, field: str, event_ids, texts, vectors, model="all-MiniLM-L6-v2") -> None:
     """Rows in pipeline.event_texts and pipeline.embeddings, as the embed step leaves them."""
-    from turret.embed import ensure_embeddings_table
-
     import pandas as pd
+    from turret.embed import ensure_embeddings_table
 
     ensure_embeddings_table(con, vectors.shape[1])
     frame = pd.DataFrame({"event_id": list(event_ids), "text": list(texts),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from turret.settings import Settings, SettingsError
 from turret.topics import DEFAULT_CONFIG, EngineConfig, update_topics
 from turret.topics import engine as eng

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
-
 from turret.topics.engine import (
     ASSIGNED_CLUSTER,
     ASSIGNED_PENDING,

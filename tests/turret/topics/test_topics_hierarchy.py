@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from turret.topics.hierarchy import assign_themes, n_themes_for
 
 

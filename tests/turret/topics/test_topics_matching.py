@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from turret.topics.matching import CONTINUED, MERGED, NEW, RETIRED, SPLIT, match_topics, score_matrix
 
 

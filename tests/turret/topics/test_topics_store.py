@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from turret.label import KeywordLabeler
 from turret.topics import DEFAULT_CONFIG, TopicsError, label_topics, update_topics
 
