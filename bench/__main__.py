@@ -1,4 +1,5 @@
-"""``python -m bench [name ...]``: run ``bench/<name>.py``'s ``main()``; every benchmark when no name is given."""
+"""``python -m bench [name ...]``: run ``bench/<name>.py``'s ``main()``; every benchmark when no name is
+given."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def main(argv: list[str]) -> int:
     wanted = argv or names
     unknown = [n for n in wanted if n not in names]
     if unknown:
-        print(f"unknown benchmark {', '.join(unknown)}; available: {', '.join(names) or '(none)'}", file=sys.stderr)
+        print(f"unknown benchmark {', '.join(unknown)}; available: {', '.join(names) or '(none)'}",
+              file=sys.stderr)
         return 2
     status = 0
     for name in wanted:

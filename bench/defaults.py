@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print(figs: list[dict]) -> None:
     for f in figs:
-        print(f"  {f['set']:10} n={f['n']:>6} mcs {f['rule_mcs']:>4} (grid {f['mcs']:>4}): ARI {f['ari']:.3f} "
+        print(f"  {f['set']:10} n={f['n']:>6} mcs {f['rule_mcs']:>4} (grid {f['mcs']:>4}): "
+              f"ARI {f['ari']:.3f} "
               f"NMI {f['nmi']:.3f} topics {f['topics']:>4} / gold {f['gold']}")
 
 

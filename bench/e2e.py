@@ -67,7 +67,8 @@ def _run_pipeline(home: Path, *args: str) -> tuple[float, dict[str, float], str]
     from turret.airflow_env import airflow_environment, ensure_airflow_ready
     from turret.settings import Settings
 
-    ensure_airflow_ready(Settings(home=home), airflow_environment(Settings(home=home), env), echo=lambda *_: None)
+    ensure_airflow_ready(Settings(home=home), airflow_environment(Settings(home=home), env),
+                         echo=lambda *_: None)
     started = time.perf_counter()
     proc = subprocess.run([turret, "pipeline", "run", *args], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -99,7 +100,8 @@ def main() -> int:
         shares = sorted(r["tasks"].items(), key=lambda kv: -kv[1])
         top = ", ".join(f"{k} {v / total:.0%}" for k, v in shares[:5])
         r["ratio_to_baseline"] = round(r["events_per_second"] / base, 2)
-        print(f"{r['events']:>8} {r['wall_seconds']:>8} {r['events_per_second']:>9} {r['ratio_to_baseline']:>7}x   {top}")
+        print(f"{r['events']:>8} {r['wall_seconds']:>8} {r['events_per_second']:>9} "
+              f"{r['ratio_to_baseline']:>7}x   {top}")
     (RESULTS / "e2e.json").write_text(json.dumps(results, indent=2))
     return 0
 

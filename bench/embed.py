@@ -30,12 +30,14 @@ BANKING77 = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77
 
 def generated(n: int, seed: int = 7) -> list[str]:
     rnd = random.Random(seed)
-    verbs = ["reset", "change", "delete", "export", "find", "share", "cancel", "upgrade", "download", "update"]
+    verbs = ["reset", "change", "delete", "export", "find", "share", "cancel", "upgrade", "download",
+             "update"]
     things = ["password", "email address", "invoice", "account", "API key", "team", "plan", "card", "report"]
     tails = ["", " on the mobile app", " before the end of the month", " without losing my data",
              " because the button does not work", " for my whole organisation please"]
     starts = ["How do I", "Can I", "Why can't I", "Is it possible to", "Help me"]
-    return [f"{rnd.choice(starts)} {rnd.choice(verbs)} my {rnd.choice(things)}{rnd.choice(tails)}?" for _ in range(n)]
+    return [f"{rnd.choice(starts)} {rnd.choice(verbs)} my {rnd.choice(things)}{rnd.choice(tails)}?"
+            for _ in range(n)]
 
 
 def demo_prompts(n: int) -> list[str]:

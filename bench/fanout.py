@@ -87,7 +87,8 @@ def main() -> int:
     for r in results:
         r["speedup"] = round(r["texts_per_second"] / base, 2)
         r["efficiency"] = round(r["speedup"] / r["workers"], 2)
-    print(f"2 workers vs 1: {results[1]['speedup']}x (efficiency {results[1]['efficiency']}) on {cores} cores")
+    print(f"2 workers vs 1: {results[1]['speedup']}x (efficiency {results[1]['efficiency']}) "
+          f"on {cores} cores")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fanout.json").write_text(json.dumps({"cores": cores, "model": model, "runs": results},
                                                     indent=2))

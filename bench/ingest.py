@@ -154,7 +154,9 @@ def _closed_loop(
         t.join()
     out = _summary([v for per in latencies for v in per], sum(errors), seconds)
     server_after = _process_tree_cpu(server_pid)
-    out["server_cpu_s"] = server_after - server_cpu if server_cpu is not None and server_after is not None else None
+    out["server_cpu_s"] = (
+        server_after - server_cpu if server_cpu is not None and server_after is not None else None
+    )
     out["client_cpu_s"] = _own_cpu() - client_cpu
     return out
 
@@ -183,7 +185,8 @@ def _alternating(port: int, phases: dict[str, tuple[str, list[bytes]]], key: str
                                             server_pid=server_pid))
     out = {}
     for name, runs in parts.items():
-        merged = _summary([v for run in runs for v in run["_latencies"]], sum(r["errors"] for r in runs), seconds)
+        merged = _summary([v for run in runs for v in run["_latencies"]], sum(r["errors"] for r in runs),
+                          seconds)
         merged["req_per_s_by_round"] = [round(r["req_per_s"], 1) for r in runs]
         requests = max(1, merged["requests"])
         if all(r["server_cpu_s"] is not None for r in runs):
@@ -266,7 +269,8 @@ def loadgen(port: int, key: str, seconds: float, threads: int, server_pid: int |
     halves: dict[str, list[dict]] = {"/bench/noop": [], "/track": []}
     for _ in range(2):
         for path, runs in halves.items():
-            runs.append(_fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS / 2, max(threads, 32), path))
+            runs.append(_fixed_rate(port, singles, key, FIXED_RATE, FIXED_SECONDS / 2, max(threads, 32),
+                                    path))
     fixed, noop_fixed = (_merge_fixed(halves[path]) for path in ("/track", "/bench/noop"))
     for phase in phases.values():
         del phase["_latencies"]
@@ -348,14 +352,17 @@ def main() -> int:
 
         landing = settings.landing_root
         still_open = len(list(iter_open_segments(landing)))
-        landed = sum(1 for seg in iter_sealed_segments(landing) for line in read_segment(seg) if line.error is None)
+        landed = sum(1 for seg in iter_sealed_segments(landing) for line in read_segment(seg)
+                     if line.error is None)
         server_errors = [ln for ln in log_path.read_text().splitlines() if "Traceback" in ln or "ERROR" in ln]
 
     noop, track, batch = phases["noop"], phases["track"], phases["batch"]
     fixed, noop_fixed = phases["track_fixed_rate"], phases["noop_fixed_rate"]
     result = {
-        "machine": {"cpus": os.cpu_count(), "loadavg_1m_at_end": os.getloadavg()[0], "python": platform.python_version(), "platform": platform.platform()},
-        "server": {"workers": settings.workers, "threads": settings.threads, "group_commit_ms": settings.group_commit_ms},
+        "machine": {"cpus": os.cpu_count(), "loadavg_1m_at_end": os.getloadavg()[0],
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "server": {"workers": settings.workers, "threads": settings.threads,
+                   "group_commit_ms": settings.group_commit_ms},
         "load": {"threads": CONCURRENCY, "seconds_per_phase": DURATION, "batch_size": BATCH_SIZE},
         **phases,
         "after_shutdown": {"segments_left_open": still_open, "events_landed": landed,
@@ -367,15 +374,19 @@ def main() -> int:
     }
     print(f"server: gunicorn {settings.workers} workers x {settings.threads} threads; "
           f"load: {CONCURRENCY} keep-alive clients, {DURATION:g} s per phase, {os.cpu_count()} CPUs")
-    print(f"  noop           {noop['req_per_s']:9.0f} req/s     p50 {noop['p50_ms']:6.1f} ms  p99 {noop['p99_ms']:6.1f} ms")
+    print(f"  noop           {noop['req_per_s']:9.0f} req/s     p50 {noop['p50_ms']:6.1f} ms  "
+          f"p99 {noop['p99_ms']:6.1f} ms")
     print(f"  /track         {track['req_per_s']:9.0f} events/s  p50 {track['p50_ms']:6.1f} ms  "
           f"p99 {track['p99_ms']:6.1f} ms  errors {track['errors']}")
-    print(f"  /track/batch   {batch['events_per_s']:9.0f} events/s  ({batch['req_per_s']:.1f} req/s of {BATCH_SIZE}) "
+    print(f"  /track/batch   {batch['events_per_s']:9.0f} events/s  "
+          f"({batch['req_per_s']:.1f} req/s of {BATCH_SIZE}) "
           f"p50 {batch['p50_ms']:6.1f} ms  p99 {batch['p99_ms']:6.1f} ms  errors {batch['errors']}")
-    print(f"  /track @ {FIXED_RATE:.0f}/s  achieved {fixed['achieved_req_per_s']:.0f}/s  p50 {fixed['p50_ms']:6.1f} ms  "
+    print(f"  /track @ {FIXED_RATE:.0f}/s  achieved {fixed['achieved_req_per_s']:.0f}/s  "
+          f"p50 {fixed['p50_ms']:6.1f} ms  "
           f"p99 {fixed['p99_ms']:6.1f} ms  errors {fixed['errors']}")
     print(f"  noop   @ {FIXED_RATE:.0f}/s  achieved {noop_fixed['achieved_req_per_s']:.0f}/s  "
-          f"p50 {noop_fixed['p50_ms']:6.1f} ms  p99 {noop_fixed['p99_ms']:6.1f} ms  (this machine's latency floor)")
+          f"p50 {noop_fixed['p50_ms']:6.1f} ms  p99 {noop_fixed['p99_ms']:6.1f} ms  "
+          "(this machine's latency floor)")
     by_round = [t / n for t, n in zip(track["req_per_s_by_round"], noop["req_per_s_by_round"], strict=True)]
     result["ratios"]["track_over_noop_by_round"] = [round(r, 3) for r in by_round]
     print(f"  track/noop by round {min(by_round):.2f}..{max(by_round):.2f} over {len(by_round)} rounds")
@@ -385,8 +396,10 @@ def main() -> int:
         # CPU-bound on a shared machine: throughput follows 1 / (server + client CPU per request).
         result["ratios"]["track_over_noop_by_cpu"] = cost["noop"] / cost["track"]
         print(f"  CPU per request (server + load generator): noop {noop['server_cpu_us_per_request']:.0f} + "
-              f"{noop['client_cpu_us_per_request']:.0f} us, /track {track['server_cpu_us_per_request']:.0f} + "
-              f"{track['client_cpu_us_per_request']:.0f} us; ratio {result['ratios']['track_over_noop_by_cpu']:.2f}")
+              f"{noop['client_cpu_us_per_request']:.0f} us, "
+              f"/track {track['server_cpu_us_per_request']:.0f} + "
+              f"{track['client_cpu_us_per_request']:.0f} us; "
+              f"ratio {result['ratios']['track_over_noop_by_cpu']:.2f}")
     print(f"  ratio track/noop {result['ratios']['track_over_noop']:.2f}   "
           f"batch/single (events/s) {result['ratios']['batch_events_over_single_events']:.1f}")
     print(f"  after shutdown: {landed} events landed, {still_open} segments left open, "

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if not events.exists():
         print(f"journeys_sgd: {events} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0
-    from turret.conversation import ConversationParams, prototypes_from_encoder
+    from turret.conversation import ConversationParams
 
     t0 = time.perf_counter()
     df = load_events(events)

@@ -125,11 +125,13 @@ def _turret() -> list[str]:
 def create_project(env: dict[str, str]) -> str:
     """``turret projects create``; returns the API key (printed alone on the last line)."""
     proc = subprocess.run(
-        [*_turret(), "projects", "create", PROJECT, "--plan", "enterprise", "--monthly-limit", str(MONTHLY_LIMIT)],
+        [*_turret(), "projects", "create", PROJECT, "--plan", "enterprise",
+         "--monthly-limit", str(MONTHLY_LIMIT)],
         env=env, capture_output=True, text=True,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"turret projects create failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(f"turret projects create failed ({proc.returncode}):\n"
+                           f"{proc.stdout}\n{proc.stderr}")
     return proc.stdout.strip().splitlines()[-1].strip()
 
 
@@ -197,7 +199,8 @@ def ingest_and_run(home: Path, records: list[dict], batch_size: int) -> dict:
     summary = [line.rstrip() for line in tail if line.strip()][-25:]
     return {
         "id_map": id_map,
-        "seconds": {"serve_start": round(t_start, 1), "post": round(t_post, 1), "serve_stop": round(t_stop, 1),
+        "seconds": {"serve_start": round(t_start, 1), "post": round(t_post, 1),
+                    "serve_stop": round(t_stop, 1),
                     "airflow_setup": round(t_airflow, 1), "pipeline": round(t_pipeline, 1)},
         "pipeline_log_tail": summary,
     }
@@ -224,7 +227,8 @@ def read_warehouse(warehouse: Path):
             "select model, params from pipeline.topic_models where field = ?", [FIELD]
         ).fetchone()
         if model_row is None:
-            raise RuntimeError("pipeline.topic_models has no row for the prompt field: no topic model was fitted")
+            raise RuntimeError("pipeline.topic_models has no row for the prompt field: "
+                               "no topic model was fitted")
         model, params = model_row[0], json.loads(model_row[1]) if model_row[1] else {}
         vectors = con.execute(
             "select text_hash, vector from pipeline.embeddings where model = ?", [model]
@@ -288,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
 
     events_path = data_dir() / "sgd_dev" / "events_dev.jsonl"
     if not events_path.exists():
-        print(f"journeys_sgd_pipeline: {events_path} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
+        print(f"journeys_sgd_pipeline: {events_path} not found (set TURRET_SHARED_DATA); "
+              "nothing to benchmark.")
         return 0
     import pandas as pd
 
@@ -308,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     stamps = pd.to_datetime([r["timestamp"] for r in records], utc=True)
     now = datetime.now(UTC)
     print(f"{len(records)} events, {gold['session_id'].nunique()} sessions; timestamps "
-          f"{stamps.min().isoformat()} .. {stamps.max().isoformat()} (now {now.isoformat(timespec='seconds')})",
+          f"{stamps.min().isoformat()} .. {stamps.max().isoformat()} "
+          f"(now {now.isoformat(timespec='seconds')})",
           flush=True)
     if stamps.max() > pd.Timestamp(now):
         print("  note: some timestamps are in the future; the API accepts at most 600 s of skew", flush=True)
@@ -333,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         wh["gold_event_id"] = wh["event_id"].map(id_map)
         unknown = int(wh["gold_event_id"].isna().sum())
         n_missing = len(set(gold["event_id"]) - set(wh["gold_event_id"].dropna()))
-        print(f"warehouse: {info['raw_events']} raw events ({info['quarantined']} quarantined), {len(wh)} with a "
-              f"topic; {n_missing} posted turns missing, {unknown} unknown events; {len(centroids)} centroids, "
+        print(f"warehouse: {info['raw_events']} raw events ({info['quarantined']} quarantined), "
+              f"{len(wh)} with a topic; {n_missing} posted turns missing, {unknown} unknown events; "
+              f"{len(centroids)} centroids, "
               f"{info['active_topics']} active topics; engine outlier_threshold "
               f"{info['engine_params'].get('outlier_threshold')}", flush=True)
         keep_rows = wh["gold_event_id"].notna().to_numpy()
@@ -371,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"topics: {len(centroids)}; unclustered share (per message): {unclustered:.3f}; "
               f"journey topic -1 share: {float((conv['journey_topic_id'] < 0).mean()):.3f}")
         _print_table(results)
-        met = {split: {m: within_targets(s) for m, s in methods.items()} for split, methods in results.items()}
+        met = {split: {m: within_targets(s) for m, s in methods.items()}
+               for split, methods in results.items()}
         for split in ("all", "heldout"):
             for m in results[split]:
                 flags = met[split][m]
@@ -397,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             "outlier_threshold": {"file_at_start": threshold_start, "file_after_pipeline": threshold_end,
                                   "engine": info["engine_params"].get("outlier_threshold")},
             "warehouse": info,
-            "conversation_params": "the pipeline's assign_journeys step: ConversationParams() defaults, no tuning",
+            "conversation_params": "the pipeline's assign_journeys step: ConversationParams() defaults, "
+                                   "no tuning",
             "results": results,
             "targets": met,
             "kinds_all": {str(k): int(v) for k, v in kinds.items()},

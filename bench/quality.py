@@ -1,8 +1,8 @@
 """Benchmark: topic quality on the whole dev suite, through the product, beside two references.
 
 Run ``python -m bench quality`` from the repository root. Reads the dev suite from ``$TURRET_SHARED_DATA`` or
-``../shared/data`` (exits 0 with a message when it is absent: a user's machine does not have it) and scores what
-the product writes with the shared scoring scripts (``../shared/eval`` or ``$TURRET_SHARED_EVAL``).
+``../shared/data`` (exits 0 with a message when it is absent: a user's machine does not have it) and scores
+what the product writes with the shared scoring scripts (``../shared/eval`` or ``$TURRET_SHARED_EVAL``).
 
 Intent sets (banking77 train+test, banking77 test alone, hwu64), each at 1k, 3k and all texts (a seeded random
 sample): the texts are written as JSON Lines and clustered by ``turret cluster`` (a subprocess on product
@@ -11,14 +11,14 @@ defaults); its output is scored with ``eval_clusters.py`` (ARI, NMI, unclustered
 embedder, cached in bench/results/): BERTopic's defaults (precomputed embeddings) and KMeans told the true
 number of intents. hwu64 also gets the NMI of the product's themes against its 18 scenarios.
 
-Dialogue sets (sgd_dev, multiwoz): every user turn is posted through ``/track/batch`` of a real ``turret serve``
-(only the API fields), ``turret pipeline run`` runs the hourly DAG, and the conversation-aware journey topic of
-each turn (``marts.fct_events.journey_topic_id``) is scored with ``eval_journeys.py``: JS divergence of switch
-transitions, switch F1, switch rate against gold, and which gold domains (>= 2% of turns) are the majority of
-at least one journey topic.
+Dialogue sets (sgd_dev, multiwoz): every user turn is posted through ``/track/batch`` of a real
+``turret serve`` (only the API fields), ``turret pipeline run`` runs the hourly DAG, and the
+conversation-aware journey topic of each turn (``marts.fct_events.journey_topic_id``) is scored with
+``eval_journeys.py``: JS divergence of switch transitions, switch F1, switch rate against gold, and which gold
+domains (>= 2% of turns) are the majority of at least one journey topic.
 
-Flags (``python -m bench.quality ...``): ``--sets a,b`` (default: all five), ``--sizes 1000,3000,all``, ``--skip-bertopic``,
-``--skip-dialogues``. Output: one table on stdout and bench/results/quality.json.
+Flags (``python -m bench.quality ...``): ``--sets a,b`` (default: all five), ``--sizes 1000,3000,all``,
+``--skip-bertopic``, ``--skip-dialogues``. Output: one table on stdout and bench/results/quality.json.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ def run_turret_cluster(rows: list[dict], work: Path) -> tuple[Path, dict, float]
                           env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"turret cluster failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"turret cluster failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     with open(out, encoding="utf-8") as f:
         by_id = {r["id"]: r for r in csv.DictReader(f)}
     return out, by_id, seconds
@@ -176,7 +177,8 @@ def run_kmeans(X: np.ndarray, k: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=10, random_state=SEED).fit_predict(X)
 
 
-def intent_targets(turret: dict, bertopic: dict | None, kmeans: dict, n_gold: int, size: int, name: str) -> dict:
+def intent_targets(turret: dict, bertopic: dict | None, kmeans: dict, n_gold: int, size: int,
+                   name: str) -> dict:
     """The issue's bars for one sample (sizes of 3k or more; banking77 test has its own absolute bar)."""
     out = {
         "unclustered<=5%": turret["unclustered"] <= 0.05,
@@ -213,7 +215,8 @@ def intent_set(name: str, sizes: list[str], *, skip_bertopic: bool) -> list[dict
                 for r in rows:
                     f.write(json.dumps({"id": r["id"], "text": r["text"], "label": r["label"]}) + "\n")
             out_path, by_id, seconds = run_turret_cluster(rows, work)
-            turret = {**score_clusters(gold_path, out_path), "label_match@1": score_labels(gold_path, out_path),
+            turret = {**score_clusters(gold_path, out_path),
+                      "label_match@1": score_labels(gold_path, out_path),
                       "seconds": round(seconds, 1)}
             conversational = sum(1 for r in by_id.values() if r.get("topic_kind") == "conversational")
             turret["conversational"] = round(conversational / len(rows), 4)
@@ -240,7 +243,8 @@ def intent_set(name: str, sizes: list[str], *, skip_bertopic: bool) -> list[dict
                                                 "seconds": round(time.perf_counter() - t0, 1)}
         entry = {"set": name, "size": len(rows), "gold_intents": n_gold, "methods": methods}
         if len(rows) >= 3000:
-            entry["targets"] = intent_targets(turret, methods.get("bertopic_defaults"), methods["kmeans_true_k"],
+            entry["targets"] = intent_targets(turret, methods.get("bertopic_defaults"),
+                                              methods["kmeans_true_k"],
                                               n_gold, len(rows), name)
         results.append(entry)
         _print_intent(entry)
@@ -293,7 +297,8 @@ def read_journeys(warehouse: Path) -> list[dict]:
         ).fetchone()[0]
     finally:
         con.close()
-    out = [dict(zip(("event_id", "topic_id", "journey_topic_id", "message_kind"), r, strict=True)) for r in rows]
+    out = [dict(zip(("event_id", "topic_id", "journey_topic_id", "message_kind"), r, strict=True))
+           for r in rows]
     for e in out:
         e["topics"] = topics
     return out
@@ -357,7 +362,8 @@ def _print_dialogue(name: str, r: dict) -> None:
     print(f"{name}: JS {r['js']}, TVD {r['tvd']}, switch F1 {r['switch_f1']} (edges {r['switch_edge_f1']}), "
           f"rate x{r['switch_rate_ratio']}, {r['journey_topics']} journey topics, domains >=2% missing: "
           f"{r['domains_missing'] or 'none'}")
-    print("   targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in r["targets"].items()), flush=True)
+    print("   targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in r["targets"].items()),
+          flush=True)
 
 
 def _arg(argv: list[str], name: str) -> str | None:
@@ -370,7 +376,8 @@ def _arg(argv: list[str], name: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not data_dir().exists() or not eval_dir().exists():
-        print(f"quality: {data_dir()} or {eval_dir()} not found (set TURRET_SHARED_DATA / TURRET_SHARED_EVAL); "
+        print(f"quality: {data_dir()} or {eval_dir()} not found "
+              "(set TURRET_SHARED_DATA / TURRET_SHARED_EVAL); "
               "nothing to benchmark.")
         return 0
     wanted = (_arg(argv, "--sets") or ",".join(INTENT_SETS + DIALOGUE_SETS)).split(",")
@@ -398,14 +405,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(out: dict) -> None:
     print("\n== summary")
-    print(f"{'set':15} {'n':>6} {'turret ARI/NMI/uncl/topics':>28} {'BERTopic':>22} {'KMeans k':>14} {'match@1':>8}")
+    print(f"{'set':15} {'n':>6} {'turret ARI/NMI/uncl/topics':>28} {'BERTopic':>22} {'KMeans k':>14} "
+          f"{'match@1':>8}")
     for e in out["intent"]:
         t, b, k = e["methods"]["turret"], e["methods"].get("bertopic_defaults"), e["methods"]["kmeans_true_k"]
         bt = f"{b['ari']:.2f}/{b['nmi']:.2f}/{b['unclustered']:.0%}/{b['topics']}" if b else "-"
-        print(f"{e['set']:15} {e['size']:>6} {t['ari']:.3f}/{t['nmi']:.3f}/{t['unclustered']:.1%}/{t['topics']:>4}"
+        print(f"{e['set']:15} {e['size']:>6} "
+              f"{t['ari']:.3f}/{t['nmi']:.3f}/{t['unclustered']:.1%}/{t['topics']:>4}"
               f" {bt:>22} {k['ari']:.2f}/{k['nmi']:.2f} {t['label_match@1']:>8}")
     for d in out["dialogue"]:
-        print(f"{d['set']:15} {d['turns']:>6} JS {d['js']} F1 {d['switch_f1']} rate x{d['switch_rate_ratio']} "
+        print(f"{d['set']:15} {d['turns']:>6} JS {d['js']} F1 {d['switch_f1']} "
+              f"rate x{d['switch_rate_ratio']} "
               f"missing domains {d['domains_missing'] or 'none'}")
 
 

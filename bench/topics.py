@@ -146,7 +146,8 @@ def add_texts(con, project_id: str, field: str, event_ids, texts, X: np.ndarray)
     """Rows in pipeline.event_texts and their vectors in pipeline.embeddings, as the embed step leaves."""
     import pandas as pd
 
-    hashes = [hashlib.sha256(f"{e}\x1f{t}".encode()).hexdigest()[:32] for e, t in zip(event_ids, texts)]
+    hashes = [hashlib.sha256(f"{e}\x1f{t}".encode()).hexdigest()[:32]
+              for e, t in zip(event_ids, texts, strict=True)]
     frame = pd.DataFrame({"event_id": list(event_ids), "text_hash": hashes, "text": list(texts),
                           "vector": list(X.astype(np.float32))})
     con.register("_bench_texts", frame)
