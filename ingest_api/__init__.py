@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import atexit
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
-
 from turret.settings import Settings
 
 from .errors import ApiError

@@ -13,9 +13,8 @@ import math
 from typing import Any
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from turret.bounds import INT64_MAX, INT64_MIN
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError
 

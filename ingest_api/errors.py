@@ -10,7 +10,7 @@ a fixed 500 body: a stack trace never reaches a client.
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException

@@ -84,7 +84,8 @@ def parse_timestamp(value: Any, now: datetime, bounds: IngestBounds) -> datetime
         return None
     example = "e.g. 2025-01-31T12:00:00Z"
     if not isinstance(value, str):
-        raise _invalid(f"timestamp must be an ISO 8601 string ({example}), got {json_type(value)}", "timestamp")
+        raise _invalid(f"timestamp must be an ISO 8601 string ({example}), got {json_type(value)}",
+                       "timestamp")
     if len(value) > MAX_TIMESTAMP_LENGTH:
         raise _invalid(f"timestamp is not an ISO 8601 date-time ({example})", "timestamp")
     try:
@@ -106,7 +107,8 @@ def parse_timestamp(value: Any, now: datetime, bounds: IngestBounds) -> datetime
 def check_metadata(value: Any, bounds: IngestBounds) -> dict[str, Any]:
     """A flat object within the bounds, with at least one non-blank string (the text to cluster)."""
     if value is None:
-        raise _missing("metadata is required: an object holding the text to cluster, e.g. {\"prompt\": \"...\"}",
+        raise _missing("metadata is required: an object holding the text to cluster, "
+                       "e.g. {\"prompt\": \"...\"}",
                        "metadata")
     try:
         bounds.check_metadata(value)
@@ -157,7 +159,8 @@ def validate_event(body: Any, settings: Settings, now: datetime) -> TrackEvent:
 
 
 def uuid4_strings(n: int) -> list[str]:
-    """``n`` random UUID4s as canonical strings, from one ``os.urandom`` call (``uuid.uuid4`` makes one each)."""
+    """``n`` random UUID4s as canonical strings, from one ``os.urandom`` call (``uuid.uuid4`` makes one
+    each)."""
     if n <= 0:
         return []
     raw = bytearray(os.urandom(16 * n))

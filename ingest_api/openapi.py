@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
-
 from turret.bounds import MAX_METADATA_KEY_LENGTH, MAX_NAME_LENGTH, MIN_TIMESTAMP_TEXT
 from turret.settings import Settings
 
@@ -65,15 +64,19 @@ def schemas(settings: Settings) -> dict[str, Any]:
                      "description": "Event name, e.g. user_message."},
             "session_id": _id_schema(settings.max_id_length,
                                      "Your conversation id; generated (UUID4) when missing or null."),
-            "user_id": _id_schema(settings.max_id_length, "Your user id; generated (UUID4) when missing or null."),
-            "event_id": _id_schema(settings.max_id_length,
-                                   "Idempotency key: the warehouse keeps one event per project and event_id (the "
-                                   "landing store may hold retried copies; an immediate retry to the same server "
-                                   "process is answered as the first and not stored or counted again); "
-                                   "generated when missing."),
+            "user_id": _id_schema(settings.max_id_length,
+                                  "Your user id; generated (UUID4) when missing or null."),
+            "event_id": _id_schema(
+                settings.max_id_length,
+                "Idempotency key: the warehouse keeps one event per project and event_id (the "
+                "landing store may hold retried copies; an immediate retry to the same server "
+                "process is answered as the first and not stored or counted again); "
+                "generated when missing.",
+            ),
             "timestamp": {"type": ["string", "null"], "format": "date-time",
-                          "description": "When the event happened (ISO 8601; no offset means UTC). Not before "
-                          f"{MIN_TIMESTAMP_TEXT}; at most {settings.max_future_skew_seconds} s in the future."},
+                          "description": "When the event happened (ISO 8601; no offset means UTC). "
+                          f"Not before {MIN_TIMESTAMP_TEXT}; "
+                          f"at most {settings.max_future_skew_seconds} s in the future."},
             "metadata": {
                 "type": "object",
                 "minProperties": 1,
@@ -129,10 +132,13 @@ def schemas(settings: Settings) -> dict[str, Any]:
             "oneOf": [
                 {"type": "object", "additionalProperties": False,
                  "required": ["index", "success", "event_id", "session_id", "user_id"],
-                 "properties": {"index": {"type": "integer", "minimum": 0}, "success": {"const": True}, **ids}},
-                {"type": "object", "additionalProperties": False, "required": ["index", "success", "error", "code"],
+                 "properties": {"index": {"type": "integer", "minimum": 0}, "success": {"const": True},
+                                **ids}},
+                {"type": "object", "additionalProperties": False,
+                 "required": ["index", "success", "error", "code"],
                  "properties": {"index": {"type": "integer", "minimum": 0}, "success": {"const": False},
-                                "error": {"type": "string"}, "code": {"type": "string", "enum": list(ERROR_CODES)}}},
+                                "error": {"type": "string"},
+                                "code": {"type": "string", "enum": list(ERROR_CODES)}}},
             ]
         },
         "BatchResponse": {
@@ -143,7 +149,8 @@ def schemas(settings: Settings) -> dict[str, Any]:
                 "success": {"type": "boolean", "description": "true when every event was accepted"},
                 "accepted": {"type": "integer", "minimum": 0},
                 "rejected": {"type": "integer", "minimum": 0},
-                "results": {"type": "array", "maxItems": settings.max_batch_events, "items": _ref("BatchResult")},
+                "results": {"type": "array", "maxItems": settings.max_batch_events,
+                            "items": _ref("BatchResult")},
             },
         },
         "Error": error,
@@ -185,14 +192,16 @@ def build_document(settings: Settings) -> dict[str, Any]:
         "503": _json(err, "SERVICE_UNAVAILABLE: the event could not be stored; retry later.", RETRY_AFTER),
     }
     trieve_errors = {
-        "400": _json(trieve_err, "The body does not match EventTypes, or TR-Dataset is not the key's project."),
+        "400": _json(trieve_err,
+                     "The body does not match EventTypes, or TR-Dataset is not the key's project."),
         "401": _json(trieve_err, "The Authorization key is missing, unknown or revoked."),
         "413": _json(trieve_err, f"Body over {settings.max_body_bytes} bytes, or a text over the limit."),
         "429": _json(trieve_err, "The project's period quota is used up.", {**RATE_HEADERS, **RETRY_AFTER}),
         "503": _json(trieve_err, "The event could not be stored; retry later.", RETRY_AFTER),
     }
     def body(ref: str) -> dict[str, Any]:
-        return {"required": True, "description": body_limit, "content": {"application/json": {"schema": _ref(ref)}}}
+        return {"required": True, "description": body_limit,
+                "content": {"application/json": {"schema": _ref(ref)}}}
 
     return {
         "openapi": OPENAPI_VERSION,
@@ -218,8 +227,8 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "post": {
                     "operationId": "trackBatch",
                     "summary": f"Track up to {settings.max_batch_events} events",
-                    "description": "Per-event results in request order. Invalid events are rejected one by one; "
-                    "valid ones are stored with one durable write.",
+                    "description": "Per-event results in request order. "
+                    "Invalid events are rejected one by one; valid ones are stored with one durable write.",
                     "security": [{"ApiKeyHeader": []}],
                     "requestBody": body("TrackBatch"),
                     "responses": {

@@ -13,7 +13,6 @@ import threading
 from typing import Any
 
 from flask import Flask, current_app
-
 from turret.controlplane import ControlPlane, QuotaGate
 from turret.landing import LandingError, LandingWriter
 from turret.settings import Settings
@@ -62,7 +61,9 @@ class Runtime:
                 except LandingError:
                     raise
                 except OSError as exc:
-                    raise LandingError(f"cannot open landing store {self.settings.landing_root}: {exc}") from exc
+                    raise LandingError(
+                        f"cannot open landing store {self.settings.landing_root}: {exc}"
+                    ) from exc
             return self._writer
 
     @property

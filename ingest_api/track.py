@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, request
-
 from turret.landing import utc_now
 
 from . import auth
@@ -100,7 +99,8 @@ def track_batch() -> Any:
         )
     events = body.get("events")
     if events is None:
-        raise ApiError("MISSING_REQUIRED_FIELD", "events is required: an array of event objects", field="events")
+        raise ApiError("MISSING_REQUIRED_FIELD", "events is required: an array of event objects",
+                       field="events")
     if not isinstance(events, list):
         raise ApiError("INVALID_REQUEST", f"events must be an array, got {json_type(events)}", field="events")
     if not events:
@@ -153,7 +153,8 @@ def track_batch() -> Any:
         records = to_records([event for _, event in valid], project_id, received_at)
         if records:
             auth.append(records)  # one call, one fsync for the whole batch
-        keyed = [record for (_, event), record in zip(valid, records, strict=True) if event.event_id is not None]
+        keyed = [record for (_, event), record in zip(valid, records, strict=True)
+                 if event.event_id is not None]
         if keyed:
             recent.add(project_id, keyed)
         for (index, _), record in zip(valid, records, strict=True):
