@@ -80,7 +80,9 @@ def airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
-def ensure_airflow_ready(settings: Settings, env: dict[str, str] | None = None, *, echo=print) -> dict[str, str]:
+def ensure_airflow_ready(
+    settings: Settings, env: dict[str, str] | None = None, *, echo=print
+) -> dict[str, str]:
     """Migrate the metadata database and create the warehouse pool, once (a stamp file remembers)."""
     env = env or airflow_environment(settings)
     home = Path(env["AIRFLOW_HOME"])

@@ -217,7 +217,8 @@ def default_prototypes() -> dict[str, np.ndarray]:
 def conversational_kind_of_topics(
     centroids: np.ndarray, prototypes: Mapping[str, np.ndarray], threshold: float | None = None
 ) -> list[str | None]:
-    """The conversational kind (greeting, closing, confirmation) of each topic centroid, or None for a subject.
+    """The conversational kind (greeting, closing, confirmation) of each topic centroid, or None for a
+    subject.
 
     The one rule for "this topic is chit-chat": its centroid is at least ``threshold`` (cosine;
     ``ConversationParams.conversational_topic_similarity`` by default) from a prototype of that kind. The

@@ -332,7 +332,7 @@ _EMBEDDERS: dict[tuple, Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
-def get_embedder(settings: "Settings") -> Embedder:
+def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for, built once per process (loading a model costs ~0.5 s)."""
     key = (
         settings.embedding_model,
@@ -358,7 +358,7 @@ def _cache_id(embedder: Embedder) -> str:
     return getattr(embedder, "cache_model_id", embedder.model_name)
 
 
-def has_embeddings_table(con: "duckdb.DuckDBPyConnection") -> bool:
+def has_embeddings_table(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether ``pipeline.embeddings`` exists yet (the first embed run creates it)."""
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = 'pipeline' "
@@ -366,7 +366,7 @@ def has_embeddings_table(con: "duckdb.DuckDBPyConnection") -> bool:
     ).fetchone()[0])
 
 
-def ensure_embeddings_table(con: "duckdb.DuckDBPyConnection", dimension: int) -> None:
+def ensure_embeddings_table(con: duckdb.DuckDBPyConnection, dimension: int) -> None:
     """Create ``pipeline.embeddings`` with vectors of ``dimension``; refuse a table of another size."""
     from turret.warehouse import embeddings_ddl
 
@@ -384,7 +384,7 @@ def ensure_embeddings_table(con: "duckdb.DuckDBPyConnection", dimension: int) ->
         )
 
 
-def embed_pending(con: "duckdb.DuckDBPyConnection", embedder: Embedder, *, progress: bool = False) -> int:
+def embed_pending(con: duckdb.DuckDBPyConnection, embedder: Embedder, *, progress: bool = False) -> int:
     """Embed every distinct text of ``pipeline.event_texts`` not cached for this model; returns the count."""
     import pandas as pd
 
@@ -425,7 +425,7 @@ def embed_pending(con: "duckdb.DuckDBPyConnection", embedder: Embedder, *, progr
     return len(pending)
 
 
-def load_embeddings(con: "duckdb.DuckDBPyConnection", model: str, text_hashes: Sequence[str]) -> np.ndarray:
+def load_embeddings(con: duckdb.DuckDBPyConnection, model: str, text_hashes: Sequence[str]) -> np.ndarray:
     """Vectors of ``text_hashes`` (in that order, repeats allowed) for ``model``; float32 (n, dim).
 
     ``model`` is the embedder's ``model_name`` (or its ``cache_model_id`` for a non-default backend).

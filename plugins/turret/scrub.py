@@ -53,7 +53,9 @@ _EMAIL_RE = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
 # Two-letter country code, two check digits, then 11-30 alphanumerics, optionally grouped by fours.
-_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+_IBAN_RE = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+)
 # The whole run of 13+ digits with single spaces or dashes between them; _card finds a 13-19 digit,
 # Luhn-valid card in it (alone, or as whole digit groups inside a longer run).
 _CARD_RE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}")
@@ -66,9 +68,10 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(
     rf"(?<![\w.])(?P<version>(?:[vV]|[vV]ersion\s+))?{_OCTET}(?:\.{_OCTET}){{3}}(?:/\d{{1,2}})?(?![\w]|\.\d)"
 )
-# Phones: an optional +country code (or NANP's leading 1), then groups split by separators (2-4, 3-4, 3-4 digits), or a
-# compact E.164 number; a digit group right before or after means it is part of something longer. A bare run of digits without + or separators is not taken: it is more often an
-# order or account number than a phone, and cards are handled above.
+# Phones: an optional +country code (or NANP's leading 1), then groups split by separators (2-4, 3-4, 3-4
+# digits), or a compact E.164 number; a digit group right before or after means it is part of something
+# longer. A bare run of digits without + or separators is not taken: it is more often an order or account
+# number than a phone, and cards are handled above.
 _PHONE_RE = re.compile(
     r"(?<![\w+.\-/])(?<!\d[ .\-])"
     r"(?:"

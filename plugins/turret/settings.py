@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from turret import topic_defaults
 
@@ -154,7 +155,7 @@ class Settings:
         return Path(self.published_dir) if self.published_dir else Path(self.home) / "published"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``TURRET_<FIELD>`` variables (and OPENAI_API_KEY / OPENAI_BASE_URL)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from turret.settings import Settings
@@ -41,8 +41,8 @@ HOURLY_TASKS = (
 
 def run_id_for(dag_id: str, interval_end: datetime | None) -> str:
     """A run id that is the same when the same hour runs again (idempotent lineage and run rows)."""
-    end = interval_end or datetime.now(timezone.utc)
-    return f"{dag_id}/{end.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    end = interval_end or datetime.now(UTC)
+    return f"{dag_id}/{end.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _timed(fn):

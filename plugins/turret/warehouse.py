@@ -9,9 +9,10 @@ Python writes only ``raw.*`` and ``pipeline.*``; dbt alone builds and tests ``ma
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from turret.filemodes import PRIVATE_FILE, private_dir, private_file
 
@@ -255,8 +256,9 @@ SCHEMA_DDL: tuple[str, ...] = (
 
 
 def embeddings_ddl(dimension: int) -> str:
-    """``pipeline.embeddings``: one vector per (model, text hash). Its vector size is the model's, so the first
-    embedding run creates it (``turret.embed.ensure_embeddings_table``) rather than ``ensure_schema``."""
+    """``pipeline.embeddings``: one vector per (model, text hash). Its vector size is the model's, so the
+    first embedding run creates it (``turret.embed.ensure_embeddings_table``) rather than
+    ``ensure_schema``."""
     return f"""
         create table if not exists pipeline.embeddings (
             model varchar not null,
@@ -267,13 +269,13 @@ def embeddings_ddl(dimension: int) -> str:
     """
 
 
-def ensure_schema(con: "duckdb.DuckDBPyConnection") -> None:
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the contract tables if they are missing (idempotent)."""
     for statement in SCHEMA_DDL:
         con.execute(statement)
 
 
-def connect(settings: "Settings", *, read_only: bool = False) -> "duckdb.DuckDBPyConnection":
+def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse. Writers get the schema ensured; readers fail clearly if it does not exist yet."""
     import duckdb
 
@@ -292,7 +294,7 @@ def connect(settings: "Settings", *, read_only: bool = False) -> "duckdb.DuckDBP
 
 
 @contextmanager
-def writer(settings: "Settings", *, timeout_seconds: float = 3600.0) -> Iterator["duckdb.DuckDBPyConnection"]:
+def writer(settings: Settings, *, timeout_seconds: float = 3600.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse opened for writing by one process at a time.
 
     DuckDB refuses a second writing process outright; this waits for the first one instead (an exclusive
@@ -313,7 +315,9 @@ def writer(settings: "Settings", *, timeout_seconds: float = 3600.0) -> Iterator
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process has held {path} for over {timeout_seconds:.0f} s")
+                    raise TimeoutError(
+                        f"another process has held {path} for over {timeout_seconds:.0f} s"
+                    ) from None
                 time.sleep(0.2)
         try:
             con = connect(settings)

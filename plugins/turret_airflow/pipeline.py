@@ -12,10 +12,8 @@ also serialises them with a file lock, so two runs can never write at once.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from airflow.sdk import Param, chain, dag, task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = Path(os.environ.get("TURRET_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"))
@@ -23,7 +21,7 @@ WAREHOUSE_POOL = "turret_warehouse"
 # Airflow's own pool, for tasks that do not write the warehouse (the mapped embedding).
 EMBED_POOL = "default_pool"
 
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 DEFAULT_ARGS = {
     "owner": "turret",
@@ -45,7 +43,6 @@ def _settings():
 def _call(step: str, **kwargs):
     """Run one step of ``turret.tasks``; a failed data check fails the task at once, without retries."""
     from airflow.sdk.exceptions import AirflowFailException
-
     from turret import tasks
     from turret.quality import DataCheckFailed
 
@@ -90,6 +87,7 @@ def dbt_task_group(group_id: str = "dbt_build"):
 
 def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: str, tags: list[str]):
     """Build one pipeline DAG. ``mode`` is the topic mode: ``auto`` (incremental) or ``refit``."""
+    from airflow.sdk import Param, chain, dag, task
 
     @dag(
         dag_id=dag_id,

@@ -40,7 +40,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise click.ClickException(f"{path.name} line {line_no}: not valid JSON ({exc.msg})")
+                    raise click.ClickException(
+                        f"{path.name} line {line_no}: not valid JSON ({exc.msg})"
+                    ) from exc
                 if not isinstance(row, dict):
                     raise click.ClickException(f"{path.name} line {line_no}: expected a JSON object")
                 rows.append(row)
@@ -128,7 +130,8 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         keywords = labelling.ctfidf_keywords({k: v[:KEYWORD_SAMPLE] for k, v in by_topic.items()}, top_n=10)
         docs = [
             labelling.TopicDocuments(key=str(t), representative_docs=by_topic[str(t)][:REPRESENTATIVE_DOCS],
-                                     keywords=keywords.get(str(t), []), texts=by_topic[str(t)][:KEYWORD_SAMPLE],
+                                     keywords=keywords.get(str(t), []),
+                                     texts=by_topic[str(t)][:KEYWORD_SAMPLE],
                                      centroid=model.centroids_[t].tolist())
             for t in range(model.n_topics_)
         ]
@@ -136,8 +139,8 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         for doc, named in zip(docs, labeler.label(docs), strict=True):
             labels[int(doc.key)] = named.label
         theme_docs = theme_documents({int(d.key): d for d in docs}, themes)
-        for theme, named in zip(sorted(theme_docs), labeler.label([theme_docs[t] for t in sorted(theme_docs)]),
-                                strict=True):
+        theme_named = labeler.label([theme_docs[t] for t in sorted(theme_docs)])
+        for theme, named in zip(sorted(theme_docs), theme_named, strict=True):
             theme_labels[theme] = named.label
     return {"topic_ids": topic_ids, "labels": labels, "kinds": kinds, "themes": themes,
             "theme_labels": theme_labels, "model": model}

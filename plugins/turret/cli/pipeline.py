@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -39,8 +39,10 @@ def pipeline() -> None:
 
 
 @pipeline.command("run")
-@click.option("--refit", is_flag=True, help="Re-cluster all texts (the daily re-fit DAG) instead of an hourly run.")
-@click.option("--seal-timeout", default=5.0, show_default=True, help="Seconds to wait for live writers to seal.")
+@click.option("--refit", is_flag=True,
+              help="Re-cluster all texts (the daily re-fit DAG) instead of an hourly run.")
+@click.option("--seal-timeout", default=5.0, show_default=True,
+              help="Seconds to wait for live writers to seal.")
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
 @click.option("--logical-date", default=None, help="ISO 8601 logical date of the run (default: now).")
 @click.option("--retries", default=0, show_default=True, help="Retries per task (a run by hand fails fast).")
@@ -73,7 +75,7 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
     env = airflow_env.ensure_airflow_ready(settings, echo=echo)
     logs = Path(settings.home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = logs / f"pipeline-{dag_id}-{stamp}.log"
     echo(f"Running DAG {dag_id} with Airflow (full log: {log_path})")
 
@@ -142,7 +144,7 @@ def _validated_date(value: str) -> str:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date", param_hint="--logical-date") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat()
 
 

@@ -33,9 +33,9 @@ def load_settings() -> Settings:
 def build_options(host: str, port: int, workers: int) -> dict[str, object]:
     """gunicorn settings: those of :mod:`turret.gunicorn_conf`, with bind/workers from the command. (The
     app's threads are its own, ``TURRET_THREADS``: gunicorn's asgi worker has none.)"""
-    import turret.gunicorn_conf as conf
-
     from gunicorn.config import KNOWN_SETTINGS
+
+    import turret.gunicorn_conf as conf
 
     known = {s.name for s in KNOWN_SETTINGS}
     options = {name: value for name, value in vars(conf).items() if name in known}

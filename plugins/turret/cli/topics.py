@@ -269,5 +269,6 @@ def topics(project: str | None, field: str | None, limit: int, conversational: b
         click.echo(waiting[0]["description"])  # a field below the fit minimum says how many texts are missing
     chat = doc["conversational"]
     if chat["topics"] and not chat["listed"]:
-        click.echo(f"{chat['topics']} conversational topics (thanks, greetings, yes/no: {chat['share']:.1%} of "
+        click.echo(f"{chat['topics']} conversational topics "
+                   f"(thanks, greetings, yes/no: {chat['share']:.1%} of "
                    "events) not listed; --conversational shows them")

@@ -78,8 +78,8 @@ class UMAPReducer:
 def warm_up() -> None:
     """Compile UMAP's numba code once (cached in the environment), so the first pipeline run does not pay it.
 
-    5,000 points, so that the approximate nearest-neighbour search UMAP uses from 4,096 points on (pynndescent)
-    is compiled too, not only the exact one."""
+    5,000 points, so that the approximate nearest-neighbour search UMAP uses from 4,096 points on
+    (pynndescent) is compiled too, not only the exact one."""
     rng = np.random.default_rng(0)
     UMAPReducer().fit_transform(rng.normal(size=(5000, 16)).astype(np.float32))
 

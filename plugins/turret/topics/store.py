@@ -654,7 +654,7 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         [pid, field],
     ).fetchall()
     docs = {}
-    for tid, reps, kw, label_key, source, theme in rows:
+    for tid, reps, kw, _label_key, _source, _theme in rows:
         docs[tid] = labelling.TopicDocuments(
             key=str(tid),
             representative_docs=[texts[h] for h in json.loads(reps or "[]") if h in texts],
