@@ -4,7 +4,6 @@ projects and keys, and helpers to read back what landed on disk."""
 from __future__ import annotations
 
 import pytest
-
 from turret.settings import Settings
 
 

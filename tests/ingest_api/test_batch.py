@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from turret.settings import Settings
 
 LIMITS = Settings()
@@ -22,7 +21,8 @@ def post(client, body, key):
 
 
 def test_mixed_batch_results_in_order_and_records_match(client, api_key, landed):
-    events = [ev(0, session_id="s1"), ev(1, name=""), ev(2), {"name": "x", "metadata": {"p": "a" * 10_001}}, "no"]
+    events = [ev(0, session_id="s1"), ev(1, name=""), ev(2), {"name": "x", "metadata": {"p": "a" * 10_001}},
+              "no"]
     response = post(client, {"events": events}, api_key)
     assert response.status_code == 200
     body = response.get_json()
@@ -34,7 +34,9 @@ def test_mixed_batch_results_in_order_and_records_match(client, api_key, landed)
     assert body["results"][0]["session_id"] == "s1"
     assert uuid.UUID(body["results"][2]["session_id"]).version == 4
     records = landed()
-    assert [r["event_id"] for r in records] == [body["results"][0]["event_id"], body["results"][2]["event_id"]]
+    assert [r["event_id"] for r in records] == [
+        body["results"][0]["event_id"], body["results"][2]["event_id"]
+    ]
     assert [r["metadata"]["prompt"] for r in records] == ["question number 0", "question number 2"]
     assert records[0]["received_at"] == records[1]["received_at"]
     assert "X-RateLimit-Remaining" in response.headers

@@ -48,7 +48,8 @@ def test_brackets_inside_a_top_level_string_are_not_nesting():
 
 
 @pytest.mark.parametrize("raw", [b'{"p": "\\ud800"}', b'{"p": "\\uDFFF x"}', b'{"\\ud800": 1}',
-                                 b'{"events": [' + b",".join([b'{"p": "ok"}'] * 50) + b', {"p": "\\ud800"}]}'])
+                                 b'{"events": [' + b",".join([b'{"p": "ok"}'] * 50)
+                                 + b', {"p": "\\ud800"}]}'])
 def test_lone_surrogates_refused_anywhere(raw):
     assert "surrogate" in refused(raw)
 

@@ -50,8 +50,10 @@ def test_turret_serve_round_trip_and_graceful_stop(settings, tmp_path):
                               headers={"X-API-Key": key}, timeout=10)
                 assert r.status_code == 200, r.text
                 sent.append(r.json()["event_id"])
-            r = http.put(f"{base}/api/analytics/events", json={"event_type": "search", "query": "q", "tokens": 1},
-                         headers={"Authorization": f"Bearer {key}", "TR-Dataset": project.project_id}, timeout=10)
+            r = http.put(f"{base}/api/analytics/events",
+                         json={"event_type": "search", "query": "q", "tokens": 1},
+                         headers={"Authorization": f"Bearer {key}", "TR-Dataset": project.project_id},
+                         timeout=10)
             assert r.status_code == 204 and r.content == b""
             # On a connection of its own: gunicorn drains at most 64 KiB of a body the app did not read and
             # then closes the connection, so a kept-alive one would race that close.

@@ -13,9 +13,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from turret.settings import Settings
 
 from ingest_api.openapi import build_document
-from turret.settings import Settings
 
 # The app under test is built over the test's TURRET_HOME with default limits: the same document.
 schema = schemathesis.openapi.from_dict(build_document(Settings()))

@@ -44,7 +44,8 @@ def test_trieve_landing_failure_is_503(app, client, project, api_key):
 def test_health_ok_and_unavailable(app, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "checks": {"landing": {"ok": True}, "control_plane": {"ok": True}}}
+    assert response.get_json() == {"status": "ok",
+                                   "checks": {"landing": {"ok": True}, "control_plane": {"ok": True}}}
     break_landing_root(app)
     response = client.get("/healthz")
     assert response.status_code == 503
@@ -93,7 +94,8 @@ def test_project_isolation(client, control_plane, landed):
     for dataset in (b.project_id, b.name):  # A's key naming B's dataset, by id and by tracking id
         refused = client.put("/api/analytics/events", json=search,
                              headers={"Authorization": key_a, "TR-Dataset": dataset})
-        assert refused.status_code == 400 and "not the project of this API key" in refused.get_json()["message"]
+        assert refused.status_code == 400
+        assert "not the project of this API key" in refused.get_json()["message"]
     by_project = {}
     for record in landed():
         by_project.setdefault(record["project_id"], []).append(record["metadata"]["p"])
@@ -101,8 +103,9 @@ def test_project_isolation(client, control_plane, landed):
 
 
 def test_shutdown_seals_and_is_idempotent(make_app, turret_home):
-    from ingest_api import shutdown
     from turret.landing import iter_open_segments, iter_sealed_segments
+
+    from ingest_api import shutdown
 
     app = make_app()
     _, key = app.extensions["turret"].control_plane.create_project("p", "pro")

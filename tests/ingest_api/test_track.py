@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from turret.settings import Settings
 
 LIMITS = Settings()
@@ -71,7 +70,8 @@ def test_given_ids_are_kept_exactly(client, api_key, landed):
 
 
 def test_null_ids_are_generated(client, api_key, landed):
-    body = post(client, ok_event(session_id=None, user_id=None, event_id=None, timestamp=None), api_key).get_json()
+    body = post(client, ok_event(session_id=None, user_id=None, event_id=None, timestamp=None),
+                api_key).get_json()
     assert uuid.UUID(body["session_id"]).version == 4
     [record] = landed()
     assert record["session_id_generated"] and record["user_id_generated"]
@@ -212,7 +212,8 @@ def test_every_spelling_of_json_in_utf8_is_accepted(client, api_key, content_typ
 def test_a_body_shorter_than_its_content_length_is_refused_and_not_stored(client, api_key, landed):
     raw = json.dumps(ok_event()).encode()
     response = client.post("/track", data=raw, content_type="application/json",
-                           headers={"X-API-Key": api_key}, environ_overrides={"CONTENT_LENGTH": str(len(raw) + 10)})
+                           headers={"X-API-Key": api_key},
+                           environ_overrides={"CONTENT_LENGTH": str(len(raw) + 10)})
     assert_error(response, 400, "INVALID_REQUEST", f"ended after {len(raw)} of the {len(raw) + 10} bytes")
     assert landed() == []
 
@@ -261,7 +262,8 @@ def test_malformed_json(client, api_key, raw, words):
 
 
 def test_unknown_top_level_field_rejected(client, api_key):
-    body = assert_error(post(client, ok_event(sesion_id="typo"), api_key), 400, "INVALID_REQUEST", "sesion_id")
+    body = assert_error(post(client, ok_event(sesion_id="typo"), api_key), 400, "INVALID_REQUEST",
+                        "sesion_id")
     assert body["field"] == "sesion_id"
 
 
@@ -310,7 +312,8 @@ def test_id_invalid(client, api_key, field, value, words):
 
 @pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "1700000000", "", "2024-01-01T25:00"])
 def test_timestamp_not_iso(client, api_key, value):
-    assert_error(post(client, ok_event(timestamp=value), api_key), 400, "INVALID_REQUEST", "timestamp", "ISO 8601")
+    assert_error(post(client, ok_event(timestamp=value), api_key), 400, "INVALID_REQUEST", "timestamp",
+                 "ISO 8601")
 
 
 @pytest.mark.parametrize("value", [1700000000, True, {"t": 1}])
@@ -323,7 +326,8 @@ def test_timestamp_future_skew_both_sides(client, api_key):
     within = (datetime.now(UTC) + timedelta(seconds=skew - 30)).isoformat()
     beyond = (datetime.now(UTC) + timedelta(seconds=skew + 30)).isoformat()
     assert post(client, ok_event(timestamp=within), api_key).status_code == 200
-    assert_error(post(client, ok_event(timestamp=beyond), api_key), 400, "INVALID_REQUEST", "future", str(skew))
+    assert_error(post(client, ok_event(timestamp=beyond), api_key), 400, "INVALID_REQUEST", "future",
+                 str(skew))
 
 
 @pytest.mark.parametrize("sent", ["1970-01-01T00:00:00Z", "1970-01-01T01:00:00+01:00", "1970-01-01"])
@@ -332,8 +336,12 @@ def test_timestamp_lower_bound_accepted_side(client, api_key, landed, sent):
     assert landed()[0]["timestamp"] == "1970-01-01T00:00:00.000000Z"
 
 
-@pytest.mark.parametrize("sent", ["1969-12-31T23:59:59.999999Z", "1970-01-01T00:59:59+01:00", "0999-06-01T00:00:00Z",
-                                  "0001-01-02"])
+@pytest.mark.parametrize("sent", [
+    "1969-12-31T23:59:59.999999Z",
+    "1970-01-01T00:59:59+01:00",
+    "0999-06-01T00:00:00Z",
+    "0001-01-02",
+])
 def test_timestamp_before_the_epoch_is_400(client, api_key, landed, sent):
     body = assert_error(post(client, ok_event(timestamp=sent), api_key), 400, "INVALID_REQUEST", "timestamp",
                         "before 1970-01-01T00:00:00Z")
@@ -342,8 +350,8 @@ def test_timestamp_before_the_epoch_is_400(client, api_key, landed, sent):
 
 
 def test_timestamp_out_of_range_in_utc(client, api_key):
-    assert_error(post(client, ok_event(timestamp="0001-01-01T00:00:00+05:00"), api_key), 400, "INVALID_REQUEST",
-                 "out of range")
+    assert_error(post(client, ok_event(timestamp="0001-01-01T00:00:00+05:00"), api_key), 400,
+                 "INVALID_REQUEST", "out of range")
 
 
 # --------------------------------------------------------------------------------------------- metadata
@@ -362,7 +370,8 @@ def test_metadata_without_text(client, api_key, metadata):
 
 @pytest.mark.parametrize("metadata", ["text", ["a"], 3, True])
 def test_metadata_not_object(client, api_key, metadata):
-    assert_error(post(client, ok_event(metadata=metadata), api_key), 400, "INVALID_REQUEST", "metadata must be an object")
+    assert_error(post(client, ok_event(metadata=metadata), api_key), 400, "INVALID_REQUEST",
+                 "metadata must be an object")
 
 
 @pytest.mark.parametrize("value", [{"a": "b"}, ["a"], []])
@@ -380,7 +389,8 @@ def test_metadata_empty_key(client, api_key, key):
 
 def test_metadata_key_length_both_sides(client, api_key):
     assert post(client, ok_event(metadata={"k" * 128: "x"}), api_key).status_code == 200
-    assert_error(post(client, ok_event(metadata={"k" * 129: "x"}), api_key), 400, "INVALID_REQUEST", "129", "128")
+    assert_error(post(client, ok_event(metadata={"k" * 129: "x"}), api_key), 400, "INVALID_REQUEST",
+                 "129", "128")
 
 
 def test_metadata_key_count_both_sides(client, api_key):
@@ -394,8 +404,8 @@ def test_metadata_key_count_both_sides(client, api_key):
 def test_text_length_both_sides(client, api_key, landed):
     n = LIMITS.max_text_length
     assert post(client, ok_event(metadata={"prompt": "a" * n}), api_key).status_code == 200
-    body = assert_error(post(client, ok_event(metadata={"prompt": "a" * (n + 1)}), api_key), 413, "TEXT_TOO_LONG",
-                        f"metadata.prompt is {n + 1} characters; the maximum is {n}")
+    body = assert_error(post(client, ok_event(metadata={"prompt": "a" * (n + 1)}), api_key), 413,
+                        "TEXT_TOO_LONG", f"metadata.prompt is {n + 1} characters; the maximum is {n}")
     assert body["field"] == "metadata.prompt"
     # Characters, not bytes: a multi-byte text of exactly max characters is fine.
     assert post(client, ok_event(metadata={"prompt": "é" * n}), api_key).status_code == 200

@@ -15,9 +15,11 @@ REQUEST = {"request_id": REQ_ID, "request_type": "search"}
 VALID = {
     "view": {"event_type": "view", "event_name": "viewed", "items": ["a", "b"], "location": "home",
              "metadata": {"any": ["thing"]}, "request": REQUEST, "user_id": "u1"},
-    "add_to_cart": {"event_type": "add_to_cart", "event_name": "cart", "items": ["sku-1"], "is_conversion": True,
+    "add_to_cart": {"event_type": "add_to_cart", "event_name": "cart", "items": ["sku-1"],
+                    "is_conversion": True,
                     "location": None, "request": None, "user_id": None},
-    "click": {"event_type": "click", "event_name": "clicked", "clicked_items": {"chunk_id": CHUNK, "position": 2},
+    "click": {"event_type": "click", "event_name": "clicked",
+              "clicked_items": {"chunk_id": CHUNK, "position": 2},
               "is_conversion": False, "request": REQUEST},
     "purchase": {"event_type": "purchase", "event_name": "bought",
                  "items": [{"tracking_id": "sku-1", "revenue": 9.5}, {"tracking_id": "sku-2", "revenue": 1}]},
@@ -25,7 +27,8 @@ VALID = {
                        "items": {"tag_set::color": "red"}},
     "search": {"event_type": "search", "query": "red running shoes", "tokens": 12, "latency": 35.5,
                "search_type": "search_over_groups", "top_score": 0.91, "results": [{"id": 1}, "x"],
-               "query_rating": {"rating": 4, "note": None, "metadata": {"k": 1}}, "request_params": {"page": 1},
+               "query_rating": {"rating": 4, "note": None, "metadata": {"k": 1}},
+               "request_params": {"page": 1},
                "user_id": "shopper-9"},
     "rag": {"event_type": "rag", "user_message": "what is the return policy?", "tokens": 300,
             "llm_response": "30 days", "rag_type": "chosen_chunks", "hallucination_score": 0.1,
@@ -58,7 +61,8 @@ INVALID = [
     ("view", ["items", 0], 1, "items[0] must be a string"),
     ("view", ["request"], {"request_type": "search"}, "request.request_id is required"),
     ("view", ["request", "request_id"], "not-a-uuid", "request.request_id must be a UUID"),
-    ("view", ["request", "request_type"], "browse", "request.request_type must be one of search, rag, recommendation"),
+    ("view", ["request", "request_type"], "browse",
+     "request.request_type must be one of search, rag, recommendation"),
     ("view", ["location"], 5, "location must be a string"),
     ("view", ["user_id"], 7, "user_id must be a string"),
     ("view", ["user_id"], "u" * 257, "user_id is 257 characters; the maximum is 256"),
@@ -133,7 +137,8 @@ def test_every_required_field_is_required(client, api_key, project, variant):
         assert_message(put(client, body, api_key, project.project_id), 400, f"{field} is required")
 
 
-@pytest.mark.parametrize("variant, path, value, words", INVALID, ids=[f"{v}-{w[:30]}" for v, _, _, w in INVALID])
+@pytest.mark.parametrize("variant, path, value, words", INVALID,
+                         ids=[f"{v}-{w[:30]}" for v, _, _, w in INVALID])
 def test_invalid_fields(client, api_key, project, landed, variant, path, value, words):
     body = copy.deepcopy(VALID[variant])
     target = body
@@ -286,7 +291,9 @@ def test_a_search_request_id_is_its_event_id_session_and_answer_header(client, a
     response = put(client, body, api_key, project.project_id)
     assert response.status_code == 204 and response.headers["TR-Request-Id"] == REQ_ID
     [record] = landed()
-    assert (record["event_id"], record["session_id"], record["session_id_generated"]) == (REQ_ID, REQ_ID, False)
+    assert (record["event_id"], record["session_id"], record["session_id_generated"]) == (
+        REQ_ID, REQ_ID, False
+    )
     assert record["payload"]["request_id"] == REQ_ID.upper()  # the body as sent
 
 
