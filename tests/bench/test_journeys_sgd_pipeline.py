@@ -20,7 +20,8 @@ def test_api_payload_keeps_only_api_fields_and_strips_gold():
 
 
 def test_acknowledged_ids_in_order():
-    answer = {"accepted": 2, "results": [{"success": True, "event_id": "a"}, {"success": True, "event_id": "b"}]}
+    answer = {"accepted": 2,
+              "results": [{"success": True, "event_id": "a"}, {"success": True, "event_id": "b"}]}
     assert acknowledged_ids(answer, 2) == ["a", "b"]
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import duckdb
 import numpy as np
 import pytest
-
 from turret import embed
 from turret.embed import EmbeddingError, SentenceTransformerEmbedder, embed_pending, load_embeddings
 from turret.settings import Settings
@@ -162,7 +160,8 @@ def test_embed_pending_embeds_each_distinct_text_once(con, embedder):
     with pytest.raises(KeyError):
         load_embeddings(con, "another-model", ["h1"])
     declared = con.execute(
-        "select data_type from information_schema.columns where table_name = 'embeddings' and column_name = 'vector'"
+        "select data_type from information_schema.columns "
+        "where table_name = 'embeddings' and column_name = 'vector'"
     ).fetchall()
     assert declared == [("FLOAT[384]",)]
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from turret import landing
 from turret.landing import (
     LandingError,
@@ -65,7 +64,8 @@ def open_segment_by_hand(root: Path, *, pid: int, host: str | None = None, hour:
     started = started or hour
     directory = landing.hour_dir(root, hour)
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"{host or landing.default_host()}-{pid}-{started.strftime('%Y%m%dT%H%M%S%fZ')}-abcd1234.jsonl.open"
+    name = (f"{host or landing.default_host()}-{pid}-{started.strftime('%Y%m%dT%H%M%S%fZ')}"
+            "-abcd1234.jsonl.open")
     path = directory / name
     path.write_bytes(content)
     return path
@@ -87,7 +87,9 @@ def test_event_ids_are_well_formed_unique_and_time_ordered():
 
 def test_iso_is_utc_with_microseconds_and_z():
     assert iso(datetime(2025, 3, 1, 12, 0, tzinfo=UTC)) == "2025-03-01T12:00:00.000000Z"
-    cet = datetime(2025, 3, 1, 13, 0, 0, 5, tzinfo=UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris"))
+    cet = datetime(2025, 3, 1, 13, 0, 0, 5, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Paris")
+    )
     assert iso(cet) == "2025-03-01T13:00:00.000005Z"
     assert landing.utc_now().tzinfo is not None
 
@@ -198,14 +200,15 @@ def test_group_commit_from_many_threads_writes_every_record_once(tmp_path):
     for t in threads:
         t.join()
     # Acknowledged means on disk: readable before any sealing.
-    on_disk = [json.loads(line)["event_id"] for p in iter_open_segments(tmp_path) for line in p.read_text().splitlines()]
+    on_disk = [json.loads(line)["event_id"] for p in iter_open_segments(tmp_path)
+               for line in p.read_text().splitlines()]
     assert sorted(on_disk) == sorted(sent)
     # 640 appends shared far fewer fsyncs.
     assert writer.fsyncs < 16 * 40
     writer.close()
     lines = all_lines(tmp_path)
-    assert [l.error for l in lines if l.error] == []
-    assert sorted(l.record["event_id"] for l in lines) == sorted(sent)
+    assert [rec.error for rec in lines if rec.error] == []
+    assert sorted(rec.record["event_id"] for rec in lines) == sorted(sent)
     assert list(iter_open_segments(tmp_path)) == []
 
 
@@ -285,8 +288,8 @@ def test_seal_is_atomic_and_sealed_segments_never_change(tmp_path):
         assert path.read_bytes() == content
         assert content.endswith(b"\n")
     lines = all_lines(tmp_path)
-    assert [l.error for l in lines if l.error] == []
-    assert sorted(l.record["event_id"] for l in lines) == sorted(sent)
+    assert [rec.error for rec in lines if rec.error] == []
+    assert sorted(rec.record["event_id"] for rec in lines) == sorted(sent)
 
 
 def test_seal_request_is_honoured_by_a_live_writer(tmp_path):
@@ -478,7 +481,7 @@ def test_a_failed_write_is_cut_back_and_the_writer_carries_on(tmp_path):
     assert acked >= 3 and failed >= 1
     lines = all_lines(tmp_path)
     # The half-written line was cut off: only acknowledged, whole lines are in the store.
-    assert [l.error for l in lines if l.error] == []
+    assert [rec.error for rec in lines if rec.error] == []
     assert len(lines) == acked
 
 
@@ -520,7 +523,7 @@ def test_read_segment_reports_bad_lines(tmp_path, content, reason):
     good = json.dumps(record()).encode() + b"\n"
     path.write_bytes(good + content + good)
     lines = list(read_segment(path))
-    assert [l.line_no for l in lines] == [1, 2, 3]
+    assert [rec.line_no for rec in lines] == [1, 2, 3]
     assert lines[0].error is None and lines[2].error is None
     assert reason in lines[1].error and lines[1].record is None
 

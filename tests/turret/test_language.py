@@ -21,5 +21,7 @@ def test_detect(text, code):
 
 
 def test_detect_all_keeps_order_and_other_language_means_confidently_not_english():
-    assert detect_all(["ok", "Wie kann ich mein Passwort ändern?", "ok"]) == [UNDETERMINED, "de", UNDETERMINED]
+    assert detect_all(["ok", "Wie kann ich mein Passwort ändern?", "ok"]) == [
+        UNDETERMINED, "de", UNDETERMINED
+    ]
     assert [is_other_language(c) for c in ("en", UNDETERMINED, None, "de")] == [False, False, False, True]

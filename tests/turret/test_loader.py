@@ -1,4 +1,5 @@
-"""The loader: sealed landing segments into raw.events exactly once, bad lines quarantined, projects synced."""
+"""The loader: sealed landing segments into raw.events exactly once, bad lines quarantined, projects
+synced."""
 
 from __future__ import annotations
 
@@ -171,7 +172,8 @@ def test_dollar_and_dotted_keys_load_as_names(con, tmp_path):
 
 def test_timestamps_are_naive_utc_and_columns_typed(con, tmp_path):
     root = tmp_path / "landing"
-    rec = record("evt_" + "a" * 32, timestamp="2025-06-15T14:30:00+02:00", received_at="2025-06-15T12:31:00.250000Z")
+    rec = record("evt_" + "a" * 32, timestamp="2025-06-15T14:30:00+02:00",
+                 received_at="2025-06-15T12:31:00.250000Z")
     rec.update(contract="trieve", event_type="search", payload={"query": "x"})
     rec["metadata"] = {"query": "ünïcode ✓", "n": 3, "ok": True, "none": None}
     write_segment(root, "h-1-20250615T120000000000Z-aa", [rec])

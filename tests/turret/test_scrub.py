@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from turret.scrub import scrub
 
 
@@ -52,9 +51,11 @@ from turret.scrub import scrub
         ("github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
          "[API_KEY]"),
         ("Authorization: Bearer abcDEF123456ghiJKL789.xyz", "Authorization: Bearer [TOKEN]"),
-        ("curl -H 'authorization: bearer 0a1b2c3d4e5f6a7b8c9d0e1f'", "curl -H 'authorization: bearer [TOKEN]'"),
+        ("curl -H 'authorization: bearer 0a1b2c3d4e5f6a7b8c9d0e1f'",
+         "curl -H 'authorization: bearer [TOKEN]'"),
         (
-            "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0 ok",
+            "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+            "dozjgNryP4J3jVmNHl0w5N_XgL0 ok",
             "jwt [TOKEN] ok",
         ),
         ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhYmMifQ.sig", "Bearer [TOKEN]"),

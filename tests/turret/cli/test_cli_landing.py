@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from turret import landing
 from turret.cli import cli
 
@@ -35,7 +34,8 @@ def orphan(root, content: bytes):
     now = landing.utc_now()
     directory = landing.hour_dir(root, now)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{landing.default_host()}-{proc.pid}-{now.strftime('%Y%m%dT%H%M%S%fZ')}-0000.jsonl.open"
+    path = directory / (f"{landing.default_host()}-{proc.pid}-{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+                        "-0000.jsonl.open")
     path.write_bytes(content)
     return path
 

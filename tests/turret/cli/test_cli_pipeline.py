@@ -29,9 +29,11 @@ def test_the_failing_task_and_its_whole_message_are_found():
 
 
 def test_other_exceptions_keep_their_type_and_a_log_without_traceback_has_none():
-    log = LOG.replace("airflow.sdk.exceptions.AirflowFailException: data checks", "duckdb.IOException: data checks")
+    log = LOG.replace("airflow.sdk.exceptions.AirflowFailException: data checks",
+                      "duckdb.IOException: data checks")
     assert task_errors(log.splitlines())[0][1].startswith("IOException: data checks")
-    assert task_errors([line for line in LOG.splitlines() if not line.startswith(("  ", "Traceback", "airflow."))]) == []
+    assert task_errors([line for line in LOG.splitlines()
+                        if not line.startswith(("  ", "Traceback", "airflow."))]) == []
 
 
 def test_a_segment_its_writer_does_not_seal_is_reported_before_the_run(tmp_path, monkeypatch):
@@ -40,7 +42,6 @@ def test_a_segment_its_writer_does_not_seal_is_reported_before_the_run(tmp_path,
     from datetime import UTC, datetime, timedelta
 
     from click.testing import CliRunner
-
     from turret import airflow_env, landing
     from turret.cli.pipeline import pipeline
 

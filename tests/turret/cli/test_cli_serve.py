@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-
 from turret import landing
 from turret.cli import cli
 from turret.controlplane import ControlPlane
@@ -88,8 +87,8 @@ def test_serve_starts_gunicorn_and_stops_cleanly_on_sigterm(turret_home, tmp_pat
     assert "Turret ingest API ready on" in output
     # Graceful stop: segments sealed, unused leases returned.
     assert list(landing.iter_open_segments(turret_home / "landing")) == []
-    landed = [l.record["event_id"] for s in landing.iter_sealed_segments(turret_home / "landing")
-              for l in landing.read_segment(s)]
+    landed = [rec.record["event_id"] for s in landing.iter_sealed_segments(turret_home / "landing")
+              for rec in landing.read_segment(s)]
     assert sorted(landed) == sorted(ids)
     assert plane.usage(project) == 10
     plane.dispose()

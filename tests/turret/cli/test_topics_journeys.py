@@ -8,9 +8,9 @@ import json
 import duckdb
 import pytest
 from click.testing import CliRunner
-from tests.fixtures import warehouse as fx
-
 from turret.cli import cli
+
+from tests.fixtures import warehouse as fx
 
 
 @pytest.fixture
@@ -60,7 +60,8 @@ def test_conversational_topics_are_listed_only_when_asked(home):
     con.close()
     result = run("topics", "--project", "acme")
     assert result.exit_code == 0, result.output
-    rows = [line.split()[0] for line in result.output.splitlines()[3:] if line[:5].strip().lstrip("-").isdigit()]
+    rows = [line.split()[0] for line in result.output.splitlines()[3:]
+            if line[:5].strip().lstrip("-").isdigit()]
     assert rows == ["0", "2", "-1"]
     assert "1 conversational topics (thanks, greetings, yes/no: 26.7% of events) not listed" in result.output
     doc = json.loads(run("topics", "--project", "acme", "--json", "--conversational").output)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
-
 from turret.demo import dataset
 from turret.demo.dataset import (
     PLANTED_TRANSITIONS,
@@ -51,7 +51,7 @@ def test_repeat_sessions_are_days_apart(events):
     gaps = []
     for sessions in by_user.values():
         sessions.sort()
-        for (_, end), (start, _) in zip(sessions, sessions[1:]):
+        for (_, end), (start, _) in pairwise(sessions):
             assert start > end, "sessions of one user overlap"
             gaps.append((start - end).total_seconds())
     assert sorted(gaps)[len(gaps) // 2] > 86400  # the median gap is more than a day
@@ -99,7 +99,7 @@ def test_planted_transitions_are_frequent(events):
     probs = transition_probabilities(events)
     pair_counts = Counter()
     for seq in topic_sequences(events).values():
-        pair_counts.update(zip(seq, seq[1:]))
+        pair_counts.update(pairwise(seq))
     for (source, target), p in PLANTED_TRANSITIONS.items():
         assert pair_counts[(source, target)] >= 60, (source, target)
         assert probs[(source, target)] > p - 0.12, (source, target, probs[(source, target)])
@@ -130,7 +130,7 @@ def test_onboarding_users_return_with_integrations(events):
     returned = total = 0
     for seq in by_user.values():
         seq.sort()
-        for (_, sid), (_, nxt) in zip(seq, seq[1:]):
+        for (_, sid), (_, nxt) in pairwise(seq):
             if sid in asked:
                 total += 1
                 returned += first_topic[nxt][2] == "integrations"
