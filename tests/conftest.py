@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from turret.telemetry import switch_off
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

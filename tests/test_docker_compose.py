@@ -201,7 +201,7 @@ def airflow_answers(services, tmp_path_factory) -> dict:
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("@@"))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("@@"))
     return json.loads(line[2:])
 
 

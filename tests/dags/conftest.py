@@ -36,7 +36,6 @@ def airflow_db():
 @pytest.fixture(scope="session")
 def dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
-
     from turret.airflow_env import DAGS_FOLDER
 
     return DagBag(dag_folder=str(DAGS_FOLDER))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from turret.airflow_env import DAGS_FOLDER, WAREHOUSE_POOL
 from turret.tasks import HOURLY_TASKS
 from turret_airflow.pipeline import EMBED_POOL

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import yaml
-
 from turret import dbt
 from turret.settings import Settings
 

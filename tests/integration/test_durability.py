@@ -58,7 +58,8 @@ class ServeProcess:
         self.log = log
         self._log_file = open(log, "ab")
         self.proc = subprocess.Popen(
-            [*turret_command(), "serve", "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
+            [*turret_command(), "serve", "--port", str(self.port), "--workers", str(workers),
+             "--threads", str(threads)],
             env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.wait_ready()
@@ -67,7 +68,8 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"turret serve exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                raise AssertionError(f"turret serve exited with {self.proc.returncode}:\n"
+                                     f"{self.log.read_text()}")
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
@@ -130,7 +132,8 @@ class Clients:
             body = {"name": "user_prompt", "session_id": f"s{i}", "user_id": f"u{i}",
                     "metadata": {"prompt": f"client {i} message {seq}", "seq": seq}}
             try:
-                resp = session.post(self.url + "/track", json=body, headers={"X-API-Key": self.key}, timeout=10)
+                resp = session.post(self.url + "/track", json=body, headers={"X-API-Key": self.key},
+                                    timeout=10)
             except requests.RequestException:
                 with self._lock:
                     self.statuses["connection error"] += 1
@@ -178,7 +181,8 @@ def test_acknowledged_events_survive_sigkill_exactly_once(tmp_path):
     session = requests.Session()
     after_restart = []
     for i in range(25):
-        resp = session.post(server.url + "/track", json={"name": "after_restart", "metadata": {"prompt": f"after restart {i}"}},
+        resp = session.post(server.url + "/track",
+                            json={"name": "after_restart", "metadata": {"prompt": f"after restart {i}"}},
                             headers={"X-API-Key": key}, timeout=10)
         assert resp.status_code == 200, resp.text
         after_restart.append(resp.json()["event_id"])
@@ -201,7 +205,7 @@ def test_acknowledged_events_survive_sigkill_exactly_once(tmp_path):
     torn_sealed = torn.with_name(torn.name.removesuffix(".open"))
     assert any(b.segment == torn_sealed and b.error.startswith("torn line") for b in bad)
     assert all(b.error.startswith("torn line") for b in bad), [b.error for b in bad]
-    last_line_no = {s: max(l.line_no for l in landing.read_segment(s)) for s in {b.segment for b in bad}}
+    last_line_no = {s: max(rec.line_no for rec in landing.read_segment(s)) for s in {b.segment for b in bad}}
     assert all(b.line_no == last_line_no[b.segment] for b in bad)
     # Unacknowledged events may have landed too (fsynced, the answer lost in the kill): never more than sent.
     print(f"acknowledged {len(acked)}, landed {sum(seen.values())}, statuses {dict(clients.statuses)}")

@@ -19,7 +19,8 @@ import requests
 pytest.importorskip("ingest_api")
 
 # The server helpers live beside this file; loaded by path so any pytest import mode works.
-_spec = importlib.util.spec_from_file_location("_durability_helpers", Path(__file__).with_name("test_durability.py"))
+_spec = importlib.util.spec_from_file_location("_durability_helpers",
+                                               Path(__file__).with_name("test_durability.py"))
 _helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_helpers)
 ServeProcess, turret, turret_env = _helpers.ServeProcess, _helpers.turret, _helpers.turret_env

@@ -98,7 +98,8 @@ class OpenAIStub:
                     stub.requests.append(body)
                 if stub.hang_seconds:
                     stub._stop.wait(stub.hang_seconds)
-                retry = {"retry-after-ms": str(stub.retry_after_ms)} if stub.retry_after_ms is not None else {}
+                retry = ({"retry-after-ms": str(stub.retry_after_ms)}
+                         if stub.retry_after_ms is not None else {})
                 if stub.status is not None:
                     self._send(stub.status, _error("permanent failure", "server_error"), retry)
                     return

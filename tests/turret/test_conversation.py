@@ -9,7 +9,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
 from turret.conversation import (
     CLOSING,
     CONFIRMATION,

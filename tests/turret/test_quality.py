@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import duckdb
 import pytest
-from tests.fixtures import warehouse as fx
-
 from turret import tasks
 from turret.quality import CHECKED_EVENTS_TABLE, DataCheckFailed, validate_marts, validate_raw
 from turret.settings import Settings
+
+from tests.fixtures import warehouse as fx
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ def run(turret_home):
 def rows(intent_data):
     """Five intents (100 rows) shuffled, plus an empty text: rows in a fixed, non-sorted order."""
     texts, gold, _ = intent_data
-    keep = [i for i, g in enumerate(gold) if g in ("refund", "weather", "recipe", "python_error", "translate")]
+    keep = [i for i, g in enumerate(gold)
+            if g in ("refund", "weather", "recipe", "python_error", "translate")]
     order = sorted(keep, key=lambda i: (i * 37) % 101)
     out = [{"id": f"row-{n:03d}", "prompt": texts[i], "gold": gold[i]} for n, i in enumerate(order)]
     out.insert(7, {"id": "row-empty", "prompt": "", "gold": ""})
@@ -87,14 +88,20 @@ def test_without_id_column_rows_stay_in_order(run, rows, tmp_path):
 
 
 @pytest.mark.parametrize("setup, args, message", [
-    (None, ["missing.csv", "--field", "prompt", "--output", "out.csv"], "input file missing.csv does not exist"),
-    ("in.csv", ["in.csv", "--field", "text", "--output", "out.csv"], "unknown field 'text': in.csv has id, prompt"),
-    ("in.csv", ["in.csv", "--field", "prompt", "--output", "out.parquet"], "the output must end in .csv or .jsonl"),
+    (None, ["missing.csv", "--field", "prompt", "--output", "out.csv"],
+     "input file missing.csv does not exist"),
+    ("in.csv", ["in.csv", "--field", "text", "--output", "out.csv"],
+     "unknown field 'text': in.csv has id, prompt"),
+    ("in.csv", ["in.csv", "--field", "prompt", "--output", "out.parquet"],
+     "the output must end in .csv or .jsonl"),
     ("in.txt", ["in.txt", "--field", "prompt", "--output", "out.csv"], "the input must end in .csv, .jsonl"),
     ("empty.csv", ["empty.csv", "--field", "prompt", "--output", "out.csv"], "is empty in every row"),
-    ("bad.jsonl", ["bad.jsonl", "--field", "prompt", "--output", "out.csv"], "bad.jsonl line 2: not valid JSON"),
-    ("list.jsonl", ["list.jsonl", "--field", "prompt", "--output", "out.csv"], "line 1: expected a JSON object"),
-    ("in.csv", ["in.csv", "--field", "prompt", "--output", "o.csv", "--min-topic-size", "1"], "--min-topic-size"),
+    ("bad.jsonl", ["bad.jsonl", "--field", "prompt", "--output", "out.csv"],
+     "bad.jsonl line 2: not valid JSON"),
+    ("list.jsonl", ["list.jsonl", "--field", "prompt", "--output", "out.csv"],
+     "line 1: expected a JSON object"),
+    ("in.csv", ["in.csv", "--field", "prompt", "--output", "o.csv", "--min-topic-size", "1"],
+     "--min-topic-size"),
 ])
 def test_errors_are_clear(run, tmp_path, monkeypatch, setup, args, message):
     monkeypatch.chdir(tmp_path)

@@ -40,7 +40,8 @@ def test_settings_from_the_environment_reach_the_config():
     model = config.topic_model()
     assert (model.min_cluster_size, model.min_samples, model.outlier_threshold) == (12, 3, 0.4)
     assert type(model.reducer).__name__ == "UMAPReducer" and model.reducer.n_components == 5
-    assert EngineConfig.from_settings(Settings(), pool_min=10).pool_min == 10  # internal knobs stay overridable
+    # internal knobs stay overridable
+    assert EngineConfig.from_settings(Settings(), pool_min=10).pool_min == 10
     # 0 means automatic; as_env round-trips.
     assert EngineConfig.from_settings(Settings(topic_min_cluster_size=0)).min_cluster_size is None
     assert Settings.from_env(s.as_env()) == s
@@ -49,20 +50,29 @@ def test_settings_from_the_environment_reach_the_config():
 @pytest.mark.parametrize(
     ("name", "raw", "message"),
     [
-        ("TURRET_TOPIC_REDUCER", "tsne", "TURRET_TOPIC_REDUCER='tsne' is not valid: use one of pca, umap, none"),
-        ("TURRET_TOPIC_REDUCER_COMPONENTS", "0", "TURRET_TOPIC_REDUCER_COMPONENTS=0 is not valid: must be >= 1"),
-        ("TURRET_TOPIC_REDUCER_COMPONENTS", "ten", "TURRET_TOPIC_REDUCER_COMPONENTS='ten' is not a valid int"),
-        ("TURRET_TOPIC_MIN_CLUSTER_SIZE", "1", "TURRET_TOPIC_MIN_CLUSTER_SIZE=1 is not valid: use 0 (automatic)"),
+        ("TURRET_TOPIC_REDUCER", "tsne",
+         "TURRET_TOPIC_REDUCER='tsne' is not valid: use one of pca, umap, none"),
+        ("TURRET_TOPIC_REDUCER_COMPONENTS", "0",
+         "TURRET_TOPIC_REDUCER_COMPONENTS=0 is not valid: must be >= 1"),
+        ("TURRET_TOPIC_REDUCER_COMPONENTS", "ten",
+         "TURRET_TOPIC_REDUCER_COMPONENTS='ten' is not a valid int"),
+        ("TURRET_TOPIC_MIN_CLUSTER_SIZE", "1",
+         "TURRET_TOPIC_MIN_CLUSTER_SIZE=1 is not valid: use 0 (automatic)"),
         ("TURRET_TOPIC_MIN_CLUSTER_SIZE", "-5", "TURRET_TOPIC_MIN_CLUSTER_SIZE=-5 is not valid"),
         ("TURRET_TOPIC_MIN_SAMPLES", "0", "TURRET_TOPIC_MIN_SAMPLES=0 is not valid: must be >= 1"),
         ("TURRET_TOPIC_MIN_SAMPLES", "2.5", "TURRET_TOPIC_MIN_SAMPLES='2.5' is not a valid int"),
-        ("TURRET_TOPIC_OUTLIER_THRESHOLD", "1.5", "TURRET_TOPIC_OUTLIER_THRESHOLD=1.5 is not valid: must be >= 0 and <= 1"),
-        ("TURRET_TOPIC_OUTLIER_THRESHOLD", "nan", "TURRET_TOPIC_OUTLIER_THRESHOLD=nan is not valid: not a number"),
+        ("TURRET_TOPIC_OUTLIER_THRESHOLD", "1.5",
+         "TURRET_TOPIC_OUTLIER_THRESHOLD=1.5 is not valid: must be >= 0 and <= 1"),
+        ("TURRET_TOPIC_OUTLIER_THRESHOLD", "nan",
+         "TURRET_TOPIC_OUTLIER_THRESHOLD=nan is not valid: not a number"),
         ("TURRET_TOPIC_ASSIGN_THRESHOLD", "-0.1", "TURRET_TOPIC_ASSIGN_THRESHOLD=-0.1 is not valid"),
-        ("TURRET_TOPIC_ASSIGN_THRESHOLD", "high", "TURRET_TOPIC_ASSIGN_THRESHOLD='high' is not a valid float"),
+        ("TURRET_TOPIC_ASSIGN_THRESHOLD", "high",
+         "TURRET_TOPIC_ASSIGN_THRESHOLD='high' is not a valid float"),
         ("TURRET_TOPIC_REFIT_GROWTH", "1", "TURRET_TOPIC_REFIT_GROWTH=1.0 is not valid: must be > 1"),
-        ("TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE", "0", "TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE=0.0 is not valid: must be > 0 and <= 1"),
-        ("TURRET_TOPIC_DRIFT_SIMILARITY_DROP", "3", "TURRET_TOPIC_DRIFT_SIMILARITY_DROP=3.0 is not valid: must be > 0 and <= 2"),
+        ("TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE", "0",
+         "TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE=0.0 is not valid: must be > 0 and <= 1"),
+        ("TURRET_TOPIC_DRIFT_SIMILARITY_DROP", "3",
+         "TURRET_TOPIC_DRIFT_SIMILARITY_DROP=3.0 is not valid: must be > 0 and <= 2"),
     ],
 )
 def test_bad_values_name_the_variable(name, raw, message):
