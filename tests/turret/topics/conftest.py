@@ -124,7 +124,8 @@ def _add_texts(con, project_id: str, field: str, event_ids, texts, vectors, mode
                           "text_hash": [_text_hash(t) for t in texts], "vector": list(np.asarray(vectors))})
     con.register("_test_texts", frame)
     try:
-        con.execute("insert into pipeline.event_texts select ?, event_id, ?, text_hash, text from _test_texts",
+        con.execute("insert into pipeline.event_texts "
+                    "select ?, event_id, ?, text_hash, text from _test_texts",
                     [project_id, field]).fetchall()
         con.execute(f"insert into pipeline.embeddings select ?, text_hash, vector::float[{vectors.shape[1]}] "
                     "from _test_texts on conflict do nothing", [model]).fetchall()

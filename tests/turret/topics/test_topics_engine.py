@@ -1,4 +1,5 @@
-"""TopicModel on synthetic vectors (outlier reassignment, determinism) and on real embeddings of ten intents."""
+"""TopicModel on synthetic vectors (outlier reassignment, determinism) and on real embeddings of ten
+intents."""
 
 from __future__ import annotations
 

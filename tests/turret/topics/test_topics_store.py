@@ -127,7 +127,8 @@ def test_incremental_run_assigns_new_texts_to_existing_topics(warehouse, setting
     assert {t: s for t, s in sizes.items() if s} == counted
 
 
-def test_pending_pool_is_clustered_into_new_topics_with_fresh_ids(warehouse, settings, intent_data, add_texts):
+def test_pending_pool_is_clustered_into_new_topics_with_fresh_ids(warehouse, settings, intent_data,
+                                                                  add_texts):
     texts, gold, X = intent_data
     old = np.array([i for i, g in enumerate(gold) if g not in ("weather", "recipe")])
     novel = np.array([i for i, g in enumerate(gold) if g in ("weather", "recipe")])
@@ -213,7 +214,9 @@ def test_labels_come_from_keywords_and_are_cached(loaded, settings):
     n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
     assert labeler.asked == k + n_themes
     assert dim(stats)["relabelled"] == k
-    rows = con.execute("select label, label_source, keywords from pipeline.topics where topic_id >= 0").fetchall()
+    rows = con.execute(
+        "select label, label_source, keywords from pipeline.topics where topic_id >= 0"
+    ).fetchall()
     assert all(source == "keywords" and len(json.loads(kw)) > 0 and not label.startswith("Topic ")
                for label, source, kw in rows)
     assert all(not label.startswith("Theme ")
@@ -236,7 +239,8 @@ def _distinct_answers():
     import itertools
 
     names = itertools.count(1)
-    return lambda request: f"LABEL: Sample topic number {next(names)}\nDESCRIPTION: Users ask about one thing."
+    return lambda request: (f"LABEL: Sample topic number {next(names)}\n"
+                            "DESCRIPTION: Users ask about one thing.")
 
 
 def _openai_stub():
@@ -278,7 +282,8 @@ def test_an_llm_failure_keeps_keyword_labels_until_the_llm_answers(loaded, setti
     assert down.attempts > 0
     assert dim(stats)["relabelled"] == k and dim(stats)["fallback_labels"] == k
     failed = topic_labels()
-    assert all(source == "keywords" and label and not label.startswith("Topic ") for _, label, source in failed)
+    assert all(source == "keywords" and label and not label.startswith("Topic ")
+               for _, label, source in failed)
     assert con.execute("select count(*) from pipeline.topic_label_cache").fetchone()[0] == 0
     assert con.execute("select count(*) from pipeline.topic_centroids where label_key is not null"
                        ).fetchone()[0] == 0
@@ -373,7 +378,8 @@ def test_theme_ids_hold_across_a_refit(loaded, settings, embedder, intents, add_
     con = loaded[0]
     update_topics(con, settings, run_id="r1")
     themes = lambda: dict(con.execute(  # noqa: E731
-        "select topic_id, theme_id from pipeline.topics where topic_id >= 0 and status = 'active'").fetchall())
+        "select topic_id, theme_id from pipeline.topics "
+        "where topic_id >= 0 and status = 'active'").fetchall())
     before = themes()
     assert len(set(before.values())) >= 2
     extra = [f"Quick question: {p}" for phrasings in intents.values() for p in phrasings[::4]]
