@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from turret.bounds import MAX_TIMESTAMP_LENGTH, IngestBounds, OutOfBounds
+from turret.bounds import MAX_TIMESTAMP_LENGTH, IngestBounds, OutOfBounds, json_type
 from turret.landing import make_record, new_event_id
 from turret.settings import Settings
 
@@ -43,23 +43,6 @@ def _invalid(message: str, field: str | None = None) -> ApiError:
 
 def _missing(message: str, field: str) -> ApiError:
     return ApiError("MISSING_REQUIRED_FIELD", message, 400, field=field)
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a Python value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _from_bounds(exc: OutOfBounds) -> ApiError:

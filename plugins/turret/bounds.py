@@ -46,7 +46,8 @@ class OutOfBounds(ValueError):
         self.text_too_long = text_too_long
 
 
-def _type_name(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON name of a Python value's type, for messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -85,7 +86,7 @@ class IngestBounds:
     def check_name(self, value: Any, field: str = "name") -> str:
         """A non-blank string of at most :data:`MAX_NAME_LENGTH` characters."""
         if not isinstance(value, str):
-            raise OutOfBounds(f"{field} must be a string, got {_type_name(value)}", field)
+            raise OutOfBounds(f"{field} must be a string, got {json_type(value)}", field)
         if not value.strip():
             raise OutOfBounds(f"{field} is blank; an event name is required", field)
         if len(value) > MAX_NAME_LENGTH:
@@ -95,7 +96,7 @@ class IngestBounds:
     def check_id(self, value: Any, field: str) -> str:
         """A non-blank string of at most ``max_id_length`` characters, kept as sent."""
         if not isinstance(value, str):
-            raise OutOfBounds(f"{field} must be a string, got {_type_name(value)}", field)
+            raise OutOfBounds(f"{field} must be a string, got {json_type(value)}", field)
         if not value.strip():
             raise OutOfBounds(
                 f"{field} is an empty string; omit it or send null to have one generated", field
@@ -159,7 +160,7 @@ class IngestBounds:
                 raise OutOfBounds(f"{where} does not fit in a signed 64-bit integer", where)
             return
         raise OutOfBounds(
-            f"{where} is an {_type_name(value)}; metadata values must be a string, number, boolean or null "
+            f"{where} is an {json_type(value)}; metadata values must be a string, number, boolean or null "
             "(flatten nested data into separate keys)",
             where,
         )
@@ -167,7 +168,7 @@ class IngestBounds:
     def check_metadata(self, value: Any) -> dict[str, Any]:
         """A flat object of at most ``max_metadata_keys`` keys, each key and value within bounds."""
         if not isinstance(value, dict):
-            raise OutOfBounds(f"metadata must be an object, got {_type_name(value)}", "metadata")
+            raise OutOfBounds(f"metadata must be an object, got {json_type(value)}", "metadata")
         if len(value) > self.max_metadata_keys:
             raise OutOfBounds(
                 f"metadata has {len(value)} keys; the maximum is {self.max_metadata_keys}", "metadata"

@@ -11,7 +11,6 @@ segment them. Short texts ("ok", "thanks") say too little: they are ``und`` (und
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 
 UNDETERMINED = "und"
 ENGLISH = "en"
@@ -39,12 +38,6 @@ def detect(text: str) -> str:
         return UNDETERMINED
     code, probability = _identifier().classify(text)
     return str(code) if probability >= MIN_PROBABILITY else UNDETERMINED
-
-
-def detect_all(texts: Iterable[str]) -> list[str]:
-    """``detect`` of each text, in order (identical texts classified once)."""
-    seen: dict[str, str] = {}
-    return [seen.setdefault(t, detect(t)) if t not in seen else seen[t] for t in texts]
 
 
 def is_other_language(code: str | None) -> bool:
