@@ -26,10 +26,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,30 +136,15 @@ def plan(con: duckdb.DuckDBPyConnection, settings: Settings, *, run_id: str) -> 
     return partitions
 
 
-@contextmanager
-def _local(fs: Any, path: str) -> Iterator[Path]:
-    """A local path with the content of ``path`` on ``fs`` (the file itself on a local filesystem)."""
-    from turret import storage
-
-    if storage._is_local_fs(fs):
-        yield Path(path)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="turret-embed-"))
-    try:
-        target = folder / path.rsplit("/", 1)[-1]
-        fs.get_file(path, str(target))
-        yield target
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _parquet_rows(fs: Any, path: str) -> int | None:
     """Rows of the Parquet file ``path``, or None when it is not there."""
     import duckdb
 
+    from turret import storage
+
     if not fs.exists(path):
         return None
-    with _local(fs, path) as local, duckdb.connect() as mem:
+    with storage.local_file(fs, path) as local, duckdb.connect() as mem:
         return int(mem.execute(f"select count(*) from read_parquet('{_sql_path(local)}')").fetchone()[0])
 
 
@@ -181,7 +164,7 @@ def embed_partition(settings: Settings, partition: dict, embedder: Embedder | No
     if not fs.exists(source):
         raise PartitionError(f"partition {partition['index']} of run {partition['run']} has no texts at "
                              f"{source}: run the plan again (the whole DAG run)")
-    with _local(fs, source) as local, duckdb.connect() as mem:
+    with storage.local_file(fs, source) as local, duckdb.connect() as mem:
         rows = mem.execute(
             f"select text_hash, text from read_parquet('{_sql_path(local)}') order by text_hash"
         ).fetchall()

@@ -247,14 +247,21 @@ def list_sealed(url: str, options: Mapping[str, Any] | None = None) -> list[str]
 def local_copy(url: str, key: str, options: Mapping[str, Any] | None = None) -> Iterator[Path]:
     """A local file with the content of ``<url>/<key>``: the file itself when local, else a temporary copy."""
     fs, root = resolve(url, options)
-    source = _join(root, key)
+    with local_file(fs, _join(root, key)) as path:
+        yield path
+
+
+@contextmanager
+def local_file(fs: Any, path: str) -> Iterator[Path]:
+    """A local file with the content of ``path`` on ``fs``: the file itself when ``fs`` is local, else a
+    temporary copy removed on exit."""
     if _is_local_fs(fs):
-        yield Path(source)
+        yield Path(path)
         return
     folder = Path(tempfile.mkdtemp(prefix="turret-fetch-"))
     try:
-        target = folder / key.rsplit("/", 1)[-1]
-        fs.get_file(source, str(target))
+        target = folder / path.rsplit("/", 1)[-1]
+        fs.get_file(path, str(target))
         yield target
     finally:
         shutil.rmtree(folder, ignore_errors=True)
