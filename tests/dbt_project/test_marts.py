@@ -147,6 +147,20 @@ def test_segments_and_numbers_per_topic(built):
     assert avg == pytest.approx(196.0)
 
 
+def test_conversions_by_topic_from_the_fixture_outcome_events(built):
+    """The outcome events of fx.ACME_OUTCOMES, credited to the latest message before them in their session."""
+    con = built[0]
+    got = {topic: tuple(measures) for topic, *measures in rows(
+        con, "select topic_id, messages, clicks, conversions, messages_converted, revenue, "
+             "median_seconds_to_conversion from marts.agg_topic_conversions_daily where project_id = ?",
+        [fx.ACME])}
+    assert got == fx.EXPECTED_CONVERSIONS
+    paid = rows(con, "select sum(messages), sum(conversions), sum(revenue) "
+                     "from marts.agg_topic_conversions_segments "
+                     "where project_id = ? and enum_field = 'tier' and enum_value = 'paid'", [fx.ACME])
+    assert paid == [(8, 1, 99.0)]
+
+
 def test_quota_usage_per_plan(built):
     con = built[0]
     q = {
@@ -155,15 +169,16 @@ def test_quota_usage_per_plan(built):
             con, "select project_name, plan, period_start, period_end, events_accepted, event_limit, "
                  "days_left, share_used from marts.fct_quota_usage")
     }
-    assert q["acme"][:6] == ("pro", "2025-06-01 00:00:00", "2025-07-01 00:00:00", 15, 1_000_000, 16)
+    # acme: 15 prompt events and 7 outcome events in June (fx.EXPECTED_ACME_EVENTS_JUNE).
+    assert q["acme"][:6] == ("pro", "2025-06-01 00:00:00", "2025-07-01 00:00:00", 22, 1_000_000, 16)
     assert q["trialco"][:6] == ("trial", "2025-06-10 12:00:00", "2025-06-24 12:00:00", 2, 250_000, 9)
     assert q["bigcorp"][:6] == ("enterprise", "2025-06-01 00:00:00", "2025-07-01 00:00:00", 0, 100, 16)
-    assert q["acme"][6] == pytest.approx(15 / 1_000_000)
+    assert q["acme"][6] == pytest.approx(22 / 1_000_000)
     assert rows(con, "select distinct as_of_at from marts.fct_quota_usage") == [(fx.NOW,)]
     (projected,) = rows(
         con, "select projected_events from marts.fct_quota_usage where project_name = 'acme'"
     )[0]
-    assert projected == pytest.approx(15 * 30 / 14.5)  # 14.5 of June's 30 days elapsed
+    assert projected == pytest.approx(22 * 30 / 14.5)  # 14.5 of June's 30 days elapsed
 
 
 def test_hourly_trends_are_dense_with_growth(built):

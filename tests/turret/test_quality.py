@@ -131,7 +131,7 @@ FUTURE_ROW = (
     "insert into raw.events select * replace ('evt_from_the_future' as event_id, "
     "timestamp '2199-01-01 00:00:00' as occurred_at) from raw.events where event_id = 'evt_acme_s1_0'"
 )
-FIXTURE_EVENTS = 18  # 15 acme prompt events, the May event, 2 trialco events
+FIXTURE_EVENTS = 25  # 15 acme prompt events, 7 acme outcome events, the May event, 2 trialco events
 
 
 def test_unchecked_only_checks_each_row_once_and_quarantines_bad_rows(raw_con, settings):

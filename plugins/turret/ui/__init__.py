@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     _register_vendor(app)
     _register_errors(app)
     app.add_template_filter(_keyword_list, "keyword_list")
+    app.add_template_filter(_duration, "duration")
 
     @app.after_request
     def security_headers(response):
@@ -93,6 +94,16 @@ def _keyword_list(raw: Any) -> list[str]:
     from turret.ui.topic_map import keywords_of
 
     return [k for k in keywords_of(raw) if k][:12]
+
+
+def _duration(seconds: float | None) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``, ``4.0 d``; an em dash for none."""
+    if seconds is None:
+        return "\u2014"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _wants_json() -> bool:

@@ -48,6 +48,27 @@ def bars(labels: list[str], values: list[float], height: int = 300, name: str = 
     }
 
 
+def conversions(rows: list[dict[str, Any]], height: int = 220) -> dict:
+    """A topic's clicks and conversions per day (bars) and its revenue (line, right axis)."""
+    days = [r["day"] for r in rows]
+    return {
+        "data": [
+            {"type": "bar", "name": "Clicks", "x": days, "y": [r["clicks"] for r in rows],
+             "marker": {"color": PALETTE[0]}},
+            {"type": "bar", "name": "Conversions", "x": days, "y": [r["conversions"] for r in rows],
+             "marker": {"color": PALETTE[2]}},
+            {"type": "scatter", "mode": "lines+markers", "name": "Revenue", "x": days,
+             "y": [r["revenue"] for r in rows], "yaxis": "y2", "line": {"color": PALETTE[1]}},
+        ],
+        "layout": {**_LAYOUT, "height": height, "barmode": "group",
+                   "legend": {"orientation": "h", "y": -0.25}, "margin": {**_LAYOUT["margin"], "r": 56},
+                   "xaxis": {"type": "date", "tickformat": "%b %d"},
+                   "yaxis": {"rangemode": "tozero", "title": {"text": "events"}},
+                   "yaxis2": {"rangemode": "tozero", "overlaying": "y", "side": "right", "showgrid": False,
+                              "title": {"text": "revenue"}}},
+    }
+
+
 def sankey(flows: list[dict[str, Any]]) -> dict:
     """Topic → next topic: sources on the left, destinations (marked "→") on the right, so a topic can
     lead back to itself's neighbours without a cycle."""

@@ -201,7 +201,8 @@ def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
           on t.project_id = ev.project_id and t.field = ev.field and t.topic_id = ev.topic_id
         group by all order by events desc, ev.topic_id limit 10""", params)
     week = week_topics(cur, f, totals["last_at"]) if totals["last_at"] else {"new": [], "growing": []}
-    return {"totals": totals, "series": series, "top": top, **week}
+    conversions = (conversion_totals(reader, f) if has_outcomes(reader, f.project_id, f.field) else None)
+    return {"totals": totals, "series": series, "top": top, **week, "conversions": conversions}
 
 
 def week_topics(cur: Any, f: Filters, last_at: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -230,9 +231,23 @@ def week_topics(cur: Any, f: Filters, last_at: datetime) -> dict[str, list[dict[
 
 def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
     """One row per topic with events in scope: label, theme, events, share, daily sparkline, whether
-    conversational."""
+    conversational; and, when anything followed the field's messages (:func:`has_outcomes`), the topic's
+    click-through rate, conversions, conversion rate and revenue over the filters (null where the
+    conversion marts cannot answer for them, :func:`conversion_scope`)."""
     cte, params = _scoped(f)
     cur = reader.cursor()
+    conversions = conversion_scope(reader, f) if has_outcomes(reader, f.project_id, f.field) else None
+    if conversions is not None and conversions.available:
+        conv_cte = f""",
+        conv as (
+            select c.topic_id, {_CONVERSION_SUMS}
+            from {conversions.table} c where {conversions.where} group by c.topic_id
+        )"""
+        conv_columns = ", conv.* exclude (topic_id)"
+        conv_join = "left join conv on conv.topic_id = p.topic_id"
+        conv_params = list(conversions.params)
+    else:
+        conv_cte, conv_columns, conv_join, conv_params = "", "", "", []
     rows = _rows(cur, f"""{cte},
         per_topic as (
             select topic_id, count(*) as events,
@@ -240,12 +255,13 @@ def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
                        as conversational_share,
                    max(occurred_at) as last_at
             from ev group by topic_id
-        )
+        ){conv_cte}
         select p.topic_id, coalesce(t.label, 'Topic ' || p.topic_id) as label, t.theme, t.status,
-               p.events, p.events / sum(p.events) over () as share, p.conversational_share
+               p.events, p.events / sum(p.events) over () as share, p.conversational_share{conv_columns}
         from per_topic p left join marts.dim_topics t
           on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
-        order by p.events desc, p.topic_id""", [*params, f.project_id, f.field])
+        {conv_join}
+        order by p.events desc, p.topic_id""", [*params, *conv_params, f.project_id, f.field])
     spark = _rows(cur, f"""{cte}, bounds as (select max(occurred_at)::date as last_day from ev)
         select topic_id, (bounds.last_day - occurred_at::date) as days_ago, count(*) as events
         from ev, bounds where occurred_at::date > bounds.last_day - {SPARK_DAYS}
@@ -257,7 +273,7 @@ def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
     for r in rows:
         r["spark"] = series.get(r["topic_id"], [0] * SPARK_DAYS)
         (conversational if r["conversational_share"] >= CONVERSATIONAL_SHARE else topical).append(r)
-    return {"topics": topical, "conversational": conversational}
+    return {"topics": topical, "conversational": conversational, "conversions": conversions}
 
 
 def topic_detail(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, Any]:
@@ -286,8 +302,11 @@ def topic_detail(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, An
         where x.project_id = ? group by x.field order by x.field""", [*mine, f.project_id])
     come_from = _transitions_around(cur, f, topic_id, "to_topic_id", "from_topic_id")
     go_to = _transitions_around(cur, f, topic_id, "from_topic_id", "to_topic_id")
+    conversions = (topic_conversions(reader, f, topic_id) if has_outcomes(reader, f.project_id, f.field)
+                   else None)
     return {"topic": topic[0], "examples": examples, "trend": trend, "enums": enums, "numbers": numbers,
-            "come_from": come_from, "go_to": go_to, "events": sum(r["events"] for r in trend)}
+            "come_from": come_from, "go_to": go_to, "events": sum(r["events"] for r in trend),
+            "conversions": conversions}
 
 
 def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: str) -> list[dict[str, Any]]:
@@ -303,6 +322,149 @@ def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: s
               {_in_scope(f, "s.from_event_id")}
         group by all order by transitions desc, topic_id limit 10""",
         [*params, f.project_id, f.field, topic_id])
+
+
+# ------------------------------------------------------------------------------------------- conversions
+
+CONVERSIONS_DAILY = "marts.agg_topic_conversions_daily"
+CONVERSIONS_SEGMENTS = "marts.agg_topic_conversions_segments"
+# The measures of a group of conversion-mart rows (alias c). Rates are recomputed from the sums, never
+# averaged; a group without messages has null rates.
+_CONVERSION_SUMS = """
+    sum(c.messages) as messages, sum(c.views) as views, sum(c.clicks) as clicks,
+    sum(c.messages_clicked) as messages_clicked,
+    sum(c.messages_clicked) / nullif(sum(c.messages), 0) as click_through_rate,
+    sum(c.add_to_carts) as add_to_carts, sum(c.purchases) as purchases, sum(c.conversions) as conversions,
+    sum(c.messages_converted) as messages_converted,
+    sum(c.messages_converted) / nullif(sum(c.messages), 0) as conversion_rate,
+    sum(c.revenue) as revenue"""
+
+
+@dataclass(frozen=True)
+class ConversionScope:
+    """The conversion-mart rows (alias ``c``) that some filters select, or why the marts cannot answer.
+
+    The marts are per topic and message day (``agg_topic_conversions_daily``) and per one enum value
+    (``agg_topic_conversions_segments``): the date range and one enum filter select rows exactly. They keep
+    no event name, nor combinations of enum values, so an event filter that leaves out some of the field's
+    messages, or a second enum filter, cannot be answered: ``note`` says so and no figure is made up.
+    """
+
+    table: str = CONVERSIONS_DAILY
+    where: str = "false"
+    params: tuple = ()
+    note: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.note is None
+
+
+def has_outcomes(reader: MartsReader, project_id: str, field: str) -> bool:
+    """Whether any view, click, add-to-cart, purchase or conversion followed a message of the field, in any
+    day of the snapshot. Conversion figures are shown only then (as ``turret topics`` does): a project that
+    sends no outcome events gets no columns of zeros. False too for a snapshot older than the marts."""
+    def compute() -> bool:
+        cur = reader.cursor()
+        present = cur.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'agg_topic_conversions_daily'").fetchone()[0]
+        if not present:
+            return False
+        return bool(cur.execute(
+            f"select exists (select 1 from {CONVERSIONS_DAILY} where project_id = ? and field = ? "
+            "and views + clicks + add_to_carts + purchases + conversions > 0)",
+            [project_id, field]).fetchone()[0])
+
+    return reader.cached(("has_outcomes", project_id, field), compute)
+
+
+def message_event_names(reader: MartsReader, project_id: str, field: str) -> list[str]:
+    """The event names of the field's messages (the rows the conversion marts count)."""
+    return reader.cached(("message_events", project_id, field), lambda: [r["event_name"] for r in _rows(
+        reader.cursor(),
+        "select distinct event_name from marts.fct_events where project_id = ? and field = ? order by 1",
+        [project_id, field])])
+
+
+def conversion_scope(reader: MartsReader, f: Filters) -> ConversionScope:
+    """The conversion-mart rows of the filters: project, field, the messages' days, at most one enum value;
+    an event filter only when it keeps every message of the field (or none)."""
+    if len(f.enums) > 1:
+        return ConversionScope(note="Conversions are split by one enum field at a time: keep one enum "
+                                    "filter to see them.")
+    where, params = ["c.project_id = ?", "c.field = ?"], [f.project_id, f.field]
+    if f.start:
+        where.append("c.message_date >= ?")
+        params.append(f.start)
+    if f.end:
+        where.append("c.message_date <= ?")
+        params.append(f.end)
+    table = CONVERSIONS_DAILY
+    if f.enums:
+        table = CONVERSIONS_SEGMENTS
+        ((name, value),) = f.enums
+        where.extend(["c.enum_field = ?", "c.enum_value = ?"])
+        params.extend([name, value])
+    if f.event_name:
+        names = message_event_names(reader, f.project_id, f.field)
+        if f.event_name not in names:
+            where.append("false")  # no message has that name: nothing followed them
+        elif len(names) > 1:
+            return ConversionScope(note="Conversions are not split by event name: clear the event filter "
+                                        "to see them.")
+    return ConversionScope(table=table, where=" and ".join(where), params=tuple(params))
+
+
+def conversion_totals(reader: MartsReader, f: Filters) -> dict[str, Any]:
+    """Conversions and revenue of every topic of the field in scope (the Overview's KPIs)."""
+    scope = conversion_scope(reader, f)
+    if not scope.available:
+        return {"note": scope.note}
+    totals = _rows(reader.cursor(), f"select {_CONVERSION_SUMS} from {scope.table} c where {scope.where}",
+                   list(scope.params))[0]
+    return {**totals, "note": None}
+
+
+def topic_conversions(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, Any]:
+    """One topic's conversion measures over the filters, per day and in all, with the median time from a
+    message to its conversion.
+
+    The marts keep one median per topic and day (per enum value), and medians do not add up: over one day
+    with conversions the figure is that day's median (``median_exact``); over several it is the median of
+    the daily medians weighted by the messages converted on each day, an estimate the page marks as one.
+    """
+    scope = conversion_scope(reader, f)
+    if not scope.available:
+        return {"note": scope.note, "totals": None, "daily": []}
+    cur = reader.cursor()
+    mine = [*scope.params, topic_id]
+    rows = _rows(cur, f"""
+        select c.message_date as day, {_CONVERSION_SUMS},
+               max(c.median_seconds_to_conversion) as median_seconds_to_conversion
+        from {scope.table} c where {scope.where} and c.topic_id = ?
+        group by grouping sets ((c.message_date), ()) order by day nulls first""", mine)
+    daily = [r for r in rows if r["day"] is not None]
+    totals = rows[0] if rows and rows[0]["day"] is None and daily else None
+    median = _rows(cur, f"""
+        with days as (
+            select c.median_seconds_to_conversion as seconds, c.messages_converted as weight
+            from {scope.table} c
+            where {scope.where} and c.topic_id = ? and c.messages_converted > 0
+                  and c.median_seconds_to_conversion is not null
+        ),
+        ranked as (
+            select seconds, count(*) over () as days, sum(weight) over () as total,
+                   sum(weight) over (order by seconds rows between unbounded preceding and current row)
+                       as running
+            from days
+        )
+        select min(seconds) filter (where 2 * running >= total) as seconds, max(days) as days
+        from ranked""", mine)[0]
+    if totals is not None:
+        totals["median_seconds_to_conversion"] = median["seconds"]
+        totals["median_exact"] = (median["days"] or 0) <= 1
+    return {"note": None, "totals": totals, "daily": daily}
 
 
 # ---------------------------------------------------------------------------------------------- journeys

@@ -29,9 +29,11 @@ WAIT_S = 60
 # (path, what to wait for, texts a person must see)
 PAGES = [
     ("/", "#activity-chart[data-rendered='true']", ["Overview", "Password reset", "New this week"]),
-    ("/topics", "table.topics", ["Password reset", "Pricing plans", "Billing questions", "Last 14 days"]),
+    ("/topics", "table.topics",
+     ["Password reset", "Pricing plans", "Billing questions", "Last 14 days", "Conversions", "Revenue"]),
     ("/topics/0", "#trend-chart[data-rendered='true']",
-     ["Password reset", "How do I reset my password?", "and go to next", "latency_ms"]),
+     ["Password reset", "How do I reset my password?", "and go to next", "latency_ms",
+      "median time to convert"]),
     ("/journeys", "#sankey-chart[data-rendered='true']",
      ["Journeys", "Top paths", "Entry, exit and drop-off"]),
     ("/journeys?scope=user", "#paths", ["across a user's sessions"]),
@@ -179,6 +181,19 @@ def test_a_filter_changes_the_counts(signed_in, server):
     assert "enum.tier=paid" in signed_in.current_url
     assert signed_in.find_element(By.ID, "kpi-events").text == "8"
     assert signed_in.find_element(By.ID, "kpi-users").text == "3"
+    assert console_errors(signed_in) == []
+
+
+def test_topic_conversions_panel_is_visible(signed_in, server):
+    """Password reset: 2 conversions, 49.00 revenue (tests/fixtures/warehouse.py, ACME_OUTCOMES)."""
+    from selenium.webdriver.common.by import By
+
+    signed_in.get(server + "/topics/0")
+    wait_for(signed_in, "#conversions-chart[data-rendered='true']")
+    panel = wait_for(signed_in, "#conversions")
+    assert panel.text.startswith("Conversions")
+    assert signed_in.find_element(By.ID, "conv-conversions").text == "2"
+    assert signed_in.find_element(By.ID, "conv-revenue").text == "49.00"
     assert console_errors(signed_in) == []
 
 

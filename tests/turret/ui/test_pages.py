@@ -115,3 +115,73 @@ def test_journeys_follow_the_event_filters(signed_in):
     assert sorted(flows) == [("Password reset", "Pricing plans", "1"),
                              ("Pricing plans", "Billing questions", "2")]
     assert "the event filters do not apply to them" in page
+
+
+# Conversions (tests/fixtures/warehouse.py, ACME_OUTCOMES): topic 0 "Password reset" 5 messages, 1 click,
+# 2 conversions, 49.00 revenue, 40 s to convert; topic 1 "Pricing plans" 4 messages, 1 view, 1 click, 1 add
+# to cart, 1 purchase, 99.00; "Billing questions" none. On the paid tier: topic 1 has 3 messages and the
+# purchase.
+
+
+def conversion_cells(page: str) -> dict[str, tuple[str, ...]]:
+    """Topic label -> (CTR, conversions, conversion rate, revenue) as the Topics table shows them."""
+    row = (r'">([^<]+)</a></td>(?:(?!</tr>).)*?<td class="num ctr">([^<]+)</td> '
+           r'<td class="num conversions">([^<]+)</td> <td class="num conversion-rate">([^<]+)</td> '
+           r'<td class="num revenue">([^<]+)</td>')
+    return {label: tuple(cells) for label, *cells in re.findall(row, page)}
+
+
+def test_topics_table_shows_conversions_over_the_filters(signed_in):
+    page = text(signed_in.get("/topics"))
+    assert '<th class="num">Conversions</th>' in page and '<th class="num">Revenue</th>' in page
+    cells = conversion_cells(page)
+    assert cells["Password reset"] == ("20.0%", "2", "40.0%", "49.00")
+    assert cells["Pricing plans"] == ("25.0%", "1", "25.0%", "99.00")
+    assert cells["Billing questions"] == ("0.0%", "0", "0.0%", "0.00")
+    paid = conversion_cells(text(signed_in.get("/topics?enum.tier=paid")))  # the segments mart
+    assert paid["Pricing plans"] == ("33.3%", "1", "33.3%", "99.00")
+    assert paid["Password reset"] == ("0.0%", "0", "0.0%", "0.00")
+    day = fx.NOW.date().isoformat()
+    assert conversion_cells(text(signed_in.get(f"/topics?start={day}&end={day}"))) == cells
+    # Every message of the field is a user_message: that event filter keeps them all.
+    assert conversion_cells(text(signed_in.get("/topics?event=user_message"))) == cells
+
+
+def test_conversions_are_not_made_up_for_filters_the_marts_cannot_split(signed_in):
+    page = text(signed_in.get("/topics?enum.tier=paid&enum.tier_language=en"))
+    assert 'id="conversions-note">Conversions are split by one enum field at a time' in page
+
+
+def test_no_conversion_columns_for_a_project_without_outcome_events(signed_in):
+    page = text(signed_in.get(f"/topics?project={fx.TRIALCO}"))
+    assert "Shipping times" in page and "Conversions" not in page and "Revenue" not in page
+    overview = text(signed_in.get(f"/?project={fx.TRIALCO}"))
+    assert 'id="kpi-conversions"' not in overview
+    assert 'id="conversions"' not in text(signed_in.get(f"/topics/0?project={fx.TRIALCO}"))
+
+
+def test_overview_conversions_and_revenue(signed_in):
+    page = text(signed_in.get("/"))
+    assert (kpi(page, "conversions"), kpi(page, "revenue")) == ("3", "148.00")
+    paid = text(signed_in.get("/?enum.tier=paid"))
+    assert (kpi(paid, "conversions"), kpi(paid, "revenue")) == ("1", "99.00")
+    later = text(signed_in.get(f"/?start={fx.NOW.date().replace(year=2030)}"))
+    assert (kpi(later, "conversions"), kpi(later, "revenue")) == ("0", "0.00")
+
+
+def conv(page: str, name: str) -> str:
+    return re.search(rf'id="conv-{name}">([^<]+)<', page).group(1)
+
+
+def test_topic_conversions_panel(signed_in):
+    page = text(signed_in.get("/topics/0"))
+    assert 'id="conversions"' in page and 'id="conversions-json"' in page
+    got = {name: conv(page, name) for name in ("messages", "views", "clicks", "ctr", "add-to-carts",
+                                                "purchases", "conversions", "revenue", "median")}
+    assert got == {"messages": "5", "views": "0", "clicks": "1", "ctr": "20.0%", "add-to-carts": "0",
+                   "purchases": "1", "conversions": "2", "revenue": "49.00", "median": "40 s"}
+    pricing = text(signed_in.get("/topics/1"))
+    assert [conv(pricing, n) for n in ("views", "add-to-carts", "purchases", "revenue")] == [
+        "1", "1", "1", "99.00"]
+    billing = text(signed_in.get("/topics/2"))
+    assert (conv(billing, "conversions"), conv(billing, "median")) == ("0", "—")

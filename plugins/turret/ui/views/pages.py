@@ -65,7 +65,11 @@ def topic(topic_id: int):
     except marts.NotFound as exc:
         abort(404, description=str(exc))
     trend = charts.time_series(data["trend"], "day", [("events", "Events")], height=240)
-    return render_template("topic.html", page="topics", data=data, trend=charts.to_json(trend), **context)
+    conversions = data["conversions"]
+    conversions_chart = (charts.to_json(charts.conversions(conversions["daily"]))
+                         if conversions and conversions["daily"] else None)
+    return render_template("topic.html", page="topics", data=data, trend=charts.to_json(trend),
+                           conversions_chart=conversions_chart, **context)
 
 
 @bp.get("/journeys")
