@@ -33,10 +33,8 @@ COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 RUN mkdir -p plugins/turret plugins/turret_airflow ingest_api \
     && touch plugins/turret/__init__.py plugins/turret_airflow/__init__.py ingest_api/__init__.py \
-    && pip install -c requirements/constraints.txt -e . \
-    # The Celery executor (compose profile `celery`) lives in a provider package; it resolves against the
-    # pinned Airflow through the same constraints.
-    && pip install -c requirements/constraints.txt apache-airflow-providers-celery==3.26.0
+    # The Celery executor (compose profile `celery`) is a dependency too: apache-airflow-providers-celery.
+    && pip install -c requirements/constraints.txt -e .
 
 # The project itself. Installed editable on purpose: turret.airflow_env finds the DAGs folder and the dbt
 # project relative to the source tree (/opt/turret/dags, /opt/turret/dbt_project).

@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: install system-deps demo test lint bench lock up down clean help
+.PHONY: install system-deps redis-server demo test lint bench lock up down clean help
 
 help:
 	@echo "make install  create .venv with everything (torch CPU first)"
@@ -48,10 +48,11 @@ $(DUCKDB_CLI):
 	$(PYTHON) -m venv $(VENV)/duckdb-cli
 	$(VENV)/duckdb-cli/bin/pip install --quiet duckdb-cli==$(DUCKDB_CLI_VERSION)
 
-# PostgreSQL for the control-plane tests against a real server, and Debian's chromium with its driver for the
-# dashboard's browser tests (browser builds cannot be downloaded here). Installed when missing and possible
-# (root with apt); otherwise those tests are skipped and say why.
-system-deps:
+# PostgreSQL for the control-plane tests against a real server, Debian's chromium with its driver for the
+# dashboard's browser tests (browser builds cannot be downloaded here), and Debian's redis-server, the broker
+# `make up` starts with TURRET_EXECUTOR=celery. Installed when missing and possible (root with apt);
+# otherwise those tests are skipped and say why.
+system-deps: redis-server
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    echo "Installing PostgreSQL (Debian package) for the control-plane tests ..." && \
@@ -64,6 +65,14 @@ system-deps:
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "chromium is not installed and cannot be: the dashboard's browser tests will be skipped"
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    echo "Installing redis-server (Debian package), the Celery broker of TURRET_EXECUTOR=celery ..." && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } || \
+	  echo "redis-server is not installed and cannot be: TURRET_EXECUTOR=celery and its test (pytest -m celery) need it"
 
 # ruff is pinned in the test extra (make install); any finding fails.
 lint: install
@@ -79,7 +88,10 @@ lock:
 	  $(BIN)/pip freeze --exclude-editable | grep -v '^turret' | sort -f; } > $(CONSTRAINTS)
 
 # The whole product on this machine, detached (logs in $(TURRET_HOME)/logs); see docs/operations.md.
+# TURRET_EXECUTOR=celery make up: also a private redis-server and TURRET_CELERY_WORKERS Celery workers.
 up: install
+	@if [ "$$TURRET_EXECUTOR" = celery ] && [ -z "$$TURRET_BROKER_URL" ]; then \
+	  $(MAKE) --no-print-directory redis-server; fi
 	$(BIN)/turret up
 
 down:

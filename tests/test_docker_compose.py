@@ -273,9 +273,11 @@ def test_turret_variables_are_settings(services):
                 seen.add(key)
     dockerfile_env = set(re.findall(r"\b(TURRET_[A-Z_]+)=", DOCKERFILE.read_text()))
     assert dockerfile_env - {"TURRET_UID"} <= names
-    # Every setting reaches the containers except those docker-compose fixes through the command line.
+    # Every setting reaches the containers except those docker-compose fixes through the command line, and
+    # `turret up`'s executor settings, which compose has in its own form (test_celery_profile).
     assert names - seen <= {"TURRET_LANDING_DIR", "TURRET_WAREHOUSE_PATH", "TURRET_PUBLISHED_DIR",
-                            "TURRET_HOST", "TURRET_PORT"}
+                            "TURRET_HOST", "TURRET_PORT", "TURRET_EXECUTOR", "TURRET_CELERY_WORKERS",
+                            "TURRET_BROKER_URL", "TURRET_REDIS_PORT"}
 
 
 def test_airflow_options_are_real(airflow_answers):
@@ -417,13 +419,39 @@ def test_dockerfile(services):
 
 
 def test_celery_profile(services):
+    """The profile runs what `TURRET_EXECUTOR=celery turret up` runs: a redis broker, TURRET_CELERY_WORKERS
+    workers of one task slot each serving the default and the warehouse queue, Celery options alike."""
+    from turret import airflow_env
+    from turret.services import celery_components
+    from turret.settings import Settings
+
     assert services["redis"]["profiles"] == ["celery"]
+    assert services["redis"]["image"].startswith("redis:") and "ports" not in services["redis"]
     worker = services["airflow-worker"]
     assert worker["profiles"] == ["celery"]
-    assert worker["command"] == ["airflow", "celery", "worker"]
-    assert _env(worker)["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "redis" in worker["depends_on"]
-    assert re.search(r"apache-airflow-providers-celery==[\d.]+", DOCKERFILE.read_text())
+    settings = Settings(home=Path("/var/lib/turret"), executor="celery")
+    _, up_workers = celery_components(settings, airflow_env._executor_env(settings))
+    up_argv = up_workers[0].argv
+    command = [_interpolate(a) for a in worker["command"]]
+    assert command[:3] == ["airflow", "celery", "worker"] and up_argv[1:3] == ["celery", "worker"]
+    assert _option(command, "--queues") == _option(up_argv, "--queues") == "default,turret_warehouse"
+    replicas = int(_interpolate(str(worker["deploy"]["replicas"])))
+    assert replicas == Settings().celery_workers == len(up_workers)
+    assert "${TURRET_CELERY_WORKERS" in str(worker["deploy"]["replicas"])
+    up_env = airflow_env._executor_env(settings)
+    env = {k: _interpolate(v) for k, v in _env(worker).items()}
+    assert env["AIRFLOW__CORE__EXECUTOR"] == up_env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for key in ("AIRFLOW__CELERY__WORKER_CONCURRENCY", "AIRFLOW__OPERATORS__DEFAULT_QUEUE"):
+        assert env[key] == up_env[key], key
+    assert _option(up_argv, "--concurrency") == env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "1"
+    # The broker is the redis service; the result backend, as with `turret up`, the metadata database.
+    assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
+    assert "AIRFLOW__CELERY__RESULT_BACKEND" not in env and "AIRFLOW__CELERY__RESULT_BACKEND" not in up_env
+    # The provider is a pinned dependency (pyproject and the lock), so the image has it.
+    pins = (ROOT / "pyproject.toml").read_text() + (ROOT / "requirements" / "constraints.txt").read_text()
+    for package in ("apache-airflow-providers-celery", "celery", "redis"):
+        assert len(re.findall(rf'^\s*"?{package}==[\d.]+', pins, re.M)) == 2, package
 
 
 def test_dependencies_exist_and_respect_profiles(services):

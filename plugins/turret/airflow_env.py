@@ -20,6 +20,8 @@ from turret.telemetry import switch_off
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
 WAREHOUSE_POOL = "turret_warehouse"
+# Airflow's default Celery queue: tasks that never open the warehouse (the mapped embedding) go there.
+DEFAULT_QUEUE = "default"
 
 # Sized for a 2-core machine: a few task processes at a time, one of which may hold the warehouse.
 _DEFAULTS = {
@@ -28,7 +30,6 @@ _DEFAULTS = {
     "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
     "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
     "AIRFLOW__CORE__DAG_FILE_PROCESSOR_TIMEOUT": "180",
-    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     # The scheduler's own health server would listen on 0.0.0.0:8974; on one machine the API server's
     # /api/v2/monitor/health reports the scheduler's heartbeat (docs/operations.md).
@@ -52,6 +53,8 @@ def airflow_environment(settings: Settings, environ: dict[str, str] | None = Non
     env.update(settings.as_env())
     env["AIRFLOW_HOME"] = str(home)
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+    for key, value in _executor_env(settings).items():
+        env.setdefault(key, value)
     for key, value in _DEFAULTS.items():
         env.setdefault(key, value)
     switch_off(env)
@@ -65,6 +68,20 @@ def airflow_environment(settings: Settings, environ: dict[str, str] | None = Non
     extra = [str(REPO_ROOT / "plugins"), str(REPO_ROOT)]
     env["PYTHONPATH"] = os.pathsep.join(extra + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
+
+
+def _executor_env(settings: Settings) -> dict[str, str]:
+    """Airflow's executor options for ``TURRET_EXECUTOR``. With Celery the result backend is left to the
+    provider's default, ``db+`` and the metadata database's URL: no second store to run."""
+    if settings.executor != "celery":
+        return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": settings.celery_broker,
+        # One task slot per worker process: `turret up` starts TURRET_CELERY_WORKERS of them.
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": DEFAULT_QUEUE,
+    }
 
 
 def _persistent_secret(path: Path) -> str:

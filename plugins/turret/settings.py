@@ -110,6 +110,18 @@ class Settings:
 
     # Pipeline.
     task_retries: int = 2
+    # How Airflow runs the pipeline's tasks under `turret up`: ``local`` (the scheduler's LocalExecutor) or
+    # ``celery`` (a private redis-server broker and ``celery_workers`` `airflow celery worker` processes).
+    executor: str = "local"
+    # Celery worker processes `turret up` starts (one task slot each) with TURRET_EXECUTOR=celery.
+    celery_workers: int = 2
+    # The Celery broker. Empty: the redis-server `turret up` starts on 127.0.0.1:<redis_port>, data in
+    # <home>/redis. Set (redis://host:port/0) for a broker other hosts' workers reach; `up` starts none.
+    broker_url: str = ""
+    redis_port: int = 6390
+    # The Celery queue of every task that writes the warehouse: only workers on the warehouse's host serve
+    # it. Other tasks (the mapped embedding) go to Airflow's default queue, ``default``.
+    warehouse_queue: str = "turret_warehouse"
 
     def __post_init__(self) -> None:
         backend = str(self.embedding_backend).strip().lower()
@@ -119,6 +131,15 @@ class Settings:
         object.__setattr__(self, "embedding_backend", backend)
         _check_range("embed_partition_texts", self.embed_partition_texts, 1, None,
                      "texts per embedding partition")
+        executor = str(self.executor).strip().lower()
+        if executor not in EXECUTORS:
+            _invalid("executor", self.executor, f"use one of {', '.join(EXECUTORS)}")
+        object.__setattr__(self, "executor", executor)
+        _check_range("celery_workers", self.celery_workers, 1, 64, "Celery worker processes")
+        _check_range("redis_port", self.redis_port, 1, 65535, "a TCP port")
+        queue = str(self.warehouse_queue).strip()
+        if not queue or "," in queue or any(c.isspace() for c in queue):
+            _invalid("warehouse_queue", self.warehouse_queue, "a Celery queue name: no spaces or commas")
         reducer = str(self.topic_reducer).strip().lower()
         if reducer not in TOPIC_REDUCERS:
             _invalid("topic_reducer", self.topic_reducer, f"use one of {', '.join(TOPIC_REDUCERS)}")
@@ -149,6 +170,11 @@ class Settings:
     @property
     def warehouse(self) -> Path:
         return Path(self.warehouse_path) if self.warehouse_path else Path(self.home) / "warehouse.duckdb"
+
+    @property
+    def celery_broker(self) -> str:
+        """The Celery broker URL: ``broker_url``, or the private redis-server of `turret up`."""
+        return self.broker_url or f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def published(self) -> Path:
@@ -184,6 +210,8 @@ class Settings:
 
 
 TOPIC_REDUCERS = ("pca", "umap", "none")
+# How Airflow runs tasks (turret.airflow_env): the LocalExecutor, or Celery workers.
+EXECUTORS = ("local", "celery")
 # The embedding backends turret.embed implements: torch (default) or onnx (onnxruntime).
 EMBEDDING_BACKENDS = ("torch", "onnx")
 

@@ -5,8 +5,9 @@ conversation-aware journey topics → journeys → dbt → check marts → publi
 re-fit DAG files are two calls of ``build_pipeline_dag``.
 
 Every task body is one call into ``turret.tasks`` (imported inside the task, so parsing stays fast). Tasks
-that write the DuckDB warehouse run in the one-slot ``turret_warehouse`` pool; ``turret.warehouse.writer``
-also serialises them with a file lock, so two runs can never write at once.
+that write the DuckDB warehouse run in the one-slot ``turret_warehouse`` pool (and, under Celery, on the
+``turret_warehouse`` queue); ``turret.warehouse.writer`` also serialises them with a file lock, so two runs
+can never write at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ DBT_PROJECT_DIR = Path(os.environ.get("TURRET_DBT_PROJECT_DIR", REPO_ROOT / "dbt
 WAREHOUSE_POOL = "turret_warehouse"
 # Airflow's own pool, for tasks that do not write the warehouse (the mapped embedding).
 EMBED_POOL = "default_pool"
+# Under Celery, tasks that write the warehouse go to their own queue, served only by workers on the host
+# that has the warehouse file (TURRET_WAREHOUSE_QUEUE, docs/scaling.md); the rest to Airflow's default
+# queue, which any worker may serve. Other executors ignore queues.
+WAREHOUSE_QUEUE = os.environ.get("TURRET_WAREHOUSE_QUEUE") or "turret_warehouse"
+DEFAULT_QUEUE = "default"
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -30,6 +36,7 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "pool": WAREHOUSE_POOL,
+    "queue": WAREHOUSE_QUEUE,
     "execution_timeout": timedelta(minutes=50),
 }
 
@@ -80,7 +87,7 @@ def dbt_task_group(group_id: str = "dbt_build"):
             should_detach_multiple_parents_tests=True,
             invocation_mode=InvocationMode.DBT_RUNNER,
         ),
-        operator_args={"pool": WAREHOUSE_POOL, "install_deps": False},
+        operator_args={"pool": WAREHOUSE_POOL, "queue": WAREHOUSE_QUEUE, "install_deps": False},
         default_args=DEFAULT_ARGS,
     )
 
@@ -131,7 +138,7 @@ def build_pipeline_dag(dag_id: str, *, schedule: str | None, mode: str, doc_md: 
 
         # Mapped over the plan's partitions, outside the warehouse pool: instances never open the warehouse
         # and run in parallel on as many workers as there are (docs/scaling.md).
-        @task(pool=EMBED_POOL)
+        @task(pool=EMBED_POOL, queue=DEFAULT_QUEUE)
         def embed_partition(partition: dict) -> dict:
             return _call("embed_partition", partition=partition)
 

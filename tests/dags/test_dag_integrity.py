@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from turret.airflow_env import DAGS_FOLDER, WAREHOUSE_POOL
 from turret.tasks import HOURLY_TASKS
-from turret_airflow.pipeline import EMBED_POOL
+from turret_airflow.pipeline import DEFAULT_QUEUE, EMBED_POOL, WAREHOUSE_QUEUE
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +38,8 @@ def test_dag_settings(dagbag, dag_id):
         assert t.retries >= 1, t.task_id
         # Only the mapped embedding runs outside the one-slot pool: it never opens the warehouse.
         assert t.pool == (EMBED_POOL if t.task_id == "embed_partition" else WAREHOUSE_POOL), t.task_id
+        # Under Celery, the same split by queue: warehouse writers only where the warehouse file is.
+        assert t.queue == (DEFAULT_QUEUE if t.task_id == "embed_partition" else WAREHOUSE_QUEUE), t.task_id
 
 
 def test_hourly_schedule(dagbag):

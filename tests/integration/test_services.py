@@ -204,6 +204,73 @@ def test_up_refuses_a_port_in_use_before_starting_anything(env, turret_home):
     assert not (turret_home / "run").exists() or not list((turret_home / "run").glob("*.pid"))
 
 
+def test_celery_mode_adds_the_broker_and_the_workers(turret_home):
+    from turret.settings import Settings
+
+    local = services.components(Settings(home=turret_home), api_port=1, airflow_port=2, host="127.0.0.1")
+    assert [c.name for c in local] == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+                                       "airflow-triggerer", "ingest-api", "dashboard"]
+    assert local[0].env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    settings = Settings(home=turret_home, executor="celery", celery_workers=3, redis_port=6499)
+    comps = services.components(settings, api_port=1, airflow_port=2, host="127.0.0.1")
+    names = [c.name for c in comps]
+    assert names[:3] == ["redis", "airflow-api-server", "airflow-scheduler"]
+    assert names[3:6] == ["celery-worker-1", "celery-worker-2", "celery-worker-3"]
+    redis = comps[0].argv
+    assert redis[redis.index("--bind") + 1] == "127.0.0.1" and redis[redis.index("--port") + 1] == "6499"
+    assert redis[redis.index("--dir") + 1] == str(turret_home / "redis")
+    worker = comps[3].argv
+    assert worker[1:3] == ["celery", "worker"]
+    assert worker[worker.index("--queues") + 1] == "default,turret_warehouse"
+    assert worker[worker.index("--concurrency") + 1] == "1"
+    assert len({c.argv[c.argv.index("--celery-hostname") + 1] for c in comps[3:6]}) == 3
+    env = comps[0].env
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6499/0"
+    # A broker of the caller's: none is started, the workers use it.
+    own = Settings(home=turret_home, executor="celery", broker_url="redis://broker:6379/1")
+    comps = services.components(own, api_port=1, airflow_port=2, host="127.0.0.1")
+    assert "redis" not in [c.name for c in comps]
+    assert comps[0].env["AIRFLOW__CELERY__BROKER_URL"] == "redis://broker:6379/1"
+
+
+def test_status_and_down_see_the_celery_components_by_their_pid_files(env, turret_home):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    run = turret_home / "run"
+    run.mkdir()
+    for name in ("redis", "celery-worker-2", "celery-worker-10", "celery-worker-1"):
+        (run / f"{name}.pid").write_text(f"{dead.pid}\n")
+    layout = services.Layout(turret_home)
+    assert services.component_names(layout)[6:] == ["redis", "celery-worker-1", "celery-worker-2",
+                                                     "celery-worker-10"]
+    out = turret(env, "status", "--json")
+    assert out.returncode == 3
+    assert "celery-worker-10" in [c["name"] for c in json.loads(out.stdout)["components"]]
+    out = turret(env, "down")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not list(run.glob("*.pid"))
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("TURRET_EXECUTOR", "kubernetes", "local, celery"),
+    ("TURRET_CELERY_WORKERS", "0", "Celery worker processes"),
+    ("TURRET_WAREHOUSE_QUEUE", "a,b", "queue name"),
+])
+def test_bad_executor_settings_are_refused_clearly(env, variable, value, message):
+    out = turret({**env, variable: value}, "up")
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_celery_mode_without_redis_says_how_to_get_it(turret_home, monkeypatch):
+    from turret.settings import Settings
+
+    monkeypatch.setattr(services.lifecycle, "redis_server_bin", lambda: None)
+    with pytest.raises(services.ServiceError, match="make system-deps"):
+        services.components(Settings(home=turret_home, executor="celery"), api_port=1, airflow_port=2,
+                            host="127.0.0.1")
+
+
 # --------------------------------------------------------------------------------------------------------
 # Slow: the real thing.
 

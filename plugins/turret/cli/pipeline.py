@@ -49,12 +49,19 @@ def pipeline() -> None:
 @click.option("--all-steps", is_flag=True,
               help="Run every step even when nothing was loaded since the published snapshot (an hourly run "
                    "then stops after loading).")
+@click.option("--in-process/--through-scheduler", "in_process", default=None,
+              help="Run the tasks one after another in this process (`airflow dags test`), or trigger the "
+                   "run in the Airflow of `turret up` and wait for its executor (--retries does not apply: "
+                   "the services' TURRET_TASK_RETRIES does). Default: in process; through the scheduler with "
+                   "TURRET_EXECUTOR=celery, the only way tasks reach the Celery workers.")
 def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None, retries: int,
-        all_steps: bool) -> None:
+        all_steps: bool, in_process: bool | None) -> None:
     """Run the pipeline once, now, over every event acknowledged before it started."""
     from turret import airflow_env, landing
 
     settings = Settings.from_env()
+    if in_process is None:
+        in_process = settings.executor != "celery"
     echo = (lambda *_a, **_k: None) if quiet else click.echo
     dag_id = "turret_refit" if refit else "turret_hourly"
 
@@ -72,6 +79,9 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
             err=True,
         )
 
+    if not in_process:
+        _run_through_scheduler(settings, dag_id, logical_date=logical_date, all_steps=all_steps, echo=echo)
+        return
     env = airflow_env.ensure_airflow_ready(settings, echo=echo)
     logs = Path(settings.home) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -136,6 +146,65 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
                    "so the later steps were skipped (--all-steps runs them anyway)")
         return
     click.echo(f"Pipeline run finished in {total:.0f}s; marts published under {settings.published}")
+
+
+def _run_through_scheduler(settings: Settings, dag_id: str, *, logical_date: str | None, all_steps: bool,
+                           echo) -> None:
+    """Trigger ``dag_id`` in the Airflow `turret up` runs (REST API) and follow it until it ends: its tasks
+    run on that Airflow's executor (the Celery workers with TURRET_EXECUTOR=celery), with its retries."""
+    from turret import services
+
+    layout = services.Layout(Path(settings.home).resolve())
+    states = {s.name: s for s in services.read_states(layout)}
+    airflow_url = services.read_endpoints(layout).get("airflow_url")
+    if not airflow_url or not all(
+        states[n].running for n in ("airflow-api-server", "airflow-scheduler") if n in states
+    ):
+        click.echo(f"Turret is not running in {layout.home}: --through-scheduler (the default with "
+                   "TURRET_EXECUTOR=celery) triggers the run in the Airflow of `make up`. Start it, or pass "
+                   "--in-process.", err=True)
+        sys.exit(1)
+    date = _validated_date(logical_date) if logical_date else datetime.now(UTC).isoformat()
+    conf = {"skip_when_idle": False} if all_steps else {}
+    started = time.monotonic()
+    try:
+        services.wait_for_dag(settings, airflow_url, dag_id)
+        services.ensure_unpaused(settings, airflow_url, dag_id)
+        run_id = services.trigger_dag_run(settings, airflow_url, dag_id, logical_date=date, conf=conf)
+        executor = services.read_endpoints(layout).get("executor", "local")
+        echo(f"Triggered run {run_id} of {dag_id} in {airflow_url} ({executor} executor); waiting for it")
+        reported: set[tuple[str, int]] = set()
+        state = "queued"
+        while True:
+            state = services.dag_run_state(settings, airflow_url, dag_id, run_id)
+            tis = services.task_instances(settings, airflow_url, dag_id, run_id)
+            for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
+                key = (ti["task_id"], ti.get("map_index", -1))
+                if key in reported or ti["state"] not in ("success", "skipped", "failed", "upstream_failed"):
+                    continue
+                reported.add(key)
+                name = ti["task_id"] + (f"[{key[1]}]" if key[1] not in (-1, None) else "")
+                took = float(ti.get("duration") or 0.0)
+                mark = {"success": "✓", "skipped": "-", "failed": "x", "upstream_failed": "x"}[ti["state"]]
+                where = f"  on {ti['hostname']}" if ti.get("hostname") else ""
+                echo(f"  {mark} {name:<40} {took:6.1f}s  {ti['state']}{where}".rstrip())
+            if state in ("success", "failed"):
+                break
+            time.sleep(3)
+    except services.ServiceError as exc:
+        click.echo(f"Pipeline run through the scheduler failed: {exc}", err=True)
+        sys.exit(1)
+    total = time.monotonic() - started
+    if state != "success":
+        failed = sorted(t["task_id"] for t in tis if t["state"] == "failed")
+        click.echo(f"Pipeline run {run_id} FAILED after {total:.0f}s: {', '.join(failed) or 'see Airflow'} "
+                   f"(task logs in {airflow_url}, run {run_id})", err=True)
+        sys.exit(1)
+    if any(t["task_id"] == "check_raw" and t["state"] == "skipped" for t in tis):
+        click.echo(f"Pipeline run {run_id} finished in {total:.0f}s: nothing was loaded since the published "
+                   "snapshot, so the later steps were skipped (--all-steps runs them anyway)")
+        return
+    click.echo(f"Pipeline run {run_id} finished in {total:.0f}s; marts published under {settings.published}")
 
 
 def _validated_date(value: str) -> str:

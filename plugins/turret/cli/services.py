@@ -54,7 +54,8 @@ PORT = click.IntRange(1, 65535)
 def up(api_port: int | None, airflow_port: int, ui_port: int | None, host: str | None, wait: bool,
        wait_seconds: float) -> None:
     """Start Turret on this machine: the ingest API, the dashboard and Airflow (API server, scheduler, DAG
-    processor, triggerer), each detached with its log in TURRET_HOME/logs. Stop with `make down`."""
+    processor, triggerer), each detached with its log in TURRET_HOME/logs. With TURRET_EXECUTOR=celery
+    also a redis-server broker and TURRET_CELERY_WORKERS Celery workers. Stop with `make down`."""
     from turret import services
     from turret.ui.auth import resolve_password
 
@@ -97,6 +98,11 @@ def up(api_port: int | None, airflow_port: int, ui_port: int | None, host: str |
     else:
         sign_in = "password TURRET_UI_PASSWORD"
     click.echo(f"  Dashboard:    {endpoints['ui_url']}  {sign_in}")
+    if settings.executor == "celery":
+        click.echo(f"  Executor:     Celery, {settings.celery_workers} worker(s) on queues "
+                   f"default,{settings.warehouse_queue}; broker {settings.celery_broker}")
+    else:
+        click.echo("  Executor:     LocalExecutor (tasks run under the scheduler)")
     click.echo(f"  Logs:         {layout.log_dir}")
     click.echo("  Stop with:    make down   (or `turret down`)")
 

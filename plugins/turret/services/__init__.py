@@ -1,7 +1,9 @@
 """The whole product on one machine: start, inspect and stop its long-running processes.
 
-``turret up`` (``make up``) starts six processes, each in its own process group (its own session), each with
-its log in ``<TURRET_HOME>/logs/<name>.log`` and its pid in ``<TURRET_HOME>/run/<name>.pid``:
+``turret up`` (``make up``) starts six processes (with ``TURRET_EXECUTOR=celery`` also a private
+``redis-server`` broker and ``TURRET_CELERY_WORKERS`` ``airflow celery worker`` processes), each in its own
+process group (its own session), each with its log in ``<TURRET_HOME>/logs/<name>.log`` and its pid in
+``<TURRET_HOME>/run/<name>.pid``:
 
 - ``ingest-api``: ``turret serve`` (gunicorn; SIGTERM seals its landing segments);
 - ``dashboard``: ``turret ui`` (gunicorn; reads the published marts only, docs/dashboard.md);
@@ -28,9 +30,14 @@ from turret.services.http_api import (
     airflow_health,
     airflow_token,
     api_health,
+    dag_run_state,
     dashboard_health,
     ensure_unpaused,
     password_file,
+    task_instances,
+    trigger_dag_run,
+    wait_dag_run,
+    wait_for_dag,
 )
 from turret.services.lifecycle import (
     DEFAULT_AIRFLOW_PORT,
@@ -41,24 +48,38 @@ from turret.services.lifecycle import (
     Component,
     StopReport,
     absolute_settings,
+    broker_health,
+    celery_components,
     components,
     describe,
     format_uptime,
     port_free,
+    redis_server_bin,
     service_environment,
     start,
     stop,
     turret_bin,
 )
 from turret.services.processes import MARKER_ENV, leftover_processes
-from turret.services.state import COMPONENT_NAMES, ComponentState, Layout, read_endpoints, read_states
+from turret.services.state import (
+    COMPONENT_NAMES,
+    REDIS,
+    ComponentState,
+    Layout,
+    celery_worker_name,
+    component_names,
+    read_endpoints,
+    read_states,
+)
 
 __all__ = [
     "ADMIN_USER", "AIRFLOW_HEALTH_PATH", "COMPONENT_NAMES", "DEFAULT_AIRFLOW_PORT", "DEFAULT_API_PORT",
     "DEFAULT_STOP_SECONDS", "DEFAULT_UI_PORT", "DEFAULT_WAIT_SECONDS", "HOURLY_DAG", "MARKER_ENV",
-    "PASSWORDS_FILE", "Component", "ComponentState", "Layout", "ServiceError", "StopReport",
-    "absolute_settings", "admin_password", "airflow_health", "airflow_token", "api_health", "components",
+    "PASSWORDS_FILE", "REDIS", "Component", "ComponentState", "Layout", "ServiceError", "StopReport",
+    "absolute_settings", "admin_password", "airflow_health", "airflow_token", "api_health", "broker_health",
+    "celery_components", "celery_worker_name", "component_names", "components", "dag_run_state",
     "dashboard_health", "describe", "ensure_unpaused",
     "format_uptime", "leftover_processes", "password_file", "port_free", "read_endpoints", "read_states",
-    "service_environment", "start", "stop", "turret_bin",
+    "redis_server_bin", "service_environment", "start", "stop", "task_instances", "trigger_dag_run",
+    "turret_bin", "wait_dag_run", "wait_for_dag",
 ]

@@ -120,3 +120,69 @@ def ensure_unpaused(settings: Settings, airflow_url: str, dag_id: str = HOURLY_D
             raise ServiceError(f"cannot unpause DAG {dag_id} (HTTP {status}): {body}")
         return "was paused; unpaused"
     return "scheduled (not paused)"
+
+
+def wait_for_dag(settings: Settings, airflow_url: str, dag_id: str = HOURLY_DAG,
+                 timeout: float = 180.0) -> None:
+    """Wait until the DAG processor has registered ``dag_id`` (HTTP 200 for the DAG)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    token = airflow_token(settings, airflow_url)
+    while True:
+        status, body = http_json("GET", f"{airflow_url}/api/v2/dags/{dag_id}", token=token)
+        if status == 200:
+            return
+        if status not in (404, None) or time.monotonic() > deadline:
+            raise ServiceError(f"DAG {dag_id} is not registered (HTTP {status}): {body}")
+        time.sleep(2)
+
+
+def trigger_dag_run(settings: Settings, airflow_url: str, dag_id: str = HOURLY_DAG, *,
+                    logical_date: str | None = None, conf: dict | None = None) -> str:
+    """Queue a run of ``dag_id`` for the scheduler (and its executor); returns the run id."""
+    token = airflow_token(settings, airflow_url)
+    status, body = http_json("POST", f"{airflow_url}/api/v2/dags/{dag_id}/dagRuns",
+                             {"logical_date": logical_date, "conf": conf or {}}, token=token)
+    if status not in (200, 201) or not isinstance(body, dict) or "dag_run_id" not in body:
+        raise ServiceError(f"cannot trigger DAG {dag_id} (HTTP {status}): {body}")
+    return body["dag_run_id"]
+
+
+def dag_run_state(settings: Settings, airflow_url: str, dag_id: str, run_id: str) -> str:
+    token = airflow_token(settings, airflow_url)
+    status, body = http_json("GET", f"{airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", token=token)
+    if status != 200 or not isinstance(body, dict):
+        raise ServiceError(f"cannot read run {run_id} of {dag_id} (HTTP {status}): {body}")
+    return str(body.get("state"))
+
+
+def wait_dag_run(settings: Settings, airflow_url: str, dag_id: str, run_id: str, *,
+                 timeout: float = 1800.0, poll: float = 3.0) -> str:
+    """Wait until the run is ``success`` or ``failed`` (returned), or raise after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = dag_run_state(settings, airflow_url, dag_id, run_id)
+        if state in ("success", "failed"):
+            return state
+        if time.monotonic() > deadline:
+            raise ServiceError(f"run {run_id} of {dag_id} still {state} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def task_instances(settings: Settings, airflow_url: str, dag_id: str, run_id: str) -> list[dict]:
+    """Every task instance of a run (mapped instances included), as Airflow's REST API gives them."""
+    token = airflow_token(settings, airflow_url)
+    found: list[dict] = []
+    while True:
+        url = (f"{airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+               f"?limit=100&offset={len(found)}")
+        status, body = http_json("GET", url, token=token)
+        if status != 200 or not isinstance(body, dict):
+            raise ServiceError(f"cannot list the tasks of run {run_id} (HTTP {status}): {body}")
+        page = body.get("task_instances") or []
+        found += page
+        if not page or len(found) >= int(body.get("total_entries") or 0):
+            return found

@@ -7,6 +7,7 @@ See :mod:`turret.services` for what runs; :mod:`turret.services.processes` finds
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from turret import airflow_env
 from turret.services import http_api, processes, state
 from turret.services.errors import ServiceError
 from turret.services.http_api import ADMIN_USER
-from turret.services.state import COMPONENT_NAMES, ComponentState, Layout
+from turret.services.state import REDIS, ComponentState, Layout, celery_worker_name
 from turret.settings import Settings
 
 DEFAULT_API_PORT = 8000
@@ -73,17 +74,63 @@ def service_environment(settings: Settings, *, airflow_port: int, host: str) -> 
     return env
 
 
+def redis_server_bin() -> str | None:
+    """Debian's ``redis-server`` (installed by `make system-deps`), or whichever is on PATH."""
+    return shutil.which("redis-server") or next(
+        (str(p) for p in (Path("/usr/bin/redis-server"), Path("/usr/sbin/redis-server")) if p.exists()), None)
+
+
+def runs_private_broker(settings: Settings) -> bool:
+    """Whether `up` starts its own redis-server: Celery mode without a broker of the caller's."""
+    return settings.executor == "celery" and not settings.broker_url
+
+
+def celery_components(settings: Settings, env: dict[str, str]) -> tuple[list[Component], list[Component]]:
+    """(broker, workers) of Celery mode: the private redis-server (none when TURRET_BROKER_URL names a
+    broker) and TURRET_CELERY_WORKERS `airflow celery worker` processes, each one task slot, serving the
+    default queue and the warehouse queue (on this host the warehouse file is local)."""
+    if settings.executor != "celery":
+        return [], []
+    broker = []
+    if runs_private_broker(settings):
+        redis = redis_server_bin()
+        if redis is None:
+            raise ServiceError("TURRET_EXECUTOR=celery needs redis-server, which is not installed: "
+                               "`make system-deps` installs Debian's (as root), or set TURRET_BROKER_URL "
+                               "to a broker of your own")
+        data = Path(settings.home) / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        # Loopback only, no snapshots: a lost queue is rebuilt by the scheduler, which re-queues what
+        # it had sent and no worker acknowledged.
+        broker.append(Component(REDIS, [redis, "--bind", "127.0.0.1", "--port", str(settings.redis_port),
+                                        "--dir", str(data), "--save", "", "--appendonly", "no",
+                                        "--protected-mode", "yes", "--daemonize", "no"], env))
+    airflow = airflow_env.airflow_bin()
+    queues = f"{airflow_env.DEFAULT_QUEUE},{settings.warehouse_queue}"
+    workers = [
+        Component(celery_worker_name(i), [airflow, "celery", "worker", "--celery-hostname",
+                                          f"turret-worker-{i}@%h", "--concurrency", "1", "--queues", queues,
+                                          "--skip-serve-logs", "--without-gossip", "--without-mingle"], env)
+        for i in range(1, settings.celery_workers + 1)
+    ]
+    return broker, workers
+
+
 def components(settings: Settings, *, api_port: int, airflow_port: int, host: str,
                ui_port: int = DEFAULT_UI_PORT) -> list[Component]:
-    """The six processes `up` starts, in start order."""
+    """The processes `up` starts, in start order: six, and with TURRET_EXECUTOR=celery the broker first
+    and the Celery workers after the scheduler."""
     env = service_environment(settings, airflow_port=airflow_port, host=host)
     airflow = airflow_env.airflow_bin()
+    broker, workers = celery_components(settings, env)
     # Task logs are files under AIRFLOW_HOME/logs that the API server reads directly (one machine), so the
-    # scheduler's and triggerer's log-serving subprocesses (fixed ports 8793/8794) are not needed.
+    # scheduler's, triggerer's and workers' log-serving subprocesses (fixed ports 8793/8794) are not needed.
     return [
+        *broker,
         Component("airflow-api-server", [airflow, "api-server", "--host", host, "--port", str(airflow_port),
                                          "--workers", env["AIRFLOW__API__WORKERS"]], env),
         Component("airflow-scheduler", [airflow, "scheduler", "--skip-serve-logs"], env),
+        *workers,
         Component("airflow-dag-processor", [airflow, "dag-processor"], env),
         Component("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], env),
         Component("ingest-api", [*turret_bin(), "serve", "--host", host, "--port", str(api_port),
@@ -164,6 +211,9 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
     client = _client_host(host)
     endpoints = {"api_url": f"http://{client}:{api_port}", "airflow_url": f"http://{client}:{airflow_port}",
                  "ui_url": f"http://{client}:{ui_port}", "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    endpoints["executor"] = settings.executor
+    if settings.executor == "celery":
+        endpoints["broker_url"] = settings.celery_broker
     endpoints["start_times"] = {}
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -172,6 +222,9 @@ def start(settings: Settings, *, api_port: int = DEFAULT_API_PORT, airflow_port:
             # Remembered so that a pid reused by some other program is never taken for ours.
             endpoints["start_times"][comp.name] = processes.start_time(proc.pid)
             _write_json(layout.state_file, endpoints)
+            if comp.name == REDIS:
+                # The workers and the scheduler connect at once; a broker still starting would fail them.
+                _wait_port(layout, proc, "127.0.0.1", settings.redis_port, 20.0)
         echo(f"Started {len(procs)} processes: " + ", ".join(f"{n} (pid {p.pid})" for n, p in procs.items()))
         if wait:
             _wait_ready(layout, procs, endpoints, wait_seconds, echo)
@@ -220,6 +273,34 @@ def _spawn(comp: Component, layout: Layout) -> subprocess.Popen:
     return proc
 
 
+def _wait_port(layout: Layout, proc: subprocess.Popen, host: str, port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if broker_health(f"redis://{host}:{port}/0")[0]:
+            return
+        time.sleep(0.1)
+    raise ServiceError(f"redis-server did not answer on {host}:{port}; last lines of "
+                       f"{layout.log_file(REDIS)}:\n{_log_tail(layout.log_file(REDIS))}")
+
+
+def broker_health(url: str) -> tuple[bool, str]:
+    """Whether the redis broker at ``url`` answers PING."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            answer = sock.recv(64)
+    except OSError as exc:
+        return False, f"no answer ({exc})"
+    if answer.startswith(b"+PONG"):
+        return True, "healthy"
+    return False, answer.decode(errors="replace").strip()[:100] or "no answer"
+
+
 def _wait_ready(layout: Layout, procs: dict[str, subprocess.Popen], endpoints: dict[str, str],
                 wait_seconds: float, echo: Callable[[str], None]) -> None:
     echo(f"Waiting for the ingest API, the dashboard and Airflow's API server "
@@ -255,12 +336,16 @@ class StopReport:
     stale: list[str] = field(default_factory=list)
 
 
-# Stop order: intake and scheduling first, the Airflow API server last, because task processes that are
-# finishing report their state to it.
-_STOP_WAVES = (
-    ("ingest-api", "dashboard", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"),
-    ("airflow-api-server",),
-)
+# Stop order: intake and scheduling first, then the Celery workers (a warm shutdown finishes the running
+# task), the Airflow API server and the broker last, because task processes that are finishing report their
+# state to the API server and their result through the broker's worker.
+_FIRST_WAVE = ("ingest-api", "dashboard", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+_LAST_WAVE = ("airflow-api-server", REDIS)
+
+
+def _stop_waves(names: list[str]) -> list[tuple[str, ...]]:
+    middle = tuple(n for n in names if n not in _FIRST_WAVE and n not in _LAST_WAVE)
+    return [_FIRST_WAVE, middle, _LAST_WAVE]
 
 
 def stop(settings: Settings, *, timeout: float = DEFAULT_STOP_SECONDS,
@@ -273,14 +358,15 @@ def stop(settings: Settings, *, timeout: float = DEFAULT_STOP_SECONDS,
     settings = absolute_settings(settings)
     layout = Layout(settings.home)
     report = StopReport()
+    names = state.component_names(layout)
     states = {s.name: s for s in state.read_states(layout)}
     sessions = _our_sessions(layout, states)
     report.stale = state.remove_stale(layout, list(states.values()))
-    for wave in _STOP_WAVES:
+    for wave in _stop_waves(names):
         pending = {}
         for name in wave:
-            component = states[name]
-            if not component.running:
+            component = states.get(name)
+            if component is None or not component.running:
                 continue
             echo(f"Stopping {name} (pid {component.pid}) ...")
             # start_new_session: the pid is also the process group id and the session id.
@@ -311,7 +397,7 @@ def stop(settings: Settings, *, timeout: float = DEFAULT_STOP_SECONDS,
             processes.send_signal(pid, signal.SIGKILL)
     processes.wait_gone([p for p, _ in stragglers], 5.0)
     report.stragglers = stragglers
-    for name in COMPONENT_NAMES:
+    for name in names:
         layout.pid_file(name).unlink(missing_ok=True)
     layout.state_file.unlink(missing_ok=True)
     # turret serve seals its own segments on SIGTERM; after a SIGKILL they are orphans to seal here.
@@ -350,6 +436,8 @@ def describe(settings: Settings) -> tuple[list[ComponentState], dict[str, tuple[
         health[f"dashboard {endpoints['ui_url']}"] = http_api.dashboard_health(endpoints["ui_url"])
     if endpoints.get("airflow_url"):
         health[f"Airflow {endpoints['airflow_url']}"] = http_api.airflow_health(endpoints["airflow_url"])
+    if endpoints.get("broker_url"):
+        health[f"Celery broker {endpoints['broker_url']}"] = broker_health(endpoints["broker_url"])
     return states, health
 
 

@@ -44,6 +44,8 @@ class Layout:
         return self.run_dir / "services.json"
 
 
+# The components of every `up`; with TURRET_EXECUTOR=celery also REDIS (unless TURRET_BROKER_URL names
+# another broker) and the Celery workers, named by celery_worker_name.
 COMPONENT_NAMES = (
     "airflow-api-server",
     "airflow-scheduler",
@@ -52,13 +54,36 @@ COMPONENT_NAMES = (
     "ingest-api",
     "dashboard",
 )
+REDIS = "redis"
+_WORKER_PREFIX = "celery-worker-"
+
+
+def celery_worker_name(index: int) -> str:
+    """The component name of the ``index``-th (1-based) Celery worker."""
+    return f"{_WORKER_PREFIX}{index}"
+
+
+def component_names(layout: Layout) -> list[str]:
+    """The fixed components, then the Celery ones this home has a trace of: named in the record `up`
+    wrote, or with a pid file (so `status` and `down` see them even when the record is gone)."""
+    recorded = read_endpoints(layout).get("start_times", {})
+    extra = set(recorded) if isinstance(recorded, dict) else set()
+    if layout.run_dir.is_dir():
+        extra |= {p.stem for p in layout.run_dir.glob("*.pid")}
+    extra = {n for n in extra if n == REDIS or n.startswith(_WORKER_PREFIX)}
+    def number(name: str) -> int:
+        tail = name[len(_WORKER_PREFIX):]
+        return int(tail) if tail.isdigit() else 0
+
+    workers = sorted((n for n in extra if n != REDIS), key=lambda n: (number(n), n))
+    return [*COMPONENT_NAMES, *([REDIS] if REDIS in extra else []), *workers]
 
 
 def read_states(layout: Layout) -> list[ComponentState]:
     """Each component's pid file and whether its process lives; a pid file of a dead process is `stale`."""
     recorded = read_endpoints(layout).get("start_times", {})
     states = []
-    for name in COMPONENT_NAMES:
+    for name in component_names(layout):
         path = layout.pid_file(name)
         try:
             pid = int(path.read_text().split()[0])
