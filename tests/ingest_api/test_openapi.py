@@ -3,6 +3,8 @@ requests generated from the document get only documented statuses, headers and b
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -19,6 +21,9 @@ from ingest_api.openapi import build_document
 
 # The app under test is built over the test's TURRET_HOME with default limits: the same document.
 schema = schemathesis.openapi.from_dict(build_document(Settings()))
+
+# Bounded in `make test`; TURRET_SCHEMATHESIS_EXAMPLES=1000 runs the same check deeper (README).
+EXAMPLES = int(os.environ.get("TURRET_SCHEMATHESIS_EXAMPLES", "25"))
 
 CHECKS = [
     not_a_server_error,
@@ -74,7 +79,7 @@ def trieve_headers(project, api_key):
 
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
                            HealthCheck.function_scoped_fixture],

@@ -666,15 +666,17 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
         if key == label_key and source == labeler_id:
             continue  # unchanged since this labeler named it (a fallback or "pending" label is retried)
         todo.append((tid, key))
+    # Keyword labels are ranked by meaning against the topic's centroid (a theme's against its members'),
+    # and phrased from the topic's closest members; neither is part of the cache key (the representative
+    # texts and keywords are).
+    centroid_ids, C, _ = _load_centroids(con, pid, field)
+    centroid_of = dict(zip(centroid_ids, C, strict=True))
+    for tid, doc in docs.items():
+        doc.centroid = centroid_of[tid].tolist() if tid in centroid_of else None
     if todo:
-        # Keyword labels are phrased from the topic's closest members and ranked by meaning against its
-        # centroid; neither is part of the cache key (the representative texts and keywords are).
         samples = _keyword_samples(con, pid, field)
-        centroid_ids, C, _ = _load_centroids(con, pid, field)
-        centroid_of = dict(zip(centroid_ids, C, strict=True))
         for tid, _key in todo:
             docs[tid].texts = samples.get(tid, [])
-            docs[tid].centroid = centroid_of[tid].tolist() if tid in centroid_of else None
     # No two live topics of a dimension share a label: the ones kept from earlier runs are reserved.
     relabelled = {t for t, _ in todo}
     reserved = [label for tid, label in con.execute(
@@ -698,8 +700,7 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
             [key if own else None, pid, field, tid],
         )
 
-    # Themes: the labeler over the closest text of each member topic and the keywords most member topics
-    # share. Topics are taken in id order, not size order, so hourly size changes do not relabel a theme.
+    # Themes: the labeler over what their member topics say (theme_documents).
     theme_docs = theme_documents(docs, {tid: theme for tid, *_rest, theme in rows})
     theme_items = sorted(theme_docs.items())
     theme_named = _name(
@@ -716,9 +717,19 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
 
 
 def theme_documents(docs: Mapping[int, Any], theme_of: Mapping[int, int | None]) -> dict[int, Any]:
-    """What the labeler sees of each theme: the closest text of each member topic and the keywords most
-    member topics share. Topics are taken in id order, not size order, so hourly size changes do not
-    relabel a theme. ``docs``: topic id -> ``TopicDocuments``; ``theme_of``: topic id -> theme id."""
+    """What the labeler sees of each theme, built from its member topics in id order (not size order, so
+    hourly size changes do not relabel a theme):
+
+    - representative docs: the closest text of each member topic; keywords: those most members share;
+    - texts: the members' samples taken in turn (each topic's closest text, then each one's second...), so
+      a keyword label is phrased from every facet of the theme, not from its biggest topic;
+    - centroid: the unweighted mean of the members' unit centroids (when every member has one), the
+      direction the members share, against which candidate phrases are ranked.
+
+    ``docs``: topic id -> ``TopicDocuments``; ``theme_of``: topic id -> theme id.
+    """
+    from itertools import chain, zip_longest
+
     from turret import label as labelling
 
     members_of: dict[int, list[int]] = {}
@@ -733,7 +744,16 @@ def theme_documents(docs: Mapping[int, Any], theme_of: Mapping[int, int | None])
                 shared[word] = shared.get(word, 0) + 1
         ranked = sorted(shared, key=lambda w: -shared[w])  # stable: first seen wins ties
         reps = [docs[t].representative_docs[0] for t in tids if docs[t].representative_docs]
-        out[theme] = labelling.TopicDocuments(f"theme {theme}", reps[:REPRESENTATIVE_DOCS], ranked[:10])
+        in_turn = chain.from_iterable(zip_longest(*(docs[t].sample for t in tids)))
+        texts = list(dict.fromkeys(t for t in in_turn if t is not None))[:KEYWORD_SAMPLE]
+        centroids = [docs[t].centroid for t in tids]
+        centroid = None
+        if all(c is not None for c in centroids):
+            mean = np.mean(np.asarray(centroids, dtype=np.float64), axis=0)
+            norm = float(np.linalg.norm(mean))
+            centroid = (mean / norm).tolist() if norm > 0 else None
+        out[theme] = labelling.TopicDocuments(f"theme {theme}", reps[:REPRESENTATIVE_DOCS], ranked[:10],
+                                              texts=texts, centroid=centroid)
     return out
 
 

@@ -428,3 +428,27 @@ def test_texts_in_other_languages_do_not_form_topics(warehouse, settings, intent
     for t, es in members.items():
         if t >= 0:  # no topic is made of the Spanish texts
             assert sum(e.startswith("s") for e in es) < 0.5 * len(es)
+
+
+def test_theme_documents_speak_for_every_member_topic():
+    """A theme is phrased from its members' texts in turn and ranked against their shared direction."""
+    from turret.label import TopicDocuments
+    from turret.topics.store import theme_documents
+
+    docs = {
+        0: TopicDocuments("0", ["play the song", "play music"], ["play", "song"],
+                          texts=["play the song", "play music", "put on some jazz"], centroid=[1, 0, 0]),
+        1: TopicDocuments("1", ["turn up the volume"], ["volume", "play"], centroid=[0.0, 1.0, 0.0]),
+        2: TopicDocuments("2", ["what is the weather"], ["weather"], centroid=[0.0, 0.0, 1.0]),
+    }
+    themes = theme_documents(docs, {0: 7, 1: 7, 2: 8, -1: None})
+    music = themes[7]
+    assert music.representative_docs == ["play the song", "turn up the volume"]
+    assert music.keywords[0] == "play"
+    # Each member's closest text first, then each one's next: the small topic is not drowned out.
+    assert music.texts == ["play the song", "turn up the volume", "play music", "put on some jazz"]
+    assert np.allclose(music.centroid, [2 ** -0.5, 2 ** -0.5, 0.0])
+    assert themes[8].texts == ["what is the weather"]
+    # Without a centroid for every member, the labeler takes the mean embedding of the texts instead.
+    docs[1].centroid = None
+    assert theme_documents(docs, {0: 7, 1: 7})[7].centroid is None
