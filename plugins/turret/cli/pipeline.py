@@ -174,9 +174,13 @@ def _run_through_scheduler(settings: Settings, dag_id: str, *, logical_date: str
         executor = services.read_endpoints(layout).get("executor", "local")
         echo(f"Triggered run {run_id} of {dag_id} in {airflow_url} ({executor} executor); waiting for it")
         reported: set[tuple[str, int]] = set()
-        state = "queued"
+        state, said_queued = "queued", False
         while True:
             state = services.dag_run_state(settings, airflow_url, dag_id, run_id)
+            if state == "queued" and not said_queued and time.monotonic() - started > 30:
+                # One run of a DAG at a time (max_active_runs=1): a scheduled run goes first.
+                echo(f"  (queued: another run of {dag_id} is still running; this one starts after it)")
+                said_queued = True
             tis = services.task_instances(settings, airflow_url, dag_id, run_id)
             for ti in sorted(tis, key=lambda t: t.get("end_date") or ""):
                 key = (ti["task_id"], ti.get("map_index", -1))
