@@ -18,6 +18,21 @@ journey_topics as (
     select project_id, field, event_id, journey_topic_id, kind from {{ ref('stg_pipeline__journey_topics') }}
 ),
 
+event_enums as (
+    select project_id, event_id, field, value from {{ ref('fct_event_enums') }}
+),
+
+-- Every enum value of the event in one string, so a dashboard filter is a column predicate
+-- (contains(enum_values, '|platform=web|')) instead of a join with the long enum table.
+enum_values as (
+    select
+        project_id,
+        event_id,
+        '|' || string_agg({{ enum_value_key('field', 'value') }}, '|' order by field) || '|' as enum_values,
+    from event_enums
+    group by project_id, event_id
+),
+
 final as (
     select
         event_topics.project_id,
@@ -37,6 +52,7 @@ final as (
         cast(event_topics.similarity as double) as similarity,
         event_topics.run_id,
         event_texts.text,
+        enum_values.enum_values,
     from event_topics
     inner join events
         on event_topics.project_id = events.project_id
@@ -49,6 +65,9 @@ final as (
         on event_topics.project_id = journey_topics.project_id
         and event_topics.event_id = journey_topics.event_id
         and event_topics.field = journey_topics.field
+    left join enum_values
+        on event_topics.project_id = enum_values.project_id
+        and event_topics.event_id = enum_values.event_id
 )
 
 select * from final

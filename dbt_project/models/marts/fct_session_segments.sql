@@ -12,6 +12,11 @@ topics as (
     select project_id, field, topic_id, label from {{ ref('dim_topics') }}
 ),
 
+-- The first message's name and enum values, so a filter on them is a column predicate here too.
+events as (
+    select project_id, field, event_id, event_name, enum_values from {{ ref('fct_events') }}
+),
+
 segments as (
     select
         project_id,
@@ -53,11 +58,17 @@ final as (
         segments.segment_index = max(segments.segment_index) over (
             partition by segments.project_id, segments.field, segments.session_id
         ) as is_last_segment,
+        events.event_name as first_event_name,
+        events.enum_values as first_enum_values,
     from segments
     left join topics
         on segments.project_id = topics.project_id
         and segments.field = topics.field
         and segments.topic_id = topics.topic_id
+    left join events
+        on segments.project_id = events.project_id
+        and segments.field = events.field
+        and segments.first_event_id = events.event_id
     window w as (
         partition by segments.project_id, segments.field, segments.session_id order by segments.segment_index
     )

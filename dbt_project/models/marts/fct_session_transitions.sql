@@ -8,6 +8,11 @@ steps as (
     select * from {{ ref('int_session_steps') }}
 ),
 
+-- The departing event's name and enum values, so a filter on them is a column predicate here too.
+events as (
+    select project_id, field, event_id, event_name, enum_values from {{ ref('fct_events') }}
+),
+
 paired as (
     select
         project_id,
@@ -28,21 +33,27 @@ paired as (
 
 final as (
     select
-        project_id,
-        field,
-        session_id,
-        user_id,
-        cast(step_index as integer) as step_index,
-        from_event_id,
-        to_event_id,
-        cast(from_topic_id as integer) as from_topic_id,
-        cast(to_topic_id as integer) as to_topic_id,
-        from_occurred_at,
-        to_occurred_at,
-        cast(epoch(to_occurred_at) - epoch(from_occurred_at) as double) as seconds_between,
-        from_topic_id = to_topic_id as is_repeat,
+        paired.project_id,
+        paired.field,
+        paired.session_id,
+        paired.user_id,
+        cast(paired.step_index as integer) as step_index,
+        paired.from_event_id,
+        paired.to_event_id,
+        cast(paired.from_topic_id as integer) as from_topic_id,
+        cast(paired.to_topic_id as integer) as to_topic_id,
+        paired.from_occurred_at,
+        paired.to_occurred_at,
+        cast(epoch(paired.to_occurred_at) - epoch(paired.from_occurred_at) as double) as seconds_between,
+        paired.from_topic_id = paired.to_topic_id as is_repeat,
+        events.event_name as from_event_name,
+        events.enum_values as from_enum_values,
     from paired
-    where from_event_id is not null and coalesce(from_segment_index, 0) >= 0
+    left join events
+        on paired.project_id = events.project_id
+        and paired.field = events.field
+        and paired.from_event_id = events.event_id
+    where paired.from_event_id is not null and coalesce(paired.from_segment_index, 0) >= 0
 )
 
 select * from final

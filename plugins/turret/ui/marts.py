@@ -19,7 +19,7 @@ from typing import Any
 
 from turret.conversation import NON_TOPICAL_KINDS
 from turret.publish import CURRENT_NAME
-from turret.ui.filters import Filters, event_scope
+from turret.ui.filters import Filters, copied_scope, event_scope, time_scope
 
 UNCLUSTERED = -1
 SPARK_DAYS = 14
@@ -112,10 +112,57 @@ def _in_scope(f: Filters, column: str, key: str = "event_id") -> str:
     return f" and {column} in (select {key} from ev)" if f.narrows_events else ""
 
 
-def _scoped(f: Filters) -> tuple[str, list]:
-    """A CTE ``ev`` of the filtered events, to prefix a query with."""
-    where, params = event_scope(f)
+def _journey_scope(reader: MartsReader, f: Filters, table: str, alias: str) -> tuple[str, list]:
+    """``and`` conditions selecting the rows of a journey mart whose event is in scope: a transition's
+    departing event (``fct_session_transitions``, ``from_*``), a segment's first message
+    (``fct_session_segments``, ``first_*``). Column predicates on the copies of the event's time, name and
+    enum values the mart keeps; for a snapshot published before those copies, a semi join with the events."""
+    prefix, occurred = ("from_", "from_occurred_at") if table == "fct_session_transitions" else (
+        "first_", "started_at")
+    where, params = time_scope(f, f"{alias}.{occurred}")  # the event's own occurred_at
+    if _snapshot_has(reader, table, f"{prefix}enum_values"):
+        more, more_params = copied_scope(f, f"{alias}.{prefix}event_name", f"{alias}.{prefix}enum_values")
+        return where + more, params + more_params
+    if f.event_name or f.enums:
+        events, event_params = event_scope(f, enum_values=_has_enum_values(reader))
+        where += (f" and {alias}.{prefix}event_id in "
+                  f"(select e.event_id from marts.fct_events e where {events})")
+        params += event_params
+    return where, params
+
+
+def _narrowing(reader: MartsReader, f: Filters) -> Filters:
+    """``f`` without an event filter that keeps every event of the field (its only event name): such a
+    filter narrows nothing, and the joins it would bring cost."""
+    if not f.event_name:
+        return f
+    names = reader.cached(("event_names", f.project_id, f.field), lambda: [r["event_name"] for r in _rows(
+        reader.cursor(), "select distinct event_name from marts.fct_events "
+                         "where project_id = ? and field = ?", [f.project_id, f.field])])
+    from dataclasses import replace
+
+    return replace(f, event_name=None) if names == [f.event_name] else f
+
+
+def _scoped(f: Filters, reader: MartsReader | None = None) -> tuple[str, list]:
+    """A CTE ``ev`` of the filtered events, to prefix a query with. An enum filter is a predicate on
+    ``fct_events.enum_values`` unless ``reader``'s snapshot was published before that column."""
+    where, params = event_scope(f, enum_values=reader is None or _has_enum_values(reader))
     return f"with ev as (select e.* from marts.fct_events e where {where})", params
+
+
+def _has_enum_values(reader: MartsReader) -> bool:
+    return _snapshot_has(reader, "fct_events", "enum_values")
+
+
+def _snapshot_has(reader: MartsReader, table: str, column: str | None = None) -> bool:
+    """Whether the snapshot has this mart (and column): one published by an older version may not."""
+    def compute() -> bool:
+        sql = ("select count(*) from information_schema.columns where table_schema = 'marts' "
+               "and table_name = ?" + (" and column_name = ?" if column else ""))
+        return bool(reader.cursor().execute(sql, [table, column] if column else [table]).fetchone()[0])
+
+    return reader.cached(("has", table, column), compute)
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -185,39 +232,60 @@ def filter_options(reader: MartsReader, project_id: str) -> dict[str, Any]:
 
 
 def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
-    cte, params = _scoped(f)
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
     cur = reader.cursor()
-    # Totals and the daily series in one scan: the () grouping set is the total row (day is null).
-    rows = _rows(cur, f"""{cte}
-        select occurred_at::date as day, count(*) as events, count(distinct session_id) as sessions,
-               count(distinct user_id) as users, max(occurred_at) as last_at
-        from ev group by grouping sets ((occurred_at::date), ()) order by day nulls first""", params)
-    totals = rows[0] if rows and rows[0]["day"] is None else {"events": 0, "sessions": 0, "users": 0,
-                                                               "last_at": None}
-    series = [r for r in rows if r["day"] is not None]
-    top = _rows(cur, f"""{cte}
-        select ev.topic_id, coalesce(t.label, 'Topic ' || ev.topic_id) as label, t.theme, count(*) as events
-        from ev left join marts.dim_topics t
-          on t.project_id = ev.project_id and t.field = ev.field and t.topic_id = ev.topic_id
-        group by all order by events desc, ev.topic_id limit 10""", params)
-    week = week_topics(cur, f, totals["last_at"]) if totals["last_at"] else {"new": [], "growing": []}
+    if f.event_name or f.enums or not _snapshot_has(reader, "agg_activity_daily"):
+        series = _rows(cur, f"""{cte}
+            select occurred_at::date as day, count(*) as events, count(distinct session_id) as sessions,
+                   count(distinct user_id) as users
+            from ev group by 1 order by 1""", params)
+    else:  # the date filter takes whole days: the daily mart holds the series
+        days, day_params = "", []
+        if f.start:
+            days += " and event_date >= ?"
+            day_params.append(f.start)
+        if f.end:
+            days += " and event_date <= ?"
+            day_params.append(f.end)
+        series = _rows(cur, f"""select event_date as day, events, sessions, users
+            from marts.agg_activity_daily where project_id = ? and field = ? {days} order by 1""",
+            [f.project_id, f.field, *day_params])
+    # Apart from the series: over grouping sets ((day), ()) each distinct count takes passes of its own.
+    totals = _rows(cur, f"""{cte}
+        select count(*) as events, count(distinct session_id) as sessions, count(distinct user_id) as users,
+               max(occurred_at) as last_at
+        from ev""", params)[0]
+    # Counted per topic first, labelled after: joining dim_topics row by row costs more than the count.
+    top = _rows(cur, f"""{cte},
+        per_topic as (select topic_id, count(*) as events from ev group by topic_id)
+        select p.topic_id, coalesce(t.label, 'Topic ' || p.topic_id) as label, t.theme, p.events
+        from per_topic p left join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
+        order by p.events desc, p.topic_id limit 10""", [*params, f.project_id, f.field])
+    week = (week_topics(cur, f, totals["last_at"], reader) if totals["last_at"]
+            else {"new": [], "growing": []})
     conversions = (conversion_totals(reader, f) if has_outcomes(reader, f.project_id, f.field) else None)
     return {"totals": totals, "series": series, "top": top, **week, "conversions": conversions}
 
 
-def week_topics(cur: Any, f: Filters, last_at: datetime) -> dict[str, list[dict[str, Any]]]:
+def week_topics(cur: Any, f: Filters, last_at: datetime,
+                reader: MartsReader | None = None) -> dict[str, list[dict[str, Any]]]:
     """Topics first seen in the 7 days up to the newest filtered event, and those growing most against the
     7 days before."""
-    cte, params = _scoped(f)
+    cte, params = _scoped(f, reader)
     week_start, previous_start = last_at - timedelta(days=7), last_at - timedelta(days=14)
-    rows = _rows(cur, f"""{cte}
-        select ev.topic_id, t.label, t.theme, t.first_seen_at,
-               count(*) filter (where ev.occurred_at > ?) as this_week,
-               count(*) filter (where ev.occurred_at > ? and ev.occurred_at <= ?) as previous_week
-        from ev join marts.dim_topics t
-          on t.project_id = ev.project_id and t.field = ev.field and t.topic_id = ev.topic_id
-        where ev.topic_id <> {UNCLUSTERED} and ev.occurred_at > ?
-        group by all""", [*params, week_start, previous_start, week_start, previous_start])
+    rows = _rows(cur, f"""{cte},
+        per_topic as (
+            select topic_id, count(*) filter (where occurred_at > ?) as this_week,
+                   count(*) filter (where occurred_at > ? and occurred_at <= ?) as previous_week
+            from ev where topic_id <> {UNCLUSTERED} and occurred_at > ? group by topic_id
+        )
+        select p.topic_id, t.label, t.theme, t.first_seen_at, p.this_week, p.previous_week
+        from per_topic p join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
+        order by p.topic_id""",
+        [*params, week_start, previous_start, week_start, previous_start, f.project_id, f.field])
     new = [r for r in rows if r["first_seen_at"] and r["first_seen_at"] > week_start and r["this_week"]]
     new = sorted(new, key=lambda r: -r["this_week"])[:5]
     growing = [dict(r, growth=(r["this_week"] - r["previous_week"]) / r["previous_week"])
@@ -234,7 +302,8 @@ def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
     conversational; and, when anything followed the field's messages (:func:`has_outcomes`), the topic's
     click-through rate, conversions, conversion rate and revenue over the filters (null where the
     conversion marts cannot answer for them, :func:`conversion_scope`)."""
-    cte, params = _scoped(f)
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
     cur = reader.cursor()
     conversions = conversion_scope(reader, f) if has_outcomes(reader, f.project_id, f.field) else None
     if conversions is not None and conversions.available:
@@ -282,26 +351,17 @@ def topic_detail(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, An
                   [f.project_id, f.field, topic_id])
     if not topic:
         raise NotFound(f"no topic {topic_id} in field {f.field!r} of this project")
-    cte, params = _scoped(f)
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
     mine = [*params, topic_id]
     examples = _rows(cur, f"""{cte} select text, occurred_at, message_kind from ev where topic_id = ?
         order by occurred_at desc, event_id limit 10""", mine)
     trend = _rows(cur, f"""{cte} select date_trunc('day', occurred_at)::date as day, count(*) as events
         from ev where topic_id = ? group by 1 order by 1""", mine)
-    enums = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
-        select x.field, x.value::varchar as value, count(*) as events,
-               count(*) / sum(count(*)) over (partition by x.field) as share
-        from marts.fct_event_enums x join mine using (event_id)
-        where x.project_id = ? group by x.field, x.value order by x.field, events desc, value""",
-        [*mine, f.project_id])
-    numbers = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
-        select x.field, count(*) as values_count, avg(x.value) as avg_value, min(x.value) as min_value,
-               quantile_cont(x.value, 0.5) as p50_value, quantile_cont(x.value, 0.9) as p90_value,
-               max(x.value) as max_value
-        from marts.fct_event_numbers x join mine using (event_id)
-        where x.project_id = ? group by x.field order by x.field""", [*mine, f.project_id])
-    come_from = _transitions_around(cur, f, topic_id, "to_topic_id", "from_topic_id")
-    go_to = _transitions_around(cur, f, topic_id, "from_topic_id", "to_topic_id")
+    enums, numbers = _topic_fields(reader, cur, f, topic_id, (cte, params))
+    steps = _journey_scope(reader, f, "fct_session_transitions", "s")
+    come_from = _transitions_around(cur, f, topic_id, "to_topic_id", "from_topic_id", steps)
+    go_to = _transitions_around(cur, f, topic_id, "from_topic_id", "to_topic_id", steps)
     conversions = (topic_conversions(reader, f, topic_id) if has_outcomes(reader, f.project_id, f.field)
                    else None)
     return {"topic": topic[0], "examples": examples, "trend": trend, "enums": enums, "numbers": numbers,
@@ -309,19 +369,71 @@ def topic_detail(reader: MartsReader, f: Filters, topic_id: int) -> dict[str, An
             "conversions": conversions}
 
 
-def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: str) -> list[dict[str, Any]]:
-    cte, params = _scoped(f)
-    return _rows(cur, f"""{cte}
-        select s.{there} as topic_id, coalesce(t.label, 'Topic ' || s.{there}) as label,
-               count(*) as transitions,
-               count(*) / sum(count(*)) over () as share
-        from marts.fct_session_transitions s
-        left join marts.dim_topics t on t.project_id = s.project_id and t.field = s.field
-             and t.topic_id = s.{there}
-        where s.project_id = ? and s.field = ? and not s.is_repeat and s.{here} = ?
-              {_in_scope(f, "s.from_event_id")}
-        group by all order by transitions desc, topic_id limit 10""",
-        [*params, f.project_id, f.field, topic_id])
+def _topic_fields(reader: MartsReader, cur: Any, f: Filters, topic_id: int,
+                  scoped: tuple[str, list]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The topic's breakdown by every enum field and the aggregates of every number field."""
+    if not f.narrows_events:  # the topic's events are all in scope: the aggregate marts hold the answer
+        enums = _rows(cur, """select enum_field as field, enum_value as value, events, share
+            from marts.agg_topic_segments where project_id = ? and field = ? and topic_id = ?
+            order by field, events desc, value""", [f.project_id, f.field, topic_id])
+        numbers = _rows(cur, """select number_field as field, values_count, avg_value, min_value, p50_value,
+                   p90_value, max_value
+            from marts.agg_topic_numbers where project_id = ? and field = ? and topic_id = ?
+            order by field""", [f.project_id, f.field, topic_id])
+        return enums, numbers
+    cte, params = scoped
+    mine = [*params, topic_id]
+    # An enum or number row has its event's occurred_at: the date range narrows the rows the join probes.
+    when, when_params = time_scope(f, "x.occurred_at")
+    if _has_enum_values(reader):  # the values are on the topic's own rows: no join with the long table
+        enums = _rows(cur, f"""{cte},
+            pairs as (
+                select string_split(unnest(string_split(trim(enum_values, '|'), '|')), '=') as pair
+                from ev where topic_id = ? and enum_values is not null
+            ),
+            decoded as (
+                select replace(replace(replace(pair[1], '%3D', '='), '%7C', '|'), '%25', '%') as field,
+                       replace(replace(replace(pair[2], '%3D', '='), '%7C', '|'), '%25', '%') as value
+                from pairs
+            )
+            select field, value, count(*) as events,
+                   count(*) / sum(count(*)) over (partition by field) as share
+            from decoded group by field, value order by field, events desc, value""", mine)
+    else:
+        enums = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
+            select x.field, x.value::varchar as value, count(*) as events,
+                   count(*) / sum(count(*)) over (partition by x.field) as share
+            from marts.fct_event_enums x join mine using (event_id)
+            where x.project_id = ? {when} group by x.field, x.value order by x.field, events desc, value""",
+            [*mine, f.project_id, *when_params])
+    numbers = _rows(cur, f"""{cte}, mine as (select event_id from ev where topic_id = ?)
+        select x.field, count(*) as values_count, avg(x.value) as avg_value, min(x.value) as min_value,
+               quantile_cont(x.value, 0.5) as p50_value, quantile_cont(x.value, 0.9) as p90_value,
+               max(x.value) as max_value
+        from marts.fct_event_numbers x join mine using (event_id)
+        where x.project_id = ? {when} group by x.field order by x.field""",
+        [*mine, f.project_id, *when_params])
+    return enums, numbers
+
+
+def _transitions_around(cur: Any, f: Filters, topic_id: int, here: str, there: str,
+                        steps: tuple[str, list]) -> list[dict[str, Any]]:
+    """The 10 topics users come from (``here`` = ``to_topic_id``) or go to next, among the transitions in
+    scope (``steps``, :func:`_journey_scope`)."""
+    when, when_params = steps
+    return _rows(cur, f"""
+        with counted as (
+            select s.{there} as topic_id, count(*) as transitions
+            from marts.fct_session_transitions s
+            where s.project_id = ? and s.field = ? and not s.is_repeat and s.{here} = ? {when}
+            group by 1
+        )
+        select c.topic_id, coalesce(t.label, 'Topic ' || c.topic_id) as label, c.transitions,
+               c.transitions / sum(c.transitions) over () as share
+        from counted c left join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = c.topic_id
+        order by c.transitions desc, c.topic_id limit 10""",
+        [f.project_id, f.field, topic_id, *when_params, f.project_id, f.field])
 
 
 # ------------------------------------------------------------------------------------------- conversions
@@ -475,7 +587,8 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
     """Topic-to-next-topic flows (session: consecutive topics of a conversation, repeats collapsed; user:
     first topics of a user's consecutive sessions), top paths, and entries/exits/drop-off per topic."""
     cur = reader.cursor()
-    cte, params = _scoped(f)
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
     ends, end_params = "", []
     if from_topic is not None:
         ends += " and from_topic_id = ?"
@@ -483,6 +596,7 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
     if to_topic is not None:
         ends += " and to_topic_id = ?"
         end_params.append(to_topic)
+    when, when_params = "", []
     if scope == "user":
         flows_sql = f"""{cte},
             steps as (
@@ -500,12 +614,13 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
                 group by all
             )"""
     else:
+        when, when_params = _journey_scope(reader, f, "fct_session_transitions", "s")
         flows_sql = f"""{cte},
             flows as (
                 select s.from_topic_id, s.to_topic_id, count(*) as transitions
                 from marts.fct_session_transitions s
                 where s.project_id = ? and s.field = ? and not s.is_repeat
-                      {_in_scope(f, "s.from_event_id")} {ends}
+                      {when} {ends}
                 group by all
             )"""
     flows = _rows(cur, f"""{flows_sql}
@@ -517,7 +632,8 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
         left join marts.dim_topics a on a.project_id = ? and a.field = ? and a.topic_id = flows.from_topic_id
         left join marts.dim_topics b on b.project_id = ? and b.field = ? and b.topic_id = flows.to_topic_id
         order by transitions desc, from_topic_id, to_topic_id limit {MAX_SANKEY_LINKS}""",
-        [*params, f.project_id, f.field, *end_params, f.project_id, f.field, f.project_id, f.field])
+        [*params, f.project_id, f.field, *when_params, *end_params, f.project_id, f.field, f.project_id,
+         f.field])
     path_where, path_params = "", []
     if from_topic is not None:
         path_where += " and path_topic_ids[1] = ?"
@@ -529,24 +645,42 @@ def journeys(reader: MartsReader, f: Filters, scope: str, from_topic: int | None
         where project_id = ? and field = ? and scope = ? {path_where}
         order by sessions desc, path_length desc, path limit 10""",
         [f.project_id, f.field, scope, *path_params])
-    stats = _rows(cur, f"""{cte},
-        segments as (
-            select g.session_id, g.topic_id, g.is_last_segment,
-                   row_number() over (partition by g.session_id order by g.segment_index) = 1 as is_first
-            from marts.fct_session_segments g
-            where g.project_id = ? and g.field = ? {_in_scope(f, "g.first_event_id")}
-        )
-        select g.topic_id, coalesce(t.label, 'Topic ' || g.topic_id) as label,
-               count(distinct g.session_id) filter (where g.is_first) as entries,
-               count(distinct g.session_id) filter (where g.is_last_segment) as exits,
-               count(distinct g.session_id) as visits
-        from segments g left join marts.dim_topics t
-          on t.project_id = ? and t.field = ? and t.topic_id = g.topic_id
-        group by all order by visits desc, g.topic_id limit 25""",
-        [*params, f.project_id, f.field, f.project_id, f.field])
+    stats = _topic_stats(reader, cur, f)
     for r in stats:
         r["dropoff_rate"] = r["exits"] / r["visits"] if r["visits"] else None
     return {"flows": flows, "paths": paths, "stats": stats}
+
+
+def _topic_stats(reader: MartsReader, cur: Any, f: Filters) -> list[dict[str, Any]]:
+    """Per topic: sessions that enter it (their first segment in scope), leave it (their last segment) and
+    visit it; the 25 most visited."""
+    if not f.narrows_events:  # every segment is in scope: journey_topic_stats holds these counts
+        return _rows(cur, """select j.topic_id, coalesce(t.label, 'Topic ' || j.topic_id) as label,
+                   j.entries, j.exits, j.visits
+            from marts.journey_topic_stats j left join marts.dim_topics t
+              on t.project_id = j.project_id and t.field = j.field and t.topic_id = j.topic_id
+            where j.project_id = ? and j.field = ?
+            order by j.visits desc, j.topic_id limit 25""", [f.project_id, f.field])
+    when, when_params = _journey_scope(reader, f, "fct_session_segments", "g")
+    # A session has one first segment in scope and one last segment: counting rows counts sessions there,
+    # and only visits need a distinct count.
+    return _rows(cur, f"""
+        with segments as (
+            select g.session_id, g.topic_id, g.is_last_segment,
+                   row_number() over (partition by g.session_id order by g.segment_index) = 1 as is_first
+            from marts.fct_session_segments g
+            where g.project_id = ? and g.field = ? {when}
+        ),
+        counted as (
+            select topic_id, count(*) filter (where is_first) as entries,
+                   count(*) filter (where is_last_segment) as exits, count(distinct session_id) as visits
+            from segments group by topic_id
+        )
+        select c.topic_id, coalesce(t.label, 'Topic ' || c.topic_id) as label, c.entries, c.exits, c.visits
+        from counted c left join marts.dim_topics t
+          on t.project_id = ? and t.field = ? and t.topic_id = c.topic_id
+        order by c.visits desc, c.topic_id limit 25""",
+        [f.project_id, f.field, *when_params, f.project_id, f.field])
 
 
 def topic_choices(reader: MartsReader, f: Filters) -> list[dict[str, Any]]:
@@ -564,7 +698,8 @@ def topic_map(reader: MartsReader, f: Filters) -> list[dict[str, Any]]:
     from turret.ui.topic_map import layout
 
     positions = reader.cached(("map", f.project_id, f.field), lambda: layout(_map_texts(reader, f)))
-    cte, params = _scoped(f)
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
     rows = _rows(reader.cursor(), f"""{cte},
         counts as (select topic_id, count(*) as events from ev group by 1)
         select t.topic_id, t.label, coalesce(t.theme, 'No theme') as theme, coalesce(c.events, 0) as events
