@@ -252,10 +252,15 @@ def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
             from marts.agg_activity_daily where project_id = ? and field = ? {days} order by 1""",
             [f.project_id, f.field, *day_params])
     # Apart from the series: over grouping sets ((day), ()) each distinct count takes passes of its own.
-    totals = _rows(cur, f"""{cte}
+    totals_sql = f"""{cte}
         select count(*) as events, count(distinct session_id) as sessions, count(distinct user_id) as users,
                max(occurred_at) as last_at
-        from ev""", params)[0]
+        from ev"""
+    if f.narrows_events:
+        totals = _rows(cur, totals_sql, params)[0]
+    else:  # the whole field's figures change only with the snapshot (two distinct counts over every event)
+        totals = dict(reader.cached(("totals", f.project_id, f.field),
+                                    lambda: _rows(reader.cursor(), totals_sql, params)[0]))
     # Counted per topic first, labelled after: joining dim_topics row by row costs more than the count.
     top = _rows(cur, f"""{cte},
         per_topic as (select topic_id, count(*) as events from ev group by topic_id)
@@ -662,23 +667,26 @@ def _topic_stats(reader: MartsReader, cur: Any, f: Filters) -> list[dict[str, An
             where j.project_id = ? and j.field = ?
             order by j.visits desc, j.topic_id limit 25""", [f.project_id, f.field])
     when, when_params = _journey_scope(reader, f, "fct_session_segments", "g")
-    # A session has one first segment in scope and one last segment: counting rows counts sessions there,
-    # and only visits need a distinct count.
+    # A session enters at its first segment in scope (one per session: counted, not distinct-counted) and
+    # leaves at its last segment (one per session); only visits need a distinct count. Two aggregations
+    # beat a row_number() window over every segment.
     return _rows(cur, f"""
         with segments as (
-            select g.session_id, g.topic_id, g.is_last_segment,
-                   row_number() over (partition by g.session_id order by g.segment_index) = 1 as is_first
+            select g.session_id, g.topic_id, g.is_last_segment, g.segment_index
             from marts.fct_session_segments g
             where g.project_id = ? and g.field = ? {when}
         ),
+        firsts as (select arg_min(topic_id, segment_index) as topic_id from segments group by session_id),
+        entries as (select topic_id, count(*) as entries from firsts group by topic_id),
         counted as (
-            select topic_id, count(*) filter (where is_first) as entries,
-                   count(*) filter (where is_last_segment) as exits, count(distinct session_id) as visits
+            select topic_id, count(*) filter (where is_last_segment) as exits,
+                   count(distinct session_id) as visits
             from segments group by topic_id
         )
-        select c.topic_id, coalesce(t.label, 'Topic ' || c.topic_id) as label, c.entries, c.exits, c.visits
-        from counted c left join marts.dim_topics t
-          on t.project_id = ? and t.field = ? and t.topic_id = c.topic_id
+        select c.topic_id, coalesce(t.label, 'Topic ' || c.topic_id) as label,
+               coalesce(e.entries, 0) as entries, c.exits, c.visits
+        from counted c left join entries e on e.topic_id = c.topic_id
+        left join marts.dim_topics t on t.project_id = ? and t.field = ? and t.topic_id = c.topic_id
         order by c.visits desc, c.topic_id limit 25""",
         [f.project_id, f.field, *when_params, f.project_id, f.field])
 
@@ -745,6 +753,6 @@ def field_summary(reader: MartsReader, project_id: str) -> list[dict[str, Any]]:
         select field, 'enum', count(*), count(distinct value), list(distinct value::varchar)[1:5]
         from marts.fct_event_enums where project_id = ? group by field
         union all
-        select field, 'number', count(*), count(distinct value), list(distinct value::varchar)[1:5]
+        select field, 'number', count(*), count(distinct value), list(distinct value)[1:5]::varchar[]
         from marts.fct_event_numbers where project_id = ? group by field
         order by type, field""", [project_id, project_id, project_id]))
