@@ -1,9 +1,11 @@
 """End to end: events posted through the real HTTP API, the hourly DAG run by Airflow, marts checked.
 
 One module-scoped home: the demo runner posts a generated week of conversations through `turret serve`
-(`--skip-pipeline`), then `turret pipeline run` runs the DAG with `airflow dags test` — real embedding model,
-real dbt through cosmos, real great-expectations. The tests then read the marts, re-run the same hour and
-compare the warehouse, and finally break the data to see a check fail the run.
+(`--skip-pipeline`), and every event that once stopped the pipeline (tests/fixtures/poison.py) is posted
+through the ingest API into a project of its own; then `turret pipeline run` runs the DAG with `airflow dags
+test` (real embedding model, real dbt through cosmos, real great-expectations) and must succeed with nothing
+quarantined. The tests then read the marts, re-run the same hour and compare the warehouse, and finally write
+a bad row behind the API's back to see it quarantined while the run goes on.
 """
 
 from __future__ import annotations
@@ -49,10 +51,23 @@ def env(tmp_path_factory):
         env=environ, capture_output=True, text=True, timeout=600,
     )
     assert posted.returncode == 0, posted.stdout + posted.stderr
+    poisoned = _post_poison(home)
+    environ["_POISON_PROJECT_ID"] = poisoned["project_id"]
     run = _turret("pipeline", "run", "--logical-date", LOGICAL_DATE, env=environ)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     environ["_FIRST_RUN_OUTPUT"] = run.stdout
     return environ
+
+
+def _post_poison(home: Path) -> dict:
+    from turret.settings import Settings
+
+    from tests.fixtures import poison
+
+    sent = poison.post_all(Settings(home=home))
+    assert set(sent["accepted"].values()) <= {200, 204}, sent["accepted"]
+    assert all(status >= 400 for status, _ in sent["refused"].values()), sent["refused"]
+    return sent
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +97,32 @@ def test_run_reports_every_task(env):
             assert f"✓ {task}" in out
     assert "✓ dbt_build." in out
     assert "Pipeline run finished" in out
+    assert "Rows quarantined this run: 0 " in out
+
+
+def test_poisoned_events_load_and_pass_every_check(env):
+    """Every event the API acknowledged from the poison project was loaded, none was quarantined, and every
+    text of theirs reached the marts."""
+    from turret.settings import Settings
+
+    from tests.fixtures import poison
+
+    project = env["_POISON_PROJECT_ID"]
+    with _warehouse(env) as con:
+        loaded = con.execute("select count(*) from raw.events where project_id = ?", [project]).fetchone()[0]
+        texts, in_marts = (set(con.execute(
+            f"select event_id, field from {table} where project_id = ?", [project]).fetchall())
+            for table in ("pipeline.event_texts", "marts.fct_events"))
+        quarantined = con.execute("select count(*) from marts.fct_quarantined_rows").fetchone()[0]
+    assert loaded == len(poison.accepted(Settings(home=Path(env["TURRET_HOME"]))))
+    assert texts and in_marts == texts
+    assert quarantined == 0
 
 
 def test_every_posted_event_is_loaded_once(env, gold):
     with _warehouse(env) as con:
-        ids = [r[0] for r in con.execute("select event_id from raw.events").fetchall()]
+        ids = [r[0] for r in con.execute(
+            "select event_id from raw.events where project_id <> ?", [env["_POISON_PROJECT_ID"]]).fetchall()]
         assert len(ids) == len(set(ids))
         assert set(ids) == set(gold)
 
@@ -103,7 +139,7 @@ def test_topics_are_found_and_named(env, gold):
         # Most topics are pure: the share of events whose topic's majority gold topic is their own.
         rows = con.execute(
             "select event_id, topic_id from marts.fct_events where field = 'prompt' and topic_id <> -1"
-        ).fetchall()
+            " and project_id <> ?", [env["_POISON_PROJECT_ID"]]).fetchall()
         by_topic = collections.defaultdict(collections.Counter)
         for event_id, topic_id in rows:
             if not gold[event_id].is_ack:
@@ -121,7 +157,7 @@ def test_planted_transitions_are_recovered(env, gold):
         rows = con.execute(
             "select e.event_id, t.topic_id from marts.fct_events t"
             " join raw.events e using (project_id, event_id)"
-            " where t.field = 'prompt'"
+            " where t.field = 'prompt' and t.project_id <> ?", [env["_POISON_PROJECT_ID"]]
         ).fetchall()
         majority = collections.defaultdict(collections.Counter)
         for event_id, topic_id in rows:
@@ -146,12 +182,13 @@ def test_acknowledgements_keep_the_conversation_topic(env, gold):
     with _warehouse(env) as con:
         rows = con.execute(
             "select event_id, session_id, journey_topic_id, message_kind from marts.fct_events"
-            " where field = 'prompt' order by session_id, occurred_at, received_at, event_id"
+            " where field = 'prompt' and project_id <> ?"
+            " order by session_id, occurred_at, received_at, event_id", [env["_POISON_PROJECT_ID"]]
         ).fetchall()
         segments = con.execute(
             "select session_id, segment_index, topic_id, previous_topic_id, messages"
             " from marts.fct_session_segments"
-            " where field = 'prompt' order by 1, 2"
+            " where field = 'prompt' and project_id <> ? order by 1, 2", [env["_POISON_PROJECT_ID"]]
         ).fetchall()
     assert all(kind is not None for _, _, _, kind in rows), "every message went through the conversation step"
     acks = [(e, s, t, k) for e, s, t, k in rows if gold[e].is_ack]
@@ -211,8 +248,10 @@ def test_dashboard_pages_on_the_demo_snapshot(env):
         with contextlib.closing(duckdb.connect(str(published), read_only=True)) as con:
             top_id, top_label = con.execute(
                 "select topic_id, label from marts.dim_topics where field = 'prompt' and topic_id <> -1 "
-                "order by events desc limit 1").fetchone()
-            events = con.execute("select count(*) from marts.fct_events where field = 'prompt'").fetchone()[0]
+                "and project_id <> ? order by events desc limit 1", [env["_POISON_PROJECT_ID"]]).fetchone()
+            events = con.execute(
+                "select count(*) from marts.fct_events where field = 'prompt' and project_id <> ?",
+                [env["_POISON_PROJECT_ID"]]).fetchone()[0]
         overview = client.get("/").get_data(as_text=True)
         assert re.search(rf'id="kpi-events">{events:,}<', overview)
         for path in ("/", "/topics", f"/topics/{top_id}", "/journeys", "/journeys?scope=user", "/map",

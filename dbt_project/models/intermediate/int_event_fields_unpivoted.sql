@@ -10,14 +10,17 @@ fields as (
     select project_id, field, effective_type from {{ ref('stg_pipeline__fields') }}
 ),
 
+-- json_each walks the key/value pairs: a key is a name, never a JSON path ("$prompt", "a.b" and "c[0]" are
+-- keys like any other; turret.bounds).
 unpivoted as (
     select
-        project_id,
-        event_id,
-        occurred_at,
-        unnest(json_keys(metadata)) as field,
-        metadata,
-    from events
+        events.project_id,
+        events.event_id,
+        events.occurred_at,
+        entry.key as field,
+        json_type(entry.value) as json_type,
+        entry.value ->> '$' as value,
+    from events, json_each(events.metadata) as entry
 ),
 
 final as (
@@ -26,8 +29,8 @@ final as (
         unpivoted.event_id,
         unpivoted.occurred_at,
         unpivoted.field,
-        json_type(unpivoted.metadata -> unpivoted.field) as json_type,
-        unpivoted.metadata ->> unpivoted.field as value,
+        unpivoted.json_type,
+        unpivoted.value,
         fields.effective_type,
     from unpivoted
     left join fields
