@@ -88,6 +88,31 @@ def test_candidate_phrases_are_contiguous_and_trimmed_of_function_words():
     assert phrases == candidate_phrases(texts, spelling=Spelling.from_texts([]))  # deterministic
 
 
+def test_candidate_phrases_stop_at_a_clause_break():
+    texts = {"a": ["Transfer from China, how long?", "a transfer from China, how long does it take"]}
+    a = {p.text for p in candidate_phrases(texts, spelling=Spelling.from_texts([]))["a"]}
+    assert "transfer from china" in a and "long" in a
+    assert not any("china long" in p or p.startswith("china how") for p in a)
+
+
+def test_fragments_of_a_longer_phrase_are_no_candidates():
+    texts = {
+        "a": ["how do I receive a physical card", "receive a physical card soon", "order a physical card"],
+        "b": ["reset my password", "password reset", "forgot my password"],
+    }
+    kept = {p.text for p in candidate_phrases(texts, spelling=Spelling.from_texts([]))["a"]}
+    assert "receive a physical" in kept  # without the check
+    phrases = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_continuation=0.75)
+    a = {p.text for p in phrases["a"]}
+    assert "receive a physical card" not in a  # four words: past max_words
+    assert "physical card" in a and "receive" in a  # "a" after "receive" is a function word: no fragment
+    assert "receive a physical" not in a and "physical" not in a  # always followed by "card"
+    assert "card" not in a  # always after "physical"
+    # A topic whose every phrase is a fragment keeps them rather than none.
+    lone = candidate_phrases({"a": ["xylophone lessons"] * 3}, max_words=1, max_continuation=0.75)
+    assert {p.text for p in lone["a"]} == {"xylophone", "lessons"}
+
+
 def test_candidate_weights_favour_what_a_topic_holds_alone():
     texts = {
         "a": ["card delivery", "card delivery time", "card delivery status"],
@@ -254,3 +279,13 @@ def test_label_cache_key():
     assert key != label_cache_key(topic, "llm:gpt-4o-mini")
     assert key != label_cache_key(TopicDocuments("0", ["a", "c"], ["k1", "k2"]), "keywords")
     assert key != label_cache_key(TopicDocuments("0", ["a", "b"], ["k2", "k1"]), "keywords")
+
+
+def test_keyword_rules_version_renews_keyword_labels_only(monkeypatch):
+    import turret.labels as labels
+
+    topic = TopicDocuments("0", ["a", "b"], ["k1"])
+    keywords, llm = label_cache_key(topic, "keywords"), label_cache_key(topic, "llm:gpt-4o-mini")
+    monkeypatch.setattr(labels, "KEYWORD_LABELS_VERSION", labels.KEYWORD_LABELS_VERSION + 1)
+    assert label_cache_key(topic, "keywords") != keywords  # keyword labels are made again
+    assert label_cache_key(topic, "llm:gpt-4o-mini") == llm  # the LLM is not asked again

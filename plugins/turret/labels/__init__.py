@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONVERSATIONAL_LABELS",
+    "KEYWORD_LABELS_VERSION",
     "LABELS_VERSION",
     "MAX_CONSECUTIVE_API_FAILURES",
     "MAX_LABEL_WORDS",
@@ -54,6 +55,10 @@ __all__ = [
 
 # Part of every label cache key: raised when the labelling rules change, so stored labels are made again.
 LABELS_VERSION = 2
+# Part of the keyword labeler's cache keys only: raised when the keyword rules change, so stored keyword
+# labels are made again while LLM labels (whose rules did not change) are not asked for again.
+# 3: phrases stop at clause breaks, fragments of a longer phrase are left out, up to 4 words, contrast 0.5.
+KEYWORD_LABELS_VERSION = 3
 
 
 class SettingsEncoder:
@@ -83,16 +88,16 @@ def get_labeler(settings: Settings) -> Labeler:
 
 
 def label_cache_key(topic: TopicDocuments, labeler_id: str) -> str:
-    """A signature of what the label depends on: the representative docs (as a set), keywords, labeler."""
+    """A signature of what the label depends on: the representative docs (as a set), keywords, labeler and
+    the version of its rules."""
     doc_hashes = sorted(hashlib.sha256(str(d).encode("utf-8")).hexdigest() for d in topic.representative_docs)
-    payload = json.dumps(
-        {
-            "docs": doc_hashes,
-            "keywords": list(topic.keywords),
-            "labeler": labeler_id,
-            "version": LABELS_VERSION,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    content: dict[str, object] = {
+        "docs": doc_hashes,
+        "keywords": list(topic.keywords),
+        "labeler": labeler_id,
+        "version": LABELS_VERSION,
+    }
+    if labeler_id == KeywordLabeler.labeler_id:
+        content["keyword_rules"] = KEYWORD_LABELS_VERSION
+    payload = json.dumps(content, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]

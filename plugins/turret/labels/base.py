@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-# An LLM is asked for 2-5 words; keyword labels are 1-3 word phrases found in the texts (plus a few fixed
+# An LLM is asked for 2-5 words; keyword labels are 1-4 word phrases found in the texts (plus a few fixed
 # names for chit-chat).
 MIN_LABEL_WORDS = 2
 MAX_LABEL_WORDS = 5

@@ -2,11 +2,11 @@
 
 For each topic of a (project, field), in one call:
 
-1. candidates: c-TF-IDF's best 1-3-word phrases that occur contiguously in the topic's texts, misspellings
-   left out (``turret.labels.phrases``);
+1. candidates: c-TF-IDF's best 1-4-word phrases that occur contiguously within a clause of the topic's
+   texts, misspellings and fragments ("receive a physical", nearly always followed by "card") left out
+   (``turret.labels.phrases``);
 2. each candidate is embedded with the topic embedding model and scored by how close it is to its topic's
-   centroid, less how close it is to the nearest *other* centroid (a label should tell topics apart), plus
-   a little for each word after the first;
+   centroid, less half how close it is to the nearest *other* centroid (a label should tell topics apart);
 3. a topic with no content phrase (only "thanks", "ok", "bye"...) whose centroid reads like chit-chat (the
    greeting, thanks/closing and yes/no prototypes of ``turret.conversation``) is named as such ("Thanks and
    goodbyes");
@@ -49,7 +49,9 @@ class KeywordLabeler:
     the packaged model's ``vocab.txt``; ``None`` judges spelling from the texts alone.
     Knobs: ``candidates``, how many of a topic's phrases (best c-TF-IDF weight first) are scored by meaning;
     ``max_words`` per phrase; ``contrast``, how much closeness to another topic's centroid costs;
-    ``length_bonus``, the score a phrase gains per word after the first (a little more said is better);
+    ``length_bonus``, the score a phrase gains per word after the first (0: none);
+    ``max_continuation``, the share of a phrase's texts in which one content word may follow (or precede) it
+    before the phrase counts as a fragment of a longer one (``None``: no such check);
     ``docs_per_topic`` texts per topic are embedded for a centroid when a topic comes without one;
     ``conversational_similarity``: how close a centroid must be to a chit-chat prototype for a topic without
     content phrases to be named as chit-chat (default: turret.conversation's rule for conversational topics).
@@ -62,10 +64,11 @@ class KeywordLabeler:
         encoder: Encoder | None = None,
         *,
         vocabulary: Collection[str] | str | None = "auto",
-        contrast: float = 1.0,
-        candidates: int = 30,
-        max_words: int = 3,
-        length_bonus: float = 0.03,
+        contrast: float = 0.5,
+        candidates: int = 60,
+        max_words: int = 4,
+        length_bonus: float = 0.0,
+        max_continuation: float | None = 0.75,
         docs_per_topic: int = 50,
         conversational_similarity: float | None = None,
     ) -> None:
@@ -75,6 +78,7 @@ class KeywordLabeler:
         self.candidates = candidates
         self.max_words = max_words
         self.length_bonus = length_bonus
+        self.max_continuation = max_continuation
         self.docs_per_topic = docs_per_topic
         if conversational_similarity is None:
             from turret.conversation import ConversationParams
@@ -94,7 +98,11 @@ class KeywordLabeler:
         samples = {t.key: [str(d) for d in t.sample] for t in topics}
         spelling = Spelling.from_texts((d for docs in samples.values() for d in docs), self._vocabulary())
         phrases = candidate_phrases(
-            samples, spelling=spelling, top_n=self.candidates, max_words=self.max_words
+            samples,
+            spelling=spelling,
+            top_n=self.candidates,
+            max_words=self.max_words,
+            max_continuation=self.max_continuation,
         )
         ranked = self._rank(topics, phrases)
         chosen = _distinct(ranked, reserved)

@@ -1,9 +1,9 @@
 """Words and phrases of topics: c-TF-IDF keywords, and the candidate phrases keyword labels are made of.
 
 - ``ctfidf_keywords``: class-based TF-IDF (BERTopic's formula) over each topic's documents, 1-2-grams.
-- ``candidate_phrases``: 1-3-word phrases that occur *contiguously* in a topic's texts, never starting or
-  ending with a function word, each with its c-TF-IDF weight (the share of the topic's texts holding it,
-  times BERTopic's ``log(1 + A / f)``).
+- ``candidate_phrases``: 1-4-word phrases that occur *contiguously* within a clause of a topic's texts,
+  never starting or ending with a function word nor a fragment of a longer phrase, each with its c-TF-IDF
+  weight (the share of the topic's texts holding it, times BERTopic's ``log(1 + A / f)``).
 - ``Spelling``: whether a word is spelled as people spell it, judged from the texts themselves and the
   embedding model's tokenizer vocabulary (see its docstring).
 """
@@ -49,6 +49,8 @@ _FUNCTION_ONLY = frozenset(
 )
 
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
+# Where a phrase may not run on: "from China, how long" holds no phrase "china how long".
+_CLAUSE_BREAK = re.compile(r"[,.;:!?()\[\]{}\"\u201c\u201d]+|\s[-\u2013\u2014]+\s")
 
 
 @functools.lru_cache(maxsize=2)
@@ -142,11 +144,17 @@ class Phrase:
     chat: bool = False
 
 
-def _phrases_of(tokens: Sequence[str], max_words: int, stop: frozenset[str]) -> set[str]:
-    out = set()
+def _phrases_of(
+    tokens: Sequence[str], max_words: int, stop: frozenset[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """Each phrase of ``tokens`` with the content words right before and after it (``None``: a function
+    word, or the clause's edge)."""
+    glue = stop_words()
+    out = []
     for i, first in enumerate(tokens):
         if first in stop or first in _FUNCTION_ONLY or len(first) < 2:  # "s" of "what s" is no word
             continue
+        before = tokens[i - 1] if i > 0 and tokens[i - 1] not in glue else None
         for n in range(1, max_words + 1):
             if i + n > len(tokens):
                 break
@@ -155,7 +163,9 @@ def _phrases_of(tokens: Sequence[str], max_words: int, stop: frozenset[str]) -> 
                 last in _FUNCTION_ONLY or len(last) < 2 or (last in stop and last not in _PARTICLES)
             ):
                 continue
-            out.add(" ".join(tokens[i : i + n]))
+            nxt = tokens[i + n] if i + n < len(tokens) else None
+            after = nxt if nxt is not None and (nxt not in glue or nxt in _PARTICLES) else None
+            out.append((" ".join(tokens[i : i + n]), before, after))
     return out
 
 
@@ -166,12 +176,16 @@ def candidate_phrases(
     min_docs: int = 2,
     top_n: int = 30,
     spelling: Spelling | None = None,
+    max_continuation: float | None = None,
 ) -> dict[str, list[Phrase]]:
     """Up to ``top_n`` candidate phrases per topic, best c-TF-IDF weight first (ties alphabetical).
 
-    A phrase is 1 to ``max_words`` contiguous words of one text, starting and ending with a content word (a
-    phrasal particle may end it: "top up"). It must occur in ``min_docs`` of the topic's texts (all of them
-    when the topic has fewer). Its weight is the share of the topic's texts holding it times
+    A phrase is 1 to ``max_words`` contiguous words of one clause of a text (never across a comma, stop or
+    bracket), starting and ending with a content word (a phrasal particle may end it: "top up"). It must
+    occur in ``min_docs`` of the topic's texts (all of them when the topic has fewer). With
+    ``max_continuation``, a phrase that one content word follows (or precedes) in more than that share of
+    its texts is a fragment and left out: "receive a physical" (then "card"), "american express to add"
+    (unless every phrase of the topic is). Its weight is the share of the topic's texts holding it times
     ``log(1 + A / f)``, ``A`` the mean number of phrase occurrences per topic and ``f`` the phrase's
     occurrences over all topics: a phrase every topic uses weighs little. Words ``spelling`` rejects are
     left out. A topic whose texts hold only chat words ("thanks!", "ok") gets phrases of those.
@@ -182,17 +196,25 @@ def candidate_phrases(
     total: Counter[str] = Counter()
     chat_only: dict[str, bool] = {}
     for key, texts in texts_by_topic.items():
-        token_lists = [tokenize(t) for t in texts]
+        token_lists = [[tokenize(part) for part in _CLAUSE_BREAK.split(str(t))] for t in texts]
         sizes[key] = max(1, len(texts))
         need = min(min_docs, sizes[key])
         # Chit-chat only ("thanks!", "ok"): when no content phrase is common enough, let its words speak.
         for keep_chat in (False, True):
             counts: Counter[str] = Counter()
-            for tokens in token_lists:
-                counts.update(
-                    p for p in _phrases_of(tokens, max_words, stop_words(keep_chat)) if spelling.phrase_ok(p)
-                )
+            context: Counter[tuple[str, str]] = Counter()  # (phrase, "<word" / ">word"), in texts
+            for clauses in token_lists:
+                found = [o for c in clauses for o in _phrases_of(c, max_words, stop_words(keep_chat))]
+                counts.update({p for p, _, _ in found if spelling.phrase_ok(p)})
+                if max_continuation is not None:
+                    context.update(
+                        {(p, "<" + b) for p, b, _ in found if b} | {(p, ">" + a) for p, _, a in found if a}
+                    )
             common = Counter({p: c for p, c in counts.items() if c >= need})
+            if max_continuation is not None:
+                # "receive a physical" is nearly always followed by "card": a fragment, not a phrase.
+                cut = {p for (p, _), c in context.items() if p in common and c > max_continuation * counts[p]}
+                common = Counter({p: c for p, c in common.items() if p not in cut}) or common
             chat_only[key] = keep_chat
             if common:
                 break
