@@ -100,8 +100,8 @@ def celery_components(settings: Settings, env: dict[str, str]) -> tuple[list[Com
                                "to a broker of your own")
         data = Path(settings.home) / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        # Loopback only, no snapshots: a lost queue is rebuilt by the scheduler, which re-queues what
-        # it had sent and no worker acknowledged.
+        # Loopback only, no snapshots: a task lost with the queue stays `queued` in Airflow until the
+        # scheduler's [scheduler] task_queued_timeout (10 min) sends it again.
         broker.append(Component(REDIS, [redis, "--bind", "127.0.0.1", "--port", str(settings.redis_port),
                                         "--dir", str(data), "--save", "", "--appendonly", "no",
                                         "--protected-mode", "yes", "--daemonize", "no"], env))
