@@ -179,14 +179,18 @@ def airflow_answers(services, tmp_path_factory) -> dict:
     commands = [argv[1:] for _, argv in _all_commands(services) if argv[0] == "airflow"]
     celery_installed = importlib.util.find_spec("airflow.providers.celery") is not None
     if not celery_installed:
-        # `airflow celery ...` exists only with the Celery provider, which the image installs and this
-        # virtualenv does not; test_celery_profile checks the Dockerfile installs it instead.
+        # `airflow celery ...` exists only with the Celery provider, a dependency since ADR 0017: a
+        # virtualenv from before it skips those commands; test_celery_profile checks the pins.
         commands = [c for c in commands if c[:1] != ["celery"]]
     env_value = {k: v for svc in services.values() for k, v in _env(svc).items()}
+    imports = [_interpolate(env_value["AIRFLOW__CORE__AUTH_MANAGER"])]
+    if celery_installed:
+        # The workers' Celery app imports with the pinned celery (5.7.0 dropped a function it imports).
+        imports.append("airflow.providers.celery.executors.celery_executor.app")
     request = {
         "commands": commands,
         "options": sorted(_airflow_options(services)),
-        "imports": [_interpolate(env_value["AIRFLOW__CORE__AUTH_MANAGER"])],
+        "imports": imports,
     }
     home = tmp_path_factory.mktemp("airflow-home")
     env = {

@@ -262,18 +262,6 @@ def test_bad_executor_settings_are_refused_clearly(env, variable, value, message
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_the_celery_executor_imports_with_the_pinned_celery(tmp_path):
-    """celery 5.7.0 dropped celery.backends.database.retry, which the Celery provider 3.26.0 imports: a
-    pin that breaks the workers fails here, not only in the minutes-long `pytest -m celery`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(AIRFLOW_HOME=str(tmp_path), AIRFLOW__CORE__EXECUTOR="CeleryExecutor")
-    done = subprocess.run([sys.executable, "-c", "from airflow.providers.celery.executors.celery_executor "
-                           "import app; print(app.conf.task_default_queue)"],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "default"
-
-
 def test_celery_mode_without_redis_says_how_to_get_it(turret_home, monkeypatch):
     from turret.settings import Settings
 
