@@ -16,9 +16,11 @@ figures ``python -m bench quality`` reports) plus the domain-coverage bar (``ben
 
 1. Check: the defaults, decoded here, must give exactly the pipeline's journey topics (same rows, same
    model), hence its figures.
-2. Grid over a few knobs; the defaults are chosen on BOTH sets together: among points whose switch rate is
-   within 25% of gold on every set, the highest mean switch F1 (ties: mean JS). Reported per set, and
-   leave-one-set-out: the point chosen on one set alone, applied to the other.
+2. Grid over a few knobs, a point chosen on BOTH sets together: among points whose switch rate is within
+   25% of gold on every set, the highest mean switch F1 (ties: mean JS). Reported per set, and
+   leave-one-set-out: the point chosen on one set alone, applied to the other. Nothing is adopted
+   automatically: the defaults live in ``turret.conversation.ConversationParams`` (docs/journeys.md says why
+   they stayed on 2026-12-07).
 
 Flags: ``--sets a,b`` (default both), ``--recapture`` (run the product again even when cached),
 ``--no-grid`` (only the check and the current defaults). Output: tables on stdout and
