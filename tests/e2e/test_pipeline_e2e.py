@@ -72,10 +72,12 @@ def _post_poison(home: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def gold():
-    """The generated events with their gold topics, keyed by the event id the runner posted them under."""
-    from turret.demo.dataset import generate
+    """The generated events (messages and their outcomes) with their gold topics, keyed by the event id the
+    runner posted them under."""
+    from turret.demo.dataset import generate, outcomes
 
-    return {e.event_id: e for e in generate(seed=SEED, n_sessions=SESSIONS)}
+    messages = generate(seed=SEED, n_sessions=SESSIONS)
+    return {e.event_id: e for e in messages + outcomes(messages, SEED)}
 
 
 @contextlib.contextmanager
@@ -204,6 +206,33 @@ def test_acknowledgements_keep_the_conversation_topic(env, gold):
     # Segments: consecutive segments of a session are on different topics, each with a topical message.
     assert segments
     assert all(prev != topic and messages >= 1 for _, _, topic, prev, messages in segments)
+
+
+def test_revenue_is_credited_to_the_topics_users_upgrade_from(env, gold):
+    """The demo's purchases follow answers about plans: the conversion marts credit most revenue to topics
+    whose messages are mostly about plans (a few plan questions are in other languages and stay out of the
+    topics, or carry the conversation's earlier topic), and count every click and purchase the demo sent."""
+    from turret.demo.dataset import UPGRADE_TOPICS
+
+    project = env["_POISON_PROJECT_ID"]
+    with _warehouse(env) as con:
+        per_topic = con.execute(
+            "select topic_id, sum(clicks), sum(purchases), sum(revenue)"
+            " from marts.agg_topic_conversions_daily where field = 'prompt' and project_id <> ?"
+            " group by topic_id", [project]).fetchall()
+        members = con.execute(
+            "select event_id, topic_id from marts.fct_events where field = 'prompt' and project_id <> ?",
+            [project]).fetchall()
+    majority = collections.defaultdict(collections.Counter)
+    for event_id, topic_id in members:
+        majority[topic_id][gold[event_id].topic] += 1
+    sent = collections.Counter(e.name for e in gold.values())
+    revenue_sent = sum(e.metadata.get("revenue", 0) for e in gold.values())
+    assert sum(p for _, _, p, _ in per_topic) == sent["purchase"] > 0
+    assert sum(c for _, c, _, _ in per_topic) == sent["click"]
+    assert sum(r for *_, r in per_topic) == pytest.approx(revenue_sent)
+    on_plans = sum(r for t, _, _, r in per_topic if majority[t].most_common(1)[0][0] in UPGRADE_TOPICS)
+    assert on_plans >= 0.75 * revenue_sent
 
 
 def test_published_copy_is_readable(env):

@@ -10,10 +10,13 @@ message. The shape is what Turret is built to find:
 - topic shifts inside a session follow a Markov chain with a few strong planted transitions
   (``PLANTED_TRANSITIONS``) that an end-to-end test can check the journeys recover;
 - acknowledgement turns ("thanks!", "ok that worked") sprinkled in, marked ``is_ack``;
-- users who ask about onboarding come back in a later session with integration problems.
+- users who ask about onboarding come back in a later session with integration problems;
+- what users do after an answer (``outcomes``): they open the help article it links (``click``), and after
+  answers about plans some upgrade (``purchase`` with the plan's price as ``revenue``), sent as the ``/track``
+  convention of docs/marts.md says, so the conversion marts have something to credit.
 
 ``DemoEvent.to_payload()`` is what is posted to ``/track/batch``; the gold ``topic`` and ``is_ack`` stay
-out of it and are only for tests.
+out of it and are only for tests (an outcome's ``topic`` is the topic of the message it follows).
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def topic_sequences(events: list[DemoEvent], *, include_acks: bool = False) -> d
     """Gold topic sequence of each session in time order (acks left out unless asked), for tests."""
     sessions: dict[str, list[tuple[str, str]]] = {}
     for e in events:
-        if e.is_ack and not include_acks:
+        if e.name != EVENT_NAME or (e.is_ack and not include_acks):
             continue
         sessions.setdefault(e.session_id, []).append((e.timestamp, "ack" if e.is_ack else str(e.topic)))
     return {sid: [t for _, t in sorted(seq)] for sid, seq in sessions.items()}
@@ -174,6 +177,75 @@ def transition_probabilities(events: list[DemoEvent]) -> dict[tuple[str, str], f
             counts[(a, b)] = counts.get((a, b), 0) + 1
             totals[a] = totals.get(a, 0) + 1
     return {(a, b): n / totals[a] for (a, b), n in counts.items()}
+
+
+# --- outcomes ---------------------------------------------------------------------------------------------
+
+# Share of topical answers whose linked help article the user opens.
+HELP_ARTICLE_CLICK_RATE = 0.3
+# Answers about plans that are followed by an upgrade to the next tier, at that tier's monthly price.
+UPGRADE_TOPICS = ("pricing_plans", "upgrade_downgrade")
+UPGRADE_RATE = 0.2
+UPGRADE_PRICES = {"free": ("starter", 19.0), "starter": ("pro", 49.0), "pro": ("business", 199.0)}
+# An outcome after a session's last message comes within this many seconds of it.
+LAST_MESSAGE_WINDOW_S = 300.0
+
+
+def outcomes(events: list[DemoEvent], seed: int = 7) -> list[DemoEvent]:
+    """What users did after the assistant answered each of ``events``' messages: a ``click`` on the help
+    article the answer linked, and after an answer about plans sometimes a ``purchase`` of the next tier.
+
+    Each outcome lies between its message and the session's next message (within
+    ``LAST_MESSAGE_WINDOW_S`` after the last one, and before the latest timestamp of ``events``), so the
+    ``/track`` convention credits it to that message. Drawn from a generator per message, so the same
+    messages always get the same outcomes, whatever else is generated; ids depend only on the message's id.
+    """
+    by_session: dict[str, list[DemoEvent]] = {}
+    for e in events:
+        if e.name == EVENT_NAME:
+            by_session.setdefault(e.session_id, []).append(e)
+    if not by_session:
+        return []
+    latest = max(_parse(e.timestamp) for msgs in by_session.values() for e in msgs)
+    out: list[DemoEvent] = []
+    for messages in by_session.values():
+        messages.sort(key=lambda e: (e.timestamp, e.event_id))
+        for i, message in enumerate(messages):
+            if message.is_ack:
+                continue
+            at = _parse(message.timestamp)
+            following = _parse(messages[i + 1].timestamp) if i + 1 < len(messages) else None
+            end = following or min(at + timedelta(seconds=LAST_MESSAGE_WINDOW_S), latest)
+            gap = (end - at).total_seconds()
+            rng = random.Random(f"turret-demo-outcome:{seed}:{message.event_id}")
+            base = {"platform": message.metadata["platform"], "plan_tier": message.metadata["plan_tier"]}
+            if rng.random() < HELP_ARTICLE_CLICK_RATE:
+                when = at + timedelta(seconds=rng.uniform(0.1, 0.4) * gap)
+                article = "help/" + str(message.topic).replace("_", "-")
+                out.append(_outcome(seed, message, "click", when, {"article": article, **base}))
+            upgrade = UPGRADE_PRICES.get(message.metadata["plan_tier"])
+            if message.topic in UPGRADE_TOPICS and upgrade and rng.random() < UPGRADE_RATE:
+                plan, price = upgrade
+                when = at + timedelta(seconds=rng.uniform(0.5, 0.9) * gap)
+                bought = {"plan": plan, "revenue": price, **base}
+                out.append(_outcome(seed, message, "purchase", when, bought))
+    out.sort(key=lambda e: (e.timestamp, e.event_id))
+    return out
+
+
+def _outcome(seed: int, message: DemoEvent, name: str, when: datetime, metadata: dict[str, Any]) -> DemoEvent:
+    digest = hashlib.sha256(f"turret-demo-outcome:{seed}:{message.event_id}:{name}".encode()).hexdigest()
+    return DemoEvent(name=name, session_id=message.session_id, user_id=message.user_id,
+                     timestamp=_timestamp(when), event_id="evt_" + digest[:32], metadata=metadata,
+                     topic=message.topic)
+
+
+def _timestamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _parse(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 # --- users and sessions --------------------------------------------------------------------------------
@@ -289,7 +361,7 @@ def _session(
                 name=EVENT_NAME,
                 session_id=session_id,
                 user_id=user.user_id,
-                timestamp=when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+                timestamp=_timestamp(when),
                 event_id="evt_" + digest[:32],
                 metadata={
                     "prompt": text,

@@ -79,20 +79,25 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def select_events(seed: int, sessions: int | None, events: int | None, now: datetime) -> list:
-    """The demo events to post: ``sessions`` sessions (default 450), cut to the first ``events`` if given.
+    """The demo events to post: ``sessions`` sessions (default 450) of messages and the outcomes that
+    follow them, cut to the first ``events`` if given.
 
     The cut keeps whole sessions in order and trims only the last one, so short runs still have journeys.
     """
-    from turret.demo.dataset import generate
+    from turret.demo.dataset import generate, outcomes
+
+    def both(n: int) -> list:
+        messages = generate(seed=seed, n_sessions=n, now=now)
+        return sorted(messages + outcomes(messages, seed), key=lambda e: (e.timestamp, e.event_id))
 
     n_sessions = sessions or 450
-    data = generate(seed=seed, n_sessions=n_sessions, now=now)
+    data = both(n_sessions)
     if events is None:
         return data
-    # Asked for more than the sessions give: generate more sessions (about 7 events each).
+    # Asked for more than the sessions give: generate more sessions (about 8 events each).
     while len(data) < events and sessions is None:
         n_sessions = int(n_sessions * events / max(len(data), 1)) + 10
-        data = generate(seed=seed, n_sessions=n_sessions, now=now)
+        data = both(n_sessions)
     by_session: dict[str, list] = {}
     for e in data:
         by_session.setdefault(e.session_id, []).append(e)
@@ -291,7 +296,7 @@ def _progress_printer() -> Callable[[int, int], None]:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--sessions", type=click.IntRange(1, 100_000), default=None,
-              help="Number of demo sessions to generate [default: 450, about 3,300 events].")
+              help="Number of demo sessions to generate [default: 450: ~3,400 messages, ~960 outcomes].")
 @click.option("--events", type=click.IntRange(1, 1_000_000), default=None,
               help="Post only this many events (whole sessions first), for a quicker run.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated data set.")

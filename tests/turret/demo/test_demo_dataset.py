@@ -162,3 +162,34 @@ def test_metadata_shape_and_payload(events):
 def test_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         generate(**kwargs)
+
+
+def test_outcomes_follow_their_message_as_the_track_convention_credits_them(events):
+    """Each outcome lies after its message and before the session's next message (so docs/marts.md's
+    convention credits it to that message), purchases follow answers about plans, ids are stable."""
+    from turret.demo.dataset import EVENT_NAME, UPGRADE_PRICES, UPGRADE_TOPICS, outcomes
+
+    out = outcomes(events)
+    assert out == outcomes(events) and out == sorted(out, key=lambda e: (e.timestamp, e.event_id))
+    names = Counter(e.name for e in out)
+    assert set(names) == {"click", "purchase"}
+    assert 0.2 < names["click"] / sum(not e.is_ack for e in events) < 0.4
+    assert len({e.event_id for e in out} | {e.event_id for e in events}) == len(out) + len(events)
+    by_session: dict[str, list] = {}
+    for e in sorted(events + out, key=lambda e: (e.timestamp, e.event_id)):
+        by_session.setdefault(e.session_id, []).append(e)
+    for session in by_session.values():
+        credited = None
+        for e in session:
+            if e.name == EVENT_NAME:
+                credited = e
+                continue
+            assert credited is not None and not credited.is_ack, "an outcome before any answer"
+            assert e.topic == credited.topic and e.user_id == credited.user_id
+            if e.name == "purchase":
+                assert credited.topic in UPGRADE_TOPICS
+                tier = credited.metadata["plan_tier"]
+                assert (e.metadata["plan"], e.metadata["revenue"]) == UPGRADE_PRICES[tier]
+    # The messages' generator is untouched: outcomes are drawn per message, apart from the conversations.
+    assert [e.to_payload() for e in generate()] == [e.to_payload() for e in events]
+    assert all(e.name == EVENT_NAME for e in events)

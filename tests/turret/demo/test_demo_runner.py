@@ -40,12 +40,14 @@ def test_select_events_keeps_whole_sessions_first():
     chosen = runner.select_events(7, None, 230, now)
     assert len(chosen) == 230
     sessions = Counter(e.session_id for e in chosen)
-    full = Counter(e.session_id for e in generate(seed=7, now=now))
-    # All sessions but the last one are complete.
+    full = Counter(e.session_id for e in runner.select_events(7, None, None, now))
+    # All sessions but the last one are complete, their outcomes included.
     assert sum(1 for sid, n in sessions.items() if n != full[sid]) <= 1
     assert len(sessions) >= 20
+    assert {"user_prompt", "click"} <= {e.name for e in chosen}
+    assert len(full) == len({e.session_id for e in generate(seed=7, now=now)})
     # More events than 450 sessions give: more sessions are generated.
-    assert len(runner.select_events(7, None, 4000, now)) == 4000
+    assert len(runner.select_events(7, None, 6000, now)) == 6000
     assert len({e.session_id for e in runner.select_events(7, 30, None, now)}) == 30
 
 
