@@ -23,7 +23,8 @@ figures ``python -m bench quality`` reports) plus the domain-coverage bar (``ben
    they stayed on 2026-12-07).
 
 Flags: ``--sets a,b`` (default both), ``--recapture`` (run the product again even when cached),
-``--no-grid`` (only the check and the current defaults). Output: tables on stdout and
+``--no-grid`` (only the check and the current defaults), ``--generic-percentiles`` (an experiment: the
+generic-topic rule on within-set percentiles of specificity and persistence). Output: tables on stdout and
 bench/results/journeys.json.
 """
 
@@ -55,6 +56,7 @@ GRID = {
     "engine_bonus": [0.0, 0.02, 0.05],
 }
 
+RELATIVE_GRID = [0.3, 0.4, 0.5, 0.6]
 
 # -- capture: the product's per-turn rows, once per set ------------------------------------------------------
 
@@ -188,6 +190,29 @@ class DialogueSet:
                 zip(self.cap["event_id"], self.cap["pipeline_journey_topic_id"], strict=True)}
 
 
+def percentiles(values: dict[int, float]) -> dict[int, float]:
+    """Each topic's rank among the dimension's topics, scaled to [0, 1] (0 = lowest)."""
+    keys = list(values)
+    if len(keys) < 2:
+        return {k: 0.0 for k in keys}
+    ranks = np.array([values[k] for k in keys]).argsort().argsort() / (len(keys) - 1)
+    return {k: float(r) for k, r in zip(keys, ranks, strict=True)}
+
+
+def relative_generic_params(ds: DialogueSet, base, spec_share: float, pers_share: float):
+    """An experiment, not the product's rule: a topic is generic when its co-session specificity AND its
+    persistence rank in the lowest ``spec_share`` / ``pers_share`` of the set's topics (no gold labels; the
+    product's rule uses absolute thresholds, 0.2 nats and 0.15, which judge nearly every multiwoz topic
+    unspecific and so switch the rule off there)."""
+    from turret.conversation import topic_persistence, topic_specificity
+
+    order = np.lexsort((ds.cap["step_index"], ds.cap["session_id"]))
+    sessions, topics = ds.cap["session_id"][order], ds.cap["topic_id"][order]
+    return replace(base, topic_specificity=percentiles(topic_specificity(sessions, topics)),
+                   topic_persistence=percentiles(topic_persistence(sessions, topics)),
+                   min_topic_specificity=spec_share, min_topic_persistence=pers_share)
+
+
 def rate_ok(s: dict) -> bool:
     return s["switch_rate_ratio"] is not None and abs(s["switch_rate_ratio"] - 1) <= RATE_TOLERANCE
 
@@ -247,6 +272,22 @@ def main(argv: list[str] | None = None) -> int:
         out["sets"][name] = {"turns": len(ds.records), "topics": len(ds.centroids),
                              "captured_at": str(ds.cap["captured_at"]),
                              "pipeline": pipe, "defaults_here": here, "turns_differing": differ}
+    if "--generic-percentiles" in argv:
+        rows = []
+        print("\n== experiment: the generic-topic rule on within-set percentiles")
+        for spec_share, pers_share in itertools.product(RELATIVE_GRID, RELATIVE_GRID):
+            point = {"spec_share": spec_share, "pers_share": pers_share}
+            scores = {n: ds.score(relative_generic_params(ds, base, spec_share, pers_share))
+                      for n, ds in sets.items()}
+            rows.append({"params": point, "scores": scores})
+            print(f"{point}")
+            for name in names:
+                print("   " + _line(name, scores[name]), flush=True)
+        out["generic_percentiles"] = {"chosen": choose(rows, names), "trials": rows}
+        print(f"chosen on {names}: {out['generic_percentiles']['chosen']['params']}")
+        if len(names) > 1:
+            out["generic_percentiles"]["leave_one_set_out"] = {
+                held: choose(rows, [n for n in names if n != held]) for held in names}
     if "--no-grid" in argv:
         _write(out)
         return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.journeys import choose, rate_ok
+from bench.journeys import choose, percentiles, rate_ok
 
 
 def _trial(name, **per_set):
@@ -34,3 +34,9 @@ def test_choose_breaks_f1_ties_by_js_and_falls_back_to_the_smallest_rate_error()
     assert choose(tied, ["a"])["params"]["name"] == "low js"
     outside = [_trial("x2", a=(0.9, 0.1, 2.0)), _trial("x1.4", a=(0.5, 0.1, 1.4))]
     assert choose(outside, ["a"])["params"]["name"] == "x1.4"
+
+
+def test_percentiles_rank_topics_from_0_to_1():
+    assert percentiles({7: 0.3, 3: 0.1, 5: 0.2}) == {3: 0.0, 5: 0.5, 7: 1.0}
+    assert percentiles({1: 0.4}) == {1: 0.0}
+    assert percentiles({}) == {}
