@@ -25,7 +25,8 @@ UNCLUSTERED = -1
 SPARK_DAYS = 14
 MAP_EXAMPLES_PER_TOPIC = 40
 MAX_SANKEY_LINKS = 40
-# A topic is "conversational" when most of its messages are greetings, thanks or confirmations.
+# Snapshots published before dim_topics.is_conversational (the pipeline's own rule, turret.conversation)
+# call a topic conversational when most of its messages are greetings, thanks or confirmations.
 CONVERSATIONAL_SHARE = 0.5
 _KINDS_SQL = ", ".join(f"'{k}'" for k in sorted(NON_TOPICAL_KINDS))
 
@@ -262,11 +263,13 @@ def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
         totals = dict(reader.cached(("totals", f.project_id, f.field),
                                     lambda: _rows(reader.cursor(), totals_sql, params)[0]))
     # Counted per topic first, labelled after: joining dim_topics row by row costs more than the count.
+    # Conversational topics (thanks, greetings) are not what users ask about: left out, as on Topics.
     top = _rows(cur, f"""{cte},
         per_topic as (select topic_id, count(*) as events from ev group by topic_id)
         select p.topic_id, coalesce(t.label, 'Topic ' || p.topic_id) as label, t.theme, p.events
         from per_topic p left join marts.dim_topics t
           on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
+        where not coalesce({_is_conversational_sql(reader)}, false)
         order by p.events desc, p.topic_id limit 10""", [*params, f.project_id, f.field])
     week = (week_topics(cur, f, totals["last_at"], reader) if totals["last_at"]
             else {"new": [], "growing": []})
@@ -279,6 +282,7 @@ def week_topics(cur: Any, f: Filters, last_at: datetime,
     """Topics first seen in the 7 days up to the newest filtered event, and those growing most against the
     7 days before."""
     cte, params = _scoped(f, reader)
+    conversational = _is_conversational_sql(reader) if reader is not None else "null"
     week_start, previous_start = last_at - timedelta(days=7), last_at - timedelta(days=14)
     rows = _rows(cur, f"""{cte},
         per_topic as (
@@ -289,6 +293,7 @@ def week_topics(cur: Any, f: Filters, last_at: datetime,
         select p.topic_id, t.label, t.theme, t.first_seen_at, p.this_week, p.previous_week
         from per_topic p join marts.dim_topics t
           on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
+        where not coalesce({conversational}, false)
         order by p.topic_id""",
         [*params, week_start, previous_start, week_start, previous_start, f.project_id, f.field])
     new = [r for r in rows if r["first_seen_at"] and r["first_seen_at"] > week_start and r["this_week"]]
@@ -302,11 +307,19 @@ def week_topics(cur: Any, f: Filters, last_at: datetime,
 # ------------------------------------------------------------------------------------------------ topics
 
 
+def _is_conversational_sql(reader: MartsReader, alias: str = "t") -> str:
+    """Whether a topic is conversational, as the pipeline decided it (``dim_topics.is_conversational``, the
+    rule ``turret topics`` follows too); null for topics dim_topics does not know."""
+    if _snapshot_has(reader, "dim_topics", "is_conversational"):
+        return f"{alias}.is_conversational"
+    return "null"
+
+
 def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
     """One row per topic with events in scope: label, theme, events, share, daily sparkline, whether
-    conversational; and, when anything followed the field's messages (:func:`has_outcomes`), the topic's
-    click-through rate, conversions, conversion rate and revenue over the filters (null where the
-    conversion marts cannot answer for them, :func:`conversion_scope`)."""
+    conversational (:func:`_is_conversational_sql`); and, when anything followed the field's messages
+    (:func:`has_outcomes`), the topic's click-through rate, conversions, conversion rate and revenue over
+    the filters (null where the conversion marts cannot answer for them, :func:`conversion_scope`)."""
     f = _narrowing(reader, f)
     cte, params = _scoped(f, reader)
     cur = reader.cursor()
@@ -331,7 +344,8 @@ def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
             from ev group by topic_id
         ){conv_cte}
         select p.topic_id, coalesce(t.label, 'Topic ' || p.topic_id) as label, t.theme, t.status,
-               p.events, p.events / sum(p.events) over () as share, p.conversational_share{conv_columns}
+               p.events, p.events / sum(p.events) over () as share, p.conversational_share,
+               {_is_conversational_sql(reader)} as is_conversational{conv_columns}
         from per_topic p left join marts.dim_topics t
           on t.project_id = ? and t.field = ? and t.topic_id = p.topic_id
         {conv_join}
@@ -346,7 +360,9 @@ def topic_table(reader: MartsReader, f: Filters) -> dict[str, Any]:
     topical, conversational = [], []
     for r in rows:
         r["spark"] = series.get(r["topic_id"], [0] * SPARK_DAYS)
-        (conversational if r["conversational_share"] >= CONVERSATIONAL_SHARE else topical).append(r)
+        marked = r.pop("is_conversational")
+        chat = marked if marked is not None else r["conversational_share"] >= CONVERSATIONAL_SHARE
+        (conversational if chat else topical).append(r)
     return {"topics": topical, "conversational": conversational, "conversions": conversions}
 
 

@@ -185,3 +185,37 @@ def test_topic_conversions_panel(signed_in):
         "1", "1", "1", "99.00"]
     billing = text(signed_in.get("/topics/2"))
     assert (conv(billing, "conversions"), conv(billing, "median")) == ("0", "—")
+
+
+def test_conversational_topics_follow_the_pipeline_and_stay_off_the_overview(tmp_path):
+    """A topic the pipeline marked conversational (dim_topics.is_conversational, what `turret topics` hides
+    too) is listed apart on Topics and left out of the Overview's top and new topics."""
+    import duckdb
+    from turret.publish import publish
+    from turret.settings import Settings
+    from turret.ui import create_app
+
+    from tests.turret.ui.conftest import PASSWORD, sign_in
+
+    settings = Settings(home=tmp_path / "home", ui_password=PASSWORD)
+    fx.built_warehouse(settings.warehouse)
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("update marts.dim_topics set is_conversational = (topic_id = 2) where project_id = ?",
+                    [fx.ACME])
+        publish(settings, con)
+    finally:
+        con.close()
+    app = create_app(settings, {"TESTING": True})
+    try:
+        client = app.test_client()
+        assert sign_in(client).status_code == 302
+        topics = text(client.get("/topics"))
+        subjects, chat = topics.split("Conversational topics", 1)
+        assert "Password reset" in subjects and "Billing questions" not in subjects
+        assert "Billing questions" in chat and "Password reset" not in chat
+        overview = text(client.get("/"))
+        assert "Password reset" in overview and "Billing questions" not in overview
+    finally:
+        app.extensions["turret_marts"].close()
+        app.extensions["turret_control_plane"].dispose()
