@@ -18,6 +18,9 @@ Three measurements, all through the Flask app in-process, signed in:
   published again under a new name (a hard link) and ``turret.duckdb`` switched to it, so the app opens a
   new connection and has nothing cached for it, as after a pipeline run (the process itself is warm: every
   page was requested once on the demo-sized snapshot first, so imports and templates are loaded);
+- **watched**: the same first request once ``turret ui``'s snapshot watcher (turret.ui.warm) has warmed the
+  new snapshot, as a person opening the dashboard a few seconds after a publish gets it; the watcher's
+  warm-up time (background work after each publish) is printed too;
 - **warm**: each page ``--repeat`` times after a warm-up, p50 and p95, in the same run as two baselines: the
   same pages on the demo-sized snapshot and ``/healthz`` (the framework's floor);
 - **mix**: ``--mix`` requests right after a publish, pages and filters drawn at random (seeded): no filter,
@@ -185,6 +188,21 @@ def cold(client, published: Path, url: str, times: int) -> list[float]:
     return out
 
 
+def watched(app, client, published: Path, url: str, times: int) -> tuple[list[float], list[float]]:
+    """The page as the first request after each of ``times`` publishes once the snapshot watcher of
+    ``turret ui`` (turret.ui.warm) has warmed the new snapshot: (request ms, warm-up seconds) per publish."""
+    from turret.ui.warm import warm
+
+    out, warm_ups = [], []
+    for _ in range(times):
+        republish(published)
+        started = time.perf_counter()
+        warm(app.extensions["turret_marts"])
+        warm_ups.append(time.perf_counter() - started)
+        out.append(timed_get(client, url))
+    return out, warm_ups
+
+
 def mix_urls(published: Path, n: int, seed: int = 11) -> list[tuple[str, str]]:
     """``n`` (page kind, URL) pairs, pages and filters drawn at random from what the snapshot offers."""
     import duckdb
@@ -260,7 +278,9 @@ def signed_in_client(home: Path):
     from turret.settings import Settings
     from turret.ui import create_app
 
-    app = create_app(Settings(home=home, ui_password=PASSWORD), {"WTF_CSRF_ENABLED": False})
+    # No snapshot watcher (turret.ui.warm): the cold figures are what a page costs when nothing warmed it.
+    app = create_app(Settings(home=home, ui_password=PASSWORD), {"WTF_CSRF_ENABLED": False,
+                                                                  "TURRET_UI_WARM": False})
     client = app.test_client()
     assert client.post("/login", data={"password": PASSWORD}).status_code == 302
     return app, client
@@ -321,24 +341,33 @@ def main(argv: list[str] | None = None) -> int:
     results["healthz_p95_ms"] = round(p95(floor), 2)
     small_filters, small_topic, small_enum, small_day = scope_of(small_home / "published" / "turret.duckdb")
     small_pages = dict(pages(small_filters, small_topic, small_enum, small_day))
-    print(f"{'page':<22}{'small p95':>11}{'cold med':>10}{'cold max':>10}{'1M p50':>9}{'1M p95':>9}"
-          f"{'x small':>9}{'x floor':>9}")
+    print(f"{'page':<22}{'small p95':>11}{'cold med':>10}{'cold max':>10}{'watched':>9}{'1M p50':>9}"
+          f"{'1M p95':>9}{'x small':>9}{'x floor':>9}")
     worst = 0.0
+    warm_ups: list[float] = []
     for name, url in pages(filters, topic, enum, day):
         first = cold(clients["1M"][1], big.parent, url, args.cold) if args.cold else [float("nan")]
+        after_watch, warm_up = (watched(*clients["1M"], big.parent, url, args.cold) if args.cold
+                                else ([float("nan")], []))
+        warm_ups.extend(warm_up)
         small = measure(clients["small"][1], small_pages[name], args.repeat)
         big_times = measure(clients["1M"][1], url, args.repeat)
         row = {"page": name, "url": re.sub(r"project=[^&]+", "project=…", url),
                "small_p95_ms": round(p95(small), 1), "cold_median_ms": round(statistics.median(first), 1),
-               "cold_max_ms": round(max(first), 1), "p50_ms": round(statistics.median(big_times), 1),
+               "cold_max_ms": round(max(first), 1),
+               "watched_median_ms": round(statistics.median(after_watch), 1),
+               "p50_ms": round(statistics.median(big_times), 1),
                "p95_ms": round(p95(big_times), 1)}
         worst = max(worst, row["p95_ms"])
         results["pages"].append(row)
         print(f"{name:<22}{row['small_p95_ms']:>11.1f}{row['cold_median_ms']:>10.1f}{row['cold_max_ms']:>10.1f}"
-              f"{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
+              f"{row['watched_median_ms']:>9.1f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
               f"{row['p95_ms'] / max(row['small_p95_ms'], 0.01):>9.1f}"
               f"{row['p95_ms'] / max(results['healthz_p95_ms'], 0.01):>9.0f}")
     results["worst_p95_ms"] = worst
+    if warm_ups:
+        results["watcher_warm_up_s"] = round(statistics.median(warm_ups), 2)
+        print(f"turret ui's snapshot watcher warms a new snapshot in {results['watcher_warm_up_s']} s")
     results["meets_target"] = worst <= TARGET_P95_MS
     print(f"/healthz p95 {results['healthz_p95_ms']} ms; worst page p95 (warm) {worst} ms "
           f"({'meets' if results['meets_target'] else 'MISSES'} the {TARGET_P95_MS:.0f} ms target)")

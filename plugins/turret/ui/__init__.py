@@ -55,6 +55,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     app.extensions["turret_settings"] = settings
     app.extensions["turret_marts"] = MartsReader(settings.published)
+    # Per-snapshot caches are filled when the pipeline publishes, not by the first page view (ui/warm.py).
+    if app.config.get("TURRET_UI_WARM", not app.testing):
+        from turret.ui.warm import SnapshotWatcher
+
+        app.extensions["turret_snapshot_watcher"] = SnapshotWatcher(app.extensions["turret_marts"])
+        app.extensions["turret_snapshot_watcher"].start()
     app.extensions["turret_control_plane"] = ControlPlane.from_settings(settings)
     csrf.init_app(app)
     app.register_blueprint(auth.bp)

@@ -55,6 +55,7 @@ class MartsReader:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self.closed = False  # set by close(): the snapshot watcher (ui/warm.py) stops
 
     def snapshot(self) -> Snapshot:
         import duckdb
@@ -95,6 +96,7 @@ class MartsReader:
         return value
 
     def close(self) -> None:
+        self.closed = True
         with self._lock:
             if self._snapshot is not None:
                 self._snapshot.con.close()
