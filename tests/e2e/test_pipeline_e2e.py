@@ -277,7 +277,8 @@ def test_dashboard_pages_on_the_demo_snapshot(env):
         with contextlib.closing(duckdb.connect(str(published), read_only=True)) as con:
             top_id, top_label = con.execute(
                 "select topic_id, label from marts.dim_topics where field = 'prompt' and topic_id <> -1 "
-                "and project_id <> ? order by events desc limit 1", [env["_POISON_PROJECT_ID"]]).fetchone()
+                "and not is_conversational and project_id <> ? order by events desc limit 1",
+                [env["_POISON_PROJECT_ID"]]).fetchone()
             events = con.execute(
                 "select count(*) from marts.fct_events where field = 'prompt' and project_id <> ?",
                 [env["_POISON_PROJECT_ID"]]).fetchone()[0]

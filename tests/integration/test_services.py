@@ -204,8 +204,14 @@ def test_up_refuses_a_port_in_use_before_starting_anything(env, turret_home):
     assert not (turret_home / "run").exists() or not list((turret_home / "run").glob("*.pid"))
 
 
-def test_celery_mode_adds_the_broker_and_the_workers(turret_home):
+def test_celery_mode_adds_the_broker_and_the_workers(turret_home, monkeypatch):
     from turret.settings import Settings
+
+    # Airflow's own variables, where a caller sets them, win over TURRET_EXECUTOR (airflow_environment): here
+    # none is set, whatever an earlier test of this process left in the environment.
+    for name in [n for n in os.environ if n.startswith(("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__",
+                                                          "AIRFLOW__OPERATORS__DEFAULT_QUEUE"))]:
+        monkeypatch.delenv(name)
 
     local = services.components(Settings(home=turret_home), api_port=1, airflow_port=2, host="127.0.0.1")
     assert [c.name for c in local] == ["airflow-api-server", "airflow-scheduler", "airflow-dag-processor",

@@ -187,6 +187,14 @@ def test_keyword_labels_are_distinct_and_keep_clear_of_reserved_ones():
     assert len({lab.label for lab in again}) == 2
 
 
+def test_a_topic_whose_phrases_all_went_elsewhere_gets_its_best_one_numbered():
+    labels = KeywordLabeler().label(_topics({"1": ["refund"] * 4, "2": ["refund"] * 3}))
+    assert sorted(lab.label for lab in labels) == ["Refund", "Refund (2)"]
+    reserved = KeywordLabeler().label(_topics({"3": ["refund"] * 4, "4": ["card"] * 4}),
+                                      reserved=["Refund", "refund (2)"])
+    assert [lab.label for lab in reserved] == ["Refund (3)", "Card"]
+
+
 def test_a_topic_without_words_is_named_by_its_key_and_labels_stay_unique():
     labels = KeywordLabeler().label(_topics({"7": ["123", "456"], "8": ["😀", "!!"]}))
     assert [lab.label for lab in labels] == ["Topic 7", "Topic 8"]
@@ -264,6 +272,19 @@ def test_two_chit_chat_topics_of_one_kind_do_not_share_a_name(encoder):
     labels = [lab.label for lab in KeywordLabeler(encoder).label(_topics(groups))]
     assert CONVERSATIONAL_LABELS["confirmation"] in labels
     assert len(set(labels)) == 2
+
+
+@pytest.mark.slow
+def test_acknowledgements_whose_words_another_topic_took_are_named_as_chit_chat(encoder):
+    """Two acknowledgement topics of a demo run: the bigger one keeps the content word ("Worked"), the other
+    one, left with no phrase of its own, is named for its kind instead of "Topic 39"."""
+    groups = {
+        "0": ["that worked", "it worked, thanks", "works now", "worked", "nice, that worked"],
+        "39": ["ok", "Ok", "ok that worked", "ok!!", "Ok tahnks"],
+    }
+    labels = {lab.key: lab.label for lab in KeywordLabeler(encoder).label(_topics(groups))}
+    assert not labels["39"].startswith("Topic ")
+    assert len(set(labels.values())) == 2
 
 
 def test_get_labeler_phrases_keyword_labels_with_the_settings_model(turret_home):

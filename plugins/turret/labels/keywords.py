@@ -107,10 +107,16 @@ class KeywordLabeler:
         ranked = self._rank(topics, phrases)
         chosen = _distinct(ranked, reserved)
         forms = _surface_forms(d for docs in samples.values() for d in docs)
+        taken = {r.strip().lower() for r in reserved} | {c.lower() for c in chosen.values() if c}
         out = []
         for topic in topics:
             label = chosen[topic.key]
-            text = _sentence_case(label, forms) if label else f"Topic {topic.key}"
+            if label:
+                text = _sentence_case(label, forms)
+            elif ranked[topic.key]:  # every candidate went to a topic it suits better: its best, numbered
+                text = _numbered(_sentence_case(ranked[topic.key][0][1], forms), taken)
+            else:
+                text = f"Topic {topic.key}"
             out.append(TopicLabel(topic.key, text, _description(topic, phrases[topic.key]), self.labeler_id))
         return out
 
@@ -159,8 +165,12 @@ class KeywordLabeler:
             # Chit-chat: no content phrase is common in the topic, and its centroid reads like a prototype.
             proto_sim = Q @ C[j]
             best = int(np.argmax(proto_sim))
-            if (not cands or cands[0].chat) and proto_sim[best] >= self.conversational_similarity:
-                scored.insert(0, (float("inf"), CONVERSATIONAL_LABELS[proto_kind[best]]))
+            if proto_sim[best] >= self.conversational_similarity:
+                chat_label = (float("inf"), CONVERSATIONAL_LABELS[proto_kind[best]])
+                if not cands or cands[0].chat:
+                    scored.insert(0, chat_label)
+                else:  # content phrases first ("Worked"); the kind's name once they are all taken
+                    scored.append((float("-inf"), chat_label[1]))
             out[topic.key] = scored
         return out
 
@@ -223,6 +233,15 @@ def _distinct(
                 pending.append(key)
     # A topic that ran out of candidates: its key makes its label unique.
     return chosen
+
+
+def _numbered(phrase: str, taken: set[str]) -> str:
+    """``phrase (2)``, ``phrase (3)``...: the first not in ``taken`` (lower case), which it joins."""
+    n = 2
+    while f"{phrase} ({n})".lower() in taken:
+        n += 1
+    taken.add(f"{phrase} ({n})".lower())
+    return f"{phrase} ({n})"
 
 
 def _surface_forms(texts) -> dict[str, str]:
