@@ -67,6 +67,8 @@ class MartsReader:
                 f"no published marts at {self.link}: run the pipeline first (turret pipeline run)"
             ) from None
         with self._lock:
+            if self.closed:
+                raise MartsUnavailable("the dashboard is shutting down")
             if self._snapshot is None or self._snapshot.path != target:
                 try:
                     con = duckdb.connect(str(target), read_only=True)
@@ -95,12 +97,27 @@ class MartsReader:
                 self._cache.popitem(last=False)
         return value
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Close the snapshot's connection. No new query starts once this is called; one still running
+        (the snapshot watcher's, ui/warm.py) is waited for, since DuckDB will not close a busy connection."""
+        import time
+
+        import duckdb
+
         self.closed = True
         with self._lock:
-            if self._snapshot is not None:
-                self._snapshot.con.close()
-                self._snapshot = None
+            snapshot, self._snapshot = self._snapshot, None
+        if snapshot is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                snapshot.con.close()
+                return
+            except duckdb.Error:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def _rows(cur: Any, sql: str, params: list | None = None) -> list[dict[str, Any]]:

@@ -69,6 +69,8 @@ class SnapshotWatcher(threading.Thread):
             scopes = warm(self.reader)
             log.info("dashboard caches warmed for %s (%d project fields)", current, scopes)
         except Exception as exc:  # the pages compute on demand; a broken snapshot says so there
+            if self.reader.closed:
+                return  # shutting down
             log.warning("could not warm the dashboard caches for %s: %s", current, exc)
         self.warmed = current
 

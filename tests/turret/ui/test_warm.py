@@ -51,3 +51,29 @@ def test_the_watcher_warms_each_new_snapshot_and_stops_with_the_reader(tmp_path)
         reader.close()
         watcher.join(timeout=10)
     assert not watcher.is_alive()
+
+
+def test_closing_waits_for_a_query_still_running(ui_settings):
+    """DuckDB refuses to close a connection busy in another thread (the watcher's): close() waits for it,
+    and no new query starts once it was called."""
+    import threading
+
+    import pytest
+
+    reader = marts.MartsReader(ui_settings.published)
+    cursor = reader.cursor()
+    started = threading.Event()
+
+    def long_query():
+        started.set()
+        cursor.execute("select count(*) from range(400000000) a").fetchall()
+
+    worker = threading.Thread(target=long_query)
+    worker.start()
+    started.wait()
+    time.sleep(0.2)
+    reader.close()
+    worker.join(timeout=60)
+    assert reader.closed and not worker.is_alive()
+    with pytest.raises(marts.MartsUnavailable):
+        reader.cursor()
