@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.quality import DIALOGUE_FILES, DIALOGUE_SETS, data_dir, eval_dir, journey_summary
+from bench.quality import DIALOGUE_FILES, DIALOGUE_SETS, _arg, data_dir, eval_dir, journey_summary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -233,13 +233,6 @@ def _line(name: str, s: dict) -> str:
     return (f"{name:9} JS {s['js']:.3f}  F1 {s['switch_f1']:.3f} (P {s['switch_precision']:.3f} "
             f"R {s['switch_recall']:.3f})  rate x{s['switch_rate_ratio']:.2f}  "
             f"journey topics {s['journey_topics']}  missing domains {s['domains_missing'] or 'none'}")
-
-
-def _arg(argv: list[str], name: str) -> str | None:
-    if name in argv:
-        i = argv.index(name)
-        return argv[i + 1] if i + 1 < len(argv) else None
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
