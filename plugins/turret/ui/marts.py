@@ -271,16 +271,7 @@ def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
         series = _rows(cur, f"""select event_date as day, events, sessions, users
             from marts.agg_activity_daily where project_id = ? and field = ? {days} order by 1""",
             [f.project_id, f.field, *day_params])
-    # Apart from the series: over grouping sets ((day), ()) each distinct count takes passes of its own.
-    totals_sql = f"""{cte}
-        select count(*) as events, count(distinct session_id) as sessions, count(distinct user_id) as users,
-               max(occurred_at) as last_at
-        from ev"""
-    if f.narrows_events:
-        totals = _rows(cur, totals_sql, params)[0]
-    else:  # the whole field's figures change only with the snapshot (two distinct counts over every event)
-        totals = dict(reader.cached(("totals", f.project_id, f.field),
-                                    lambda: _rows(reader.cursor(), totals_sql, params)[0]))
+    totals = event_totals(reader, f)
     # Counted per topic first, labelled after: joining dim_topics row by row costs more than the count.
     # Conversational topics (thanks, greetings) are not what users ask about: left out, as on Topics.
     top = _rows(cur, f"""{cte},
@@ -294,6 +285,22 @@ def overview(reader: MartsReader, f: Filters) -> dict[str, Any]:
             else {"new": [], "growing": []})
     conversions = (conversion_totals(reader, f) if has_outcomes(reader, f.project_id, f.field) else None)
     return {"totals": totals, "series": series, "top": top, **week, "conversions": conversions}
+
+
+def event_totals(reader: MartsReader, f: Filters) -> dict[str, Any]:
+    """Events, sessions and users in scope and the newest event's time. Apart from the daily series: over
+    grouping sets ((day), ()) each distinct count takes passes of its own."""
+    f = _narrowing(reader, f)
+    cte, params = _scoped(f, reader)
+    sql = f"""{cte}
+        select count(*) as events, count(distinct session_id) as sessions, count(distinct user_id) as users,
+               max(occurred_at) as last_at
+        from ev"""
+    if f.narrows_events:
+        return _rows(reader.cursor(), sql, params)[0]
+    # The whole field's figures change only with the snapshot (two distinct counts over every event).
+    return dict(reader.cached(("totals", f.project_id, f.field),
+                              lambda: _rows(reader.cursor(), sql, params)[0]))
 
 
 def week_topics(cur: Any, f: Filters, last_at: datetime,

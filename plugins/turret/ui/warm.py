@@ -33,7 +33,7 @@ def warm(reader: marts.MartsReader) -> int:
         marts.field_summary(reader, project_id)
         for field in marts.text_fields(reader, project_id):
             f = marts.default_scope(reader, Filters(project_id=project_id, field=field))
-            marts.overview(reader, f)
+            marts.event_totals(reader, f)
             marts.has_outcomes(reader, project_id, field)
             marts.topic_choices(reader, f)
             marts.topic_map(reader, f)
