@@ -249,7 +249,9 @@ def type_fields(
         try:
             con.executemany(
                 """
-                insert into pipeline.fields values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                insert into pipeline.fields (project_id, field, detected_type, override_type, effective_type,
+                                             n_values, n_distinct, examples, updated_at, typed_at)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 on conflict (project_id, field) do update set
                     detected_type = excluded.detected_type,
                     override_type = excluded.override_type,
@@ -257,7 +259,9 @@ def type_fields(
                     n_values = excluded.n_values,
                     n_distinct = excluded.n_distinct,
                     examples = excluded.examples,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at,
+                    typed_at = case when pipeline.fields.effective_type is distinct from excluded.effective_type
+                                    then excluded.typed_at else pipeline.fields.typed_at end
                 """,
                 [
                     (
@@ -269,6 +273,7 @@ def type_fields(
                         f.n_values,
                         f.n_distinct,
                         json.dumps(f.examples, ensure_ascii=False),
+                        f.updated_at,
                         f.updated_at,
                     )
                     for f in result
@@ -334,10 +339,12 @@ def set_override(
     con.execute(
         """
         update pipeline.fields
-        set override_type = ?, effective_type = coalesce(?, detected_type), updated_at = ?
-        where project_id = ? and field = ?
+        set override_type = $1, effective_type = coalesce($1, detected_type), updated_at = $2,
+            typed_at = case when effective_type is distinct from coalesce($1, detected_type) then $2
+                            else typed_at end
+        where project_id = $3 and field = $4
         """,
-        [override, override, datetime.now(UTC).replace(tzinfo=None), project_id, field_name],
+        [override, datetime.now(UTC).replace(tzinfo=None), project_id, field_name],
     )
     return next(f for f in list_fields(con, project_id) if f.field == field_name)
 

@@ -183,7 +183,7 @@ def label_topics(settings: Settings, *, run_id: str) -> dict:
 def assign_journeys(settings: Settings) -> dict:
     """Each session's steps in order (``pipeline.session_steps``), then the conversation-aware topics: which
     topic each message's conversation is on (acknowledgements and follow-ups keep the current one), the
-    input of the journey tables and marts."""
+    input of the journey tables and marts. Both touch only the sessions that changed."""
     from turret import embed, journey_topics, session_steps, warehouse
     from turret.topics.store import model_key
 
@@ -192,7 +192,7 @@ def assign_journeys(settings: Settings) -> dict:
     with warehouse.writer(settings) as con:
         steps = session_steps.write_session_steps(con)
         stats = journey_topics.assign_journey_topics(con, model=model_key(settings, embedder), params=params)
-    return {"session_steps": steps, **stats}
+    return {**steps, **stats}
 
 
 @_timed

@@ -105,6 +105,9 @@ SCHEMA_DDL: tuple[str, ...] = (
         primary key (project_id, field)
     )
     """,
+    # When the field's effective type last changed (turret.fields): the incremental marts rebuild a project
+    # whose fields were typed anew. Warehouses from before it had none (null: since ever).
+    "alter table pipeline.fields add column if not exists typed_at timestamp",
     """
     create table if not exists pipeline.event_texts (
         project_id varchar not null,
@@ -175,9 +178,12 @@ SCHEMA_DDL: tuple[str, ...] = (
         journey_topic_id integer not null,
         kind varchar not null,
         segment_index integer not null,
+        updated_at timestamp,
         primary key (project_id, field, event_id)
     )
     """,
+    # When the row was last decoded (turret.journey_topics); warehouses from before it had none.
+    "alter table pipeline.journey_topics add column if not exists updated_at timestamp",
     # Keys of the raw events a passing raw data check has validated (turret.quality.validate_raw): the row's
     # place in its segment is part of the key, so an event loaded again from another segment is checked again.
     """
@@ -200,7 +206,22 @@ SCHEMA_DDL: tuple[str, ...] = (
         event_id varchar not null,
         topic_id integer not null,
         occurred_at timestamp not null,
+        updated_at timestamp,
         primary key (project_id, field, event_id)
+    )
+    """,
+    # When the session's steps and its journey topics were last written (turret.session_steps): the change
+    # marker of the session-level marts, which dbt builds incrementally. Warehouses from before it had none.
+    "alter table pipeline.session_steps add column if not exists updated_at timestamp",
+    # The conversation model a dimension's journey topics were computed with (turret.journey_topics): another
+    # one recomputes every session of the dimension.
+    """
+    create table if not exists pipeline.journey_state (
+        project_id varchar not null,
+        field varchar not null,
+        params_key varchar not null,
+        updated_at timestamp not null,
+        primary key (project_id, field)
     )
     """,
     """

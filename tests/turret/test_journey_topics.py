@@ -82,7 +82,8 @@ def rows(con) -> list[tuple]:
 def test_acknowledgements_and_follow_ups_keep_the_conversation_topic(con):
     stats = assign_journey_topics(con, model=MODEL, params=PARAMS)
     assert stats["dimensions"][f"{P}/{F}"] == {
-        "messages": 6, "sessions": 2, "segments": 3, "kinds": {CLOSING: 1, CONTINUATION: 2, TOPICAL: 3},
+        "messages": 6, "sessions": 2, "whole_dimension": True, "segments": 3,
+        "kinds": {CLOSING: 1, CONTINUATION: 2, TOPICAL: 3},
     }
     assert rows(con) == [
         ("a0", 10, TOPICAL, 0),
@@ -94,15 +95,54 @@ def test_acknowledgements_and_follow_ups_keep_the_conversation_topic(con):
     ]
 
 
-def test_rerunning_writes_the_same_rows_and_follows_moved_centroids(con):
+def test_rerunning_writes_the_same_rows_and_a_refit_recomputes_every_session(con):
     assign_journey_topics(con, model=MODEL, params=PARAMS)
     first = rows(con)
-    assign_journey_topics(con, model=MODEL, params=PARAMS)
+    assert assign_journey_topics(con, model=MODEL, params=PARAMS)["sessions"] == 0
     assert rows(con) == first
-    # A refit that moved topic 20 onto the "pricing" direction of topic 10 changes the assignment on rerun.
+    # Centroids that moved between fits leave the sessions nobody touched as they were...
     con.execute("delete from pipeline.topic_centroids where topic_id = 20")
     assign_journey_topics(con, model=MODEL, params=PARAMS)
+    assert rows(con) == first
+    # ...and a refit (topic 20 gone, its texts now nearest to topic 10) rewrites every session's steps.
+    con.execute(
+        "insert into pipeline.topic_models (project_id, field, model, fitted_run_id, fitted_at, n_fit, "
+        "min_cluster_size, mean_similarity, next_topic_id, pool_attempt_size, params) "
+        "values (?, ?, ?, 'r2', now()::timestamp + interval 1 day, 6, 2, 0.5, 21, 0, '{}')",
+        [P, F, MODEL],
+    )
+    write_session_steps(con, stamp=datetime(2099, 1, 1))
+    assert assign_journey_topics(con, model=MODEL, params=PARAMS)["sessions"] == 2
     assert {r[1] for r in rows(con)} <= {10, -1}
+
+
+def test_a_new_session_is_decoded_alone_and_as_a_full_run_would(con):
+    assign_journey_topics(con, model=MODEL, params=PARAMS)
+    before = rows(con)
+    at = T0 + timedelta(hours=5)
+    for i, (text, vector, topic) in enumerate([("pricing for teams", unit(0, 1), 20), ("thanks!", THANKS, -1)]):
+        text_hash = hashlib.sha256(text.encode()).hexdigest()[:32]
+        con.execute(
+            "insert into raw.events values (?, ?, 'turret', null, 'user_prompt', 'c', 'u2', false, false, ?, ?,"
+            " ?, 'seg2', ?)",
+            [P, f"c{i}", at + timedelta(minutes=i), at, json.dumps({F: text}), i],
+        )
+        con.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)", [P, f"c{i}", F, text_hash, text])
+        con.execute("insert into pipeline.event_topics values (?, ?, ?, ?, 'cluster', null, 'r2')",
+                    [P, f"c{i}", F, topic])
+        con.execute("insert into pipeline.embeddings values (?, ?, ?) on conflict do nothing",
+                    [MODEL, text_hash, vector.tolist()])
+    write_session_steps(con)
+    stats = assign_journey_topics(con, model=MODEL, params=PARAMS)
+    assert stats["sessions"] == 1 and stats["messages"] == 2
+    incremental = rows(con)
+    assert [r for r in incremental if not r[0].startswith("c")] == before
+    assert [r for r in incremental if r[0].startswith("c")] == [("c0", 20, TOPICAL, 0), ("c1", 20, CLOSING, 0)]
+    # Another conversation model recomputes the dimension: the same rows as the incremental run.
+    changed = ConversationParams(prototypes=PARAMS.prototypes, stay_probability=0.91)
+    stats = assign_journey_topics(con, model=MODEL, params=changed)
+    assert stats["sessions"] == 3 and stats["dimensions"][f"{P}/{F}"]["whole_dimension"]
+    assert rows(con) == incremental
 
 
 def test_messages_without_a_vector_for_the_model_are_left_out(con):

@@ -1,11 +1,16 @@
+-- Incremental by event (macros/incremental.sql): events loaded since the last build, and every event of a
+-- project whose fields were typed anew.
+{{ incremental_mart(['project_id', 'event_id'], 'changed_loaded_events') }}
 with
 
 fields as (
     select * from {{ ref('int_event_fields_unpivoted') }}
+    {{ only_changed(['project_id', 'event_id'], changed_loaded_events()) }}
 ),
 
 texts as (
     select project_id, event_id, field, language from {{ ref('stg_pipeline__event_languages') }}
+    {{ only_changed(['project_id', 'event_id'], changed_loaded_events()) }}
 ),
 
 events as (
@@ -38,10 +43,11 @@ final as (
         field,
         cast(value as varchar) as value,
         occurred_at,
+        {{ build_stamp() }} as updated_at,
     from fields
     where effective_type = 'enum' and value is not null
     union all
-    select project_id, event_id, field, value, occurred_at from text_languages
+    select project_id, event_id, field, value, occurred_at, {{ build_stamp() }} from text_languages
 )
 
 select * from final

@@ -1,9 +1,20 @@
 -- One row per event and text field that the topic engine has assigned a topic to. Events without a text
 -- field, or not yet assigned, are not here (they still count in fct_quota_usage and the enum/number tables).
+-- Incremental by session (macros/incremental.sql): a run rebuilds the events of the sessions whose steps or
+-- journey topics changed, since a message's journey topic depends on its whole session.
+{{ incremental_mart(['project_id', 'field', 'session_id'], 'changed_sessions') }}
 with
+
+changed as (
+    select distinct project_id, field, session_id from {{ ref('stg_pipeline__session_steps') }}
+    {{ only_changed(['project_id', 'field', 'session_id'], changed_sessions()) }}
+),
 
 events as (
     select * from {{ ref('stg_raw__events') }}
+    {% if is_incremental() -%}
+    where (project_id, session_id) in (select project_id, session_id from changed)
+    {%- endif %}
 ),
 
 event_topics as (
@@ -20,6 +31,9 @@ journey_topics as (
 
 event_enums as (
     select project_id, event_id, field, value from {{ ref('fct_event_enums') }}
+    {% if is_incremental() -%}
+    where (project_id, event_id) in (select project_id, event_id from events)
+    {%- endif %}
 ),
 
 -- Every enum value of the event in one string, so a dashboard filter is a column predicate
@@ -53,6 +67,7 @@ final as (
         event_topics.run_id,
         event_texts.text,
         enum_values.enum_values,
+        {{ build_stamp() }} as updated_at,
     from event_topics
     inner join events
         on event_topics.project_id = events.project_id
@@ -68,6 +83,9 @@ final as (
     left join enum_values
         on event_topics.project_id = enum_values.project_id
         and event_topics.event_id = enum_values.event_id
+    {% if is_incremental() -%}
+    where (event_topics.project_id, event_topics.field, events.session_id) in (select * from changed)
+    {%- endif %}
 )
 
 select * from final

@@ -2,19 +2,23 @@
 -- how many messages. Topic switches are first-class here: transitions, paths and drop-offs derive from
 -- these runs. Conversational messages (greetings, thanks, confirmations) stay inside the segment they
 -- interrupt and are counted apart; messages before anything topical belong to no segment.
+-- Incremental by session (macros/incremental.sql): the sessions whose steps or journey topics changed. Topic
+-- labels change without the sessions changing: they are in dim_topics, not here.
+{{ incremental_mart(['project_id', 'field', 'session_id'], 'changed_sessions') }}
 with
 
 steps as (
-    select * from {{ ref('int_session_steps') }} where segment_index >= 0
-),
-
-topics as (
-    select project_id, field, topic_id, label from {{ ref('dim_topics') }}
+    select * from {{ ref('int_session_steps') }}
+    where segment_index >= 0
+    {%- if is_incremental() %}
+      and (project_id, field, session_id) in ({{ changed_sessions() }})
+    {%- endif %}
 ),
 
 -- The first message's name and enum values, so a filter on them is a column predicate here too.
 events as (
     select project_id, field, event_id, event_name, enum_values from {{ ref('fct_events') }}
+    {{ only_changed(['project_id', 'field', 'session_id'], changed_sessions()) }}
 ),
 
 segments as (
@@ -45,7 +49,6 @@ final as (
         segments.user_id,
         cast(segments.segment_index as integer) as segment_index,
         cast(segments.topic_id as integer) as topic_id,
-        topics.label,
         segments.first_event_id,
         segments.last_event_id,
         cast(segments.first_step_index as integer) as first_step_index,
@@ -60,11 +63,8 @@ final as (
         ) as is_last_segment,
         events.event_name as first_event_name,
         events.enum_values as first_enum_values,
+        {{ build_stamp() }} as updated_at,
     from segments
-    left join topics
-        on segments.project_id = topics.project_id
-        and segments.field = topics.field
-        and segments.topic_id = topics.topic_id
     left join events
         on segments.project_id = events.project_id
         and segments.field = events.field

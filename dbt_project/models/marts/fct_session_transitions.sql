@@ -2,15 +2,19 @@
 -- of int_session_steps. is_repeat marks a step that stays in the same topic (a rephrased question, a
 -- "thanks"); agg_topic_transitions and the journeys leave those out. Steps before the session has said
 -- anything topical (segment_index -1, e.g. a greeting) start no transition: the first topic is an entry.
+-- Incremental by session (macros/incremental.sql): the sessions whose steps or journey topics changed.
+{{ incremental_mart(['project_id', 'field', 'session_id'], 'changed_sessions') }}
 with
 
 steps as (
     select * from {{ ref('int_session_steps') }}
+    {{ only_changed(['project_id', 'field', 'session_id'], changed_sessions()) }}
 ),
 
 -- The departing event's name and enum values, so a filter on them is a column predicate here too.
 events as (
     select project_id, field, event_id, event_name, enum_values from {{ ref('fct_events') }}
+    {{ only_changed(['project_id', 'field', 'session_id'], changed_sessions()) }}
 ),
 
 paired as (
@@ -48,6 +52,7 @@ final as (
         paired.from_topic_id = paired.to_topic_id as is_repeat,
         events.event_name as from_event_name,
         events.enum_values as from_enum_values,
+        {{ build_stamp() }} as updated_at,
     from paired
     left join events
         on paired.project_id = events.project_id

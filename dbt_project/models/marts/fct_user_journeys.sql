@@ -1,9 +1,13 @@
 -- One row per user, text field and session, in session order: where each session started and how the
 -- previous one ended, for cross-session journeys (docs: "Cross-session analysis with user_id").
+-- Incremental by user (macros/incremental.sql): the users with a session whose steps or journey topics
+-- changed, since session_order and previous_* depend on all of a user's sessions.
+{{ incremental_mart(['project_id', 'field', 'user_id'], 'changed_users') }}
 with
 
 steps as (
     select * from {{ ref('int_session_steps') }}
+    {{ only_changed(['project_id', 'field', 'user_id'], changed_users()) }}
 ),
 
 sessions as (
@@ -41,6 +45,7 @@ final as (
         cast(last_topic_id as integer) as last_topic_id,
         lag(session_id) over w as previous_session_id,
         cast(lag(last_topic_id) over w as integer) as previous_session_last_topic_id,
+        {{ build_stamp() }} as updated_at,
     from sessions
     window w as (partition by project_id, field, user_id order by session_started_at, session_id)
 )

@@ -14,6 +14,7 @@ final as (
         n_values,
         n_distinct,
         updated_at,
+        typed_at,
     from source
 )
 

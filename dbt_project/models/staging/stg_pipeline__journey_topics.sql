@@ -13,6 +13,7 @@ final as (
         cast(journey_topic_id as integer) as journey_topic_id,
         kind,
         cast(segment_index as integer) as segment_index,
+        updated_at,
     from source
 )
 

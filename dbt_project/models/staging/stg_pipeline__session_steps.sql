@@ -14,6 +14,7 @@ final as (
         event_id,
         cast(topic_id as integer) as topic_id,
         occurred_at,
+        updated_at,
     from source
 )
 
