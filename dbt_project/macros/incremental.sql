@@ -107,6 +107,25 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Hours (project_id, field, period_start) whose topic counts may differ: an event fct_events wrote since
+    the last build happened in them, or their total no longer matches fct_events (one aggregate over two
+    columns: how an hour whose last event went away is found). -#}
+{% macro changed_hours() -%}
+    select distinct project_id, field, date_trunc('hour', occurred_at) from {{ ref('fct_events') }}
+    where {{ changed_since_last_build('updated_at') }}
+    {%- if is_incremental() %}
+    union
+    select project_id, field, period_start from (
+        select project_id, field, period_start, sum(events) as events from {{ this }} group by all
+    ) as counted
+    full join (
+        select project_id, field, date_trunc('hour', occurred_at) as period_start, count(*) as events
+        from {{ ref('fct_events') }} group by all
+    ) as actual using (project_id, field, period_start)
+    where counted.events is distinct from actual.events
+    {%- endif %}
+{%- endmacro %}
+
 {#- The config of an incremental mart keyed by `keys`, whose changed keys the macro named `changed` selects
     (the pre-hook is rendered when it runs, so it knows whether the run is incremental). -#}
 {% macro incremental_mart(keys, changed) -%}

@@ -1,17 +1,13 @@
-{#- Events per topic per period (hour or day) as a dense series, so "growth vs previous period" compares
+{#- Events per topic per period (hour or day) as a dense series, from the hourly counts (int_topic_events_hourly,
+    incremental), so "growth vs previous period" compares
     with zero when a topic had no events, not with the last period that happened to have some. Each topic's
     series starts at its first period and ends at the last period seen for its (project, field). -#}
 {% macro topic_trends(grain) -%}
 with
 
-events as (
-    select project_id, field, topic_id, date_trunc('{{ grain }}', occurred_at) as period_start
-    from {{ ref('fct_events') }}
-),
-
 counts as (
-    select project_id, field, topic_id, period_start, count(*) as events
-    from events
+    select project_id, field, topic_id, date_trunc('{{ grain }}', period_start) as period_start, sum(events) as events
+    from {{ ref('int_topic_events_hourly') }}
     group by all
 ),
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -225,25 +226,126 @@ def user_topic_stats(sessions: Iterable[tuple[Any, Any, Any, Sequence[Topic]]]) 
 
 # Each step's topic is the conversation-aware one (pipeline.journey_topics), falling back to the message's own
 # topic where the conversation step has not seen it; steps before anything topical (journey topic -1) are not
-# part of the journey. Steps come in the one session order (pipeline.session_steps).
-_SESSIONS_SQL = """
+# part of the journey. Steps come in the one session order (pipeline.session_steps). ``{only}`` restricts the
+# sessions.
+_SESSIONS_TEMPLATE = """
     select
         s.project_id,
         s.field,
         s.session_id,
-        min(s.user_id) as user_id,
-        min(s.occurred_at) as session_started_at,
-        list(coalesce(j.journey_topic_id, s.topic_id) order by s.step_index) as topics
+        min(s.user_id) filter (where {topical}) as user_id,
+        min(s.occurred_at) filter (where {topical}) as session_started_at,
+        list(coalesce(j.journey_topic_id, s.topic_id) order by s.step_index)
+            filter (where {topical}) as topics
     from pipeline.session_steps as s
     left join pipeline.journey_topics as j
         on j.project_id = s.project_id and j.field = s.field and j.event_id = s.event_id
-    where j.journey_topic_id is null or j.journey_topic_id <> -1
+    {only}
     group by all
     order by 1, 2, 3
+"""
+_TOPICAL = "j.journey_topic_id is null or j.journey_topic_id <> -1"
+_SESSIONS_SQL = _SESSIONS_TEMPLATE.format(only="", topical=_TOPICAL)
+
+# The journeys whose parts are missing or older than their steps or journey topics, or whose steps are gone:
+# sessions, then their users (a user's journey is all their sessions), as (project_id, field, scope, id).
+_CHANGED_SQL = """
+    create or replace temp table _turret_changed_journeys as
+    with sessions as (
+        select s.project_id, s.field, s.session_id, min(s.user_id) as user_id,
+               max(greatest(s.updated_at, coalesce(j.updated_at, s.updated_at))) as changed_at,
+               bool_or(s.updated_at is null) as unstamped
+        from pipeline.session_steps as s
+        left join pipeline.journey_topics as j
+            on j.project_id = s.project_id and j.field = s.field and j.event_id = s.event_id
+        group by all
+    ),
+    parts as (
+        select project_id, field, journey_id, max(updated_at) as written_at,
+               bool_or(max_length <> $max) as stale
+        from pipeline.journey_parts where scope = 'session' group by all
+    ),
+    changed_sessions as (
+        select s.project_id, s.field, s.session_id, s.user_id
+        from sessions as s
+        left join parts as p
+            on p.project_id = s.project_id and p.field = s.field and p.journey_id = s.session_id
+        where p.journey_id is null or p.stale or s.unstamped or s.changed_at > p.written_at
+    ),
+    gone_sessions as (
+        select p.project_id, p.field, p.journey_id as session_id, p.user_id
+        from pipeline.journey_parts as p
+        anti join sessions as s
+            on s.project_id = p.project_id and s.field = p.field and s.session_id = p.journey_id
+        where p.scope = 'session'
+    )
+    select distinct project_id, field, 'session' as scope, session_id as journey_id
+    from (select * from changed_sessions union all select * from gone_sessions)
+    union
+    select distinct project_id, field, 'user' as scope, user_id as journey_id
+    from (select * from changed_sessions union all select * from gone_sessions)
+"""
+
+# Journey counts: paths per length (the most frequent first, ties by the path's ids as text) and, per topic,
+# journeys entering, leaving and visiting it; both over every journey's parts.
+_PATHS_SQL = """
+    insert into pipeline.journey_paths
+    with counts as (
+        select project_id, field, scope, len(topic_ids) as path_length, topic_ids, count(*) as journeys
+        from pipeline.journey_parts where part = 'path' group by all
+    ),
+    totals as (
+        select project_id, field, scope, count(*) as journeys
+        from pipeline.journey_parts where part = 'entry' group by all
+    ),
+    ranked as (
+        select c.*, c.journeys / t.journeys as share,
+               row_number() over (
+                   partition by c.project_id, c.field, c.scope, c.path_length
+                   order by c.journeys desc, cast(c.topic_ids as varchar[])
+               ) as rank
+        from counts as c join totals as t using (project_id, field, scope)
+    )
+    select project_id, field, scope, path_length, topic_ids, journeys, share from ranked where rank <= $limit
+"""
+_STATS_SQL = """
+    insert into pipeline.journey_topic_stats
+    with counted as (
+        select project_id, field, topic_ids[1] as topic_id,
+               count(*) filter (where scope = 'session' and part = 'entry') as entries,
+               count(*) filter (where scope = 'session' and part = 'exit') as exits,
+               count(*) filter (where scope = 'session' and part = 'visit') as visits,
+               count(*) filter (where scope = 'user' and part = 'entry') as user_entries,
+               count(*) filter (where scope = 'user' and part = 'exit') as user_exits,
+               count(*) filter (where scope = 'user' and part = 'visit') as user_visits
+        from pipeline.journey_parts where part in ('entry', 'exit', 'visit') group by all
+    )
+    select project_id, field, topic_id, entries, exits, visits,
+           case when visits > 0 then exits / visits else 0 end,
+           user_entries, user_exits, user_visits,
+           case when user_visits > 0 then user_exits / user_visits else 0 end
+    from counted
 """
 
 PATHS_TABLE = "pipeline.journey_paths"
 STATS_TABLE = "pipeline.journey_topic_stats"
+PARTS_TABLE = "pipeline.journey_parts"
+
+
+def journey_parts(steps: Sequence[Topic], *, paths_from: Sequence[Topic] | None = None,
+                  max_path_length: int = MAX_PATH_LENGTH) -> list[tuple[str, tuple]]:
+    """What one journey adds to the counts: each distinct path of 2..``max_path_length`` steps (``path``),
+    its first and last topic (``entry``, ``exit``) and each topic it visits (``visit``); ``empty`` alone
+    for a journey without a step. ``paths_from`` takes the paths from another sequence (a user's journey
+    counts paths over each session's first topic, and entries, exits and visits over every topic)."""
+    steps = collapse_repeats(steps)
+    if not steps:
+        return [("empty", ())]
+    path_steps = collapse_repeats(paths_from) if paths_from is not None else steps
+    parts = [("path", p.path) for p in top_paths([path_steps], max_length=max_path_length)]
+    parts += [("entry", (steps[0],)), ("exit", (steps[-1],))]
+    parts += [("visit", (t,)) for t in sorted(set(steps), key=str)]
+    return parts
 
 
 def compute_journeys(
@@ -251,71 +353,82 @@ def compute_journeys(
     *,
     max_path_length: int = MAX_PATH_LENGTH,
     paths_per_length: int = PATHS_PER_LENGTH,
+    stamp: datetime | None = None,
 ) -> dict[str, int]:
-    """Recompute ``pipeline.journey_paths`` and ``pipeline.journey_topic_stats`` from the session steps.
+    """Bring ``pipeline.journey_paths`` and ``pipeline.journey_topic_stats`` up to date.
 
-    Reads ``pipeline.session_steps`` with the conversation-aware topics (``pipeline.journey_topics``, else
-    the message's own topic), replaces both tables in one transaction, and returns row counts and the number
-    of journeys seen. Runs before dbt, whose ``journey_paths`` and ``journey_topic_stats`` marts add topic
-    labels and test them (the table definitions are in ``turret.warehouse``).
+    Each journey's parts (``journey_parts``: its paths, entry, exit and visits) are kept in
+    ``pipeline.journey_parts``; only the sessions whose steps or journey topics were written since their
+    parts were (and the users of those sessions) are walked again, so the cost follows the sessions an hour
+    touched. Both tables are then counted from every journey's parts in SQL and replaced in one transaction.
+    Returns the numbers of sessions, users and rows, and of journeys walked again. Runs before dbt, whose
+    ``journey_paths`` and ``journey_topic_stats`` marts add topic labels and test them (the table
+    definitions are in ``turret.warehouse``).
     """
     from turret.warehouse import ensure_schema
 
     ensure_schema(con)
-    sessions = con.execute(_SESSIONS_SQL).fetchall()
-    grouped: dict[tuple[str, str], list] = {}
-    for project_id, field, session_id, user_id, started, topics in sessions:
-        grouped.setdefault((project_id, field), []).append((user_id, started, session_id, topics))
-
-    path_rows: list[tuple] = []
-    stat_rows: list[tuple] = []
-    users_total = 0
-    for (project_id, field), rows in grouped.items():
-        session_seqs = [topics for _, _, _, topics in rows]
-        user_seqs = list(user_sequences(rows).values())
-        users_total += len(user_seqs)
-        for scope, seqs in (("session", session_seqs), ("user", user_seqs)):
-            for p in top_paths(seqs, max_length=max_path_length, limit=paths_per_length):
-                path_rows.append((project_id, field, scope, len(p.path), list(p.path), p.sessions, p.share))
-        # Every topic a user visits is visited by one of their sessions: both dicts have the same topics.
-        by_session, by_user = topic_stats(session_seqs), user_topic_stats(rows)
-        for topic in [*by_session, *(t for t in by_user if t not in by_session)]:
-            st, us = by_session.get(topic, _NO_STATS), by_user.get(topic, _NO_STATS)
-            stat_rows.append((
-                project_id, field, topic, st.entries, st.exits, st.visits, st.dropoff_rate,
-                us.entries, us.exits, us.visits, us.dropoff_rate,
-            ))  # fmt: skip
-
+    stamp = stamp or datetime.now(UTC).replace(tzinfo=None)
     con.execute("begin transaction")
     try:
+        con.execute(_CHANGED_SQL, {"max": max_path_length})
+        sessions = con.execute(_SESSIONS_TEMPLATE.format(topical=_TOPICAL, only="""
+            semi join _turret_changed_journeys as c on c.project_id = s.project_id and c.field = s.field
+                and c.scope = 'user' and c.journey_id = s.user_id""")).fetchall()
+        changed = {(p, f, scope, jid) for p, f, scope, jid in
+                   con.execute("select * from _turret_changed_journeys").fetchall()}
+        rows: list[tuple] = []
+        by_user: dict[tuple[str, str], list] = {}
+        for project_id, field, session_id, user_id, started, topics in sessions:
+            if (project_id, field, "session", session_id) in changed:
+                rows += [(project_id, field, "session", session_id, user_id, part, list(ids))
+                         for part, ids in journey_parts(topics or [], max_path_length=max_path_length)]
+            by_user.setdefault((project_id, field), []).append((user_id, started, session_id, topics or []))
+        for (project_id, field), user_sessions in by_user.items():
+            firsts = user_sequences(user_sessions, mode="first")
+            for user_id, every in user_sequences(user_sessions, mode="all").items():
+                if (project_id, field, "user", user_id) not in changed:
+                    continue  # a session shared with another user brought this one's sessions along
+                rows += [(project_id, field, "user", user_id, user_id, part, list(ids)) for part, ids in
+                         journey_parts(every, paths_from=firsts[user_id], max_path_length=max_path_length)]
+        con.execute(f"""delete from {PARTS_TABLE} as p using _turret_changed_journeys as c
+                        where p.project_id = c.project_id and p.field = c.field and p.scope = c.scope
+                          and p.journey_id = c.journey_id""")
+        _insert_parts(con, rows, stamp, max_path_length)
         con.execute(f"delete from {PATHS_TABLE}")
         con.execute(f"delete from {STATS_TABLE}")
-        _insert(con, PATHS_TABLE, path_rows, 7)
-        _insert(con, STATS_TABLE, stat_rows, 11)
+        con.execute(_PATHS_SQL, {"limit": paths_per_length})
+        con.execute(_STATS_SQL)
+        counts = con.execute(f"""select
+            (select count(*) from {PARTS_TABLE} where scope = 'session' and part = 'entry'),
+            (select count(*) from {PARTS_TABLE} where scope = 'user' and part = 'entry'),
+            (select count(*) from {PATHS_TABLE}), (select count(*) from {STATS_TABLE}),
+            (select count(*) from _turret_changed_journeys where scope = 'session'),
+            (select count(*) from _turret_changed_journeys where scope = 'user')""").fetchone()
+        con.execute("drop table _turret_changed_journeys")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
-    return {
-        "sessions": len(sessions),
-        "users": users_total,
-        "journey_paths": len(path_rows),
-        "journey_topic_stats": len(stat_rows),
-    }
+    keys = ("sessions", "users", "journey_paths", "journey_topic_stats", "sessions_walked", "users_walked")
+    return dict(zip(keys, (int(n) for n in counts), strict=True))
 
 
-_NO_STATS = TopicStats(entries=0, exits=0, visits=0)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple], width: int) -> None:
+def _insert_parts(con: duckdb.DuckDBPyConnection, rows: list[tuple], stamp: datetime,
+                  max_length: int) -> None:
     if not rows:
         return
     import pandas as pd
 
     # A DataFrame scan is far faster than executemany for thousands of rows.
-    frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(width)])
-    con.register("_turret_rows", frame)
+    frame = pd.DataFrame(rows, columns=["project_id", "field", "scope", "journey_id", "user_id", "part",
+                                        "topic_ids"])
+    con.register("_turret_parts", frame)
     try:
-        con.execute(f"insert into {table} select * from _turret_rows")
+        con.execute(
+            f"insert into {PARTS_TABLE} select project_id, field, scope, journey_id, user_id, part, "
+            "cast(topic_ids as integer[]), ?, ? from _turret_parts",
+            [max_length, stamp],
+        )
     finally:
-        con.unregister("_turret_rows")
+        con.unregister("_turret_parts")

@@ -235,6 +235,21 @@ SCHEMA_DDL: tuple[str, ...] = (
         share double not null
     )
     """,
+    # What each journey adds to the journey counts (turret.journeys.journey_parts): a session's or a user's
+    # distinct paths, entry, exit and visited topics, so an hour walks only the journeys it changed.
+    """
+    create table if not exists pipeline.journey_parts (
+        project_id varchar not null,
+        field varchar not null,
+        scope varchar not null,
+        journey_id varchar not null,
+        user_id varchar,
+        part varchar not null,
+        topic_ids integer[] not null,
+        max_length integer not null,
+        updated_at timestamp not null
+    )
+    """,
     """
     create table if not exists pipeline.journey_topic_stats (
         project_id varchar not null,

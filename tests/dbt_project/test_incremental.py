@@ -30,7 +30,8 @@ INCREMENTAL = {
     "fct_user_journeys": ("project_id", "field", "user_id", "session_order"),
 }
 # Marts built from the incremental ones as tables: they must agree too.
-DOWNSTREAM = ("agg_topic_transitions", "fct_topic_trends_hourly", "agg_activity_daily", "dim_topics")
+DOWNSTREAM = ("agg_topic_transitions", "fct_topic_trends_hourly", "fct_topic_trends_daily",
+              "agg_activity_daily", "dim_topics", "agg_topic_segments")
 
 
 def table(con, name: str) -> list[tuple]:
@@ -42,7 +43,8 @@ def table(con, name: str) -> list[tuple]:
 
 def stamps(con, name: str) -> dict[tuple, datetime]:
     keys = ", ".join(INCREMENTAL[name])
-    return {tuple(r[:-1]): r[-1] for r in con.execute(f"select {keys}, updated_at from marts.{name}").fetchall()}
+    found = con.execute(f"select {keys}, updated_at from marts.{name}").fetchall()
+    return {tuple(r[:-1]): r[-1] for r in found}
 
 
 def journey_topics(con, stamp: datetime) -> None:
@@ -81,29 +83,33 @@ def an_hour_of_changes(path) -> None:
         for n, (event_id, session, user, at, topic, tier, latency) in enumerate(new):
             meta = {"prompt": f"{fx.ACME_TEXTS[topic]} ({event_id})", "tier": tier, "latency_ms": latency}
             con.execute(
-                "insert into raw.events values (?, ?, 'turret', null, 'user_message', ?, ?, false, false, ?, ?, ?,"
-                " ?, ?)",
+                "insert into raw.events values "
+                "(?, ?, 'turret', null, 'user_message', ?, ?, false, false, ?, ?, ?, ?, ?)",
                 [fx.ACME, event_id, session, user, at, at, json.dumps(meta), segment, n],
             )
             con.execute("insert into pipeline.event_texts values (?, ?, 'prompt', ?, ?)",
                         [fx.ACME, event_id, f"h{event_id}", meta["prompt"]])
-            con.execute("insert into pipeline.event_topics values (?, ?, 'prompt', ?, 'nearest_centroid', 0.8, "
-                        "'run2')", [fx.ACME, event_id, topic])
+            con.execute("insert into pipeline.event_topics values "
+                        "(?, ?, 'prompt', ?, 'nearest_centroid', 0.8, 'run2')", [fx.ACME, event_id, topic])
         # An enum-only event with no text (counts in the enum table only).
         con.execute(
-            "insert into raw.events values (?, 'evt_acme_enum_only', 'turret', null, 'page_view', 's9', 'u5', "
-            "false, false, ?, ?, ?, ?, 9)",
+            "insert into raw.events values "
+            "(?, 'evt_acme_enum_only', 'turret', null, 'page_view', 's9', 'u5', false, false, ?, ?, ?, ?, 9)",
             [fx.ACME, fx.NOW, fx.NOW, json.dumps({"tier": "free"}), segment],
         )
         # s5's Unclustered text found a topic (a refit of the pool).
         con.execute("update pipeline.event_topics set topic_id = 1, run_id = 'run2' "
                     "where event_id = 'evt_acme_s5_0'")
-        # s7's last message went away (quarantined after a reload).
-        con.execute("delete from raw.events where event_id = 'evt_acme_s7_1'")
+        # s7's last message went away (quarantined after a reload), and all of s4, alone in its hour.
+        con.execute("delete from raw.events "
+                    "where event_id in ('evt_acme_s7_1', 'evt_acme_s4_0', 'evt_acme_s4_1')")
         # trialco's 'query' field is now an enum (set by hand), so its events' enum rows change.
-        con.execute("insert into pipeline.fields values (?, 'query', 'text', 'enum', 'enum', 2, 2, '[]', ?, ?) "
-                    "on conflict (project_id, field) do update set effective_type = 'enum', override_type = "
-                    "'enum', typed_at = excluded.typed_at", [fx.TRIALCO, now, now])
+        con.execute(
+            "insert into pipeline.fields values (?, 'query', 'text', 'enum', 'enum', 2, 2, '[]', ?, ?) "
+            "on conflict (project_id, field) do update set effective_type = 'enum', "
+            "override_type = 'enum', typed_at = excluded.typed_at",
+            [fx.TRIALCO, now, now],
+        )
         write_session_steps(con, stamp=now)
         journey_topics(con, now)
         compute_journeys(con)
@@ -170,9 +176,14 @@ def test_only_the_changed_keys_were_rewritten(runs):
     # The sessions that changed (s5, s6, s8, s7 lost a message) and trialco's (its field was retyped).
     sessions = {e.rsplit("_", 1)[0].removeprefix("evt_acme_") for e in rewritten if e.startswith("evt_acme_")}
     assert sessions == {"s5", "s6", "s7", "s8"}
+    assert not {key for key in after if key[1].startswith("evt_acme_s4_")}
     assert {e for e in rewritten if e.startswith("evt_trial_")} == {"evt_trial_0", "evt_trial_1"}
     untouched = {key for key in old if key[1].startswith(("evt_acme_s1_", "evt_acme_s2_", "evt_acme_s3_"))}
     assert untouched and all(after[key] == old[key] for key in untouched)
     users = stamps(incremental, "fct_user_journeys")
     assert {k[2] for k, at in users.items() if at != max(users.values())} >= {"u1"}
     assert {k[2] for k, at in users.items() if at == max(users.values())} == {"u2", "u3", "u4", "u5", "tu1"}
+    hours = incremental.execute(
+        "select count(*) from marts.fct_topic_trends_hourly where period_start = ? and events > 0",
+        [fx.NOW - timedelta(hours=12) + timedelta(hours=3)]).fetchone()
+    assert hours == (0,)  # s4's hour: its messages went away

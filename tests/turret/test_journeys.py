@@ -184,7 +184,41 @@ def test_compute_journeys_replaces_instead_of_appending(fixture_con):
     (n,) = fixture_con.execute("select count(*) from pipeline.journey_paths").fetchone()
     assert n == second["journey_paths"]
     third = j.compute_journeys(fixture_con)
-    assert third == second
+    walked = ("sessions_walked", "users_walked")
+    assert {k: v for k, v in third.items() if k not in walked} == {
+        k: v for k, v in second.items() if k not in walked}
+    assert (third["sessions_walked"], third["users_walked"]) == (0, 0)
+
+
+def journey_tables(con) -> tuple[list, list]:
+    return (sorted(con.execute("select * from pipeline.journey_paths").fetchall(), key=repr),
+            sorted(con.execute("select * from pipeline.journey_topic_stats").fetchall(), key=repr))
+
+
+def test_compute_journeys_walks_only_changed_journeys_and_counts_as_from_scratch(fixture_con):
+    from datetime import timedelta
+
+    j.compute_journeys(fixture_con)
+    # A new session for u4 (1 > 0), and s5's Unclustered text found topic 2.
+    at = fx.NOW + timedelta(hours=1)
+    for step, topic in enumerate((1, 0)):
+        event_id = f"evt_acme_s9_{step}"
+        fixture_con.execute(
+            "insert into raw.events values (?, ?, 'turret', null, 'user_message', 's9', 'u4', false, false, "
+            "?, ?, '{}', 'seg', 1)", [fx.ACME, event_id, at + timedelta(minutes=step), at])
+        fixture_con.execute(
+            "insert into pipeline.event_topics values (?, ?, 'prompt', ?, 'hdbscan', 0.9, 'r2')",
+            [fx.ACME, event_id, topic])
+    fixture_con.execute("update pipeline.event_topics set topic_id = 2 where event_id = 'evt_acme_s5_0'")
+    write_session_steps(fixture_con)
+    counts = j.compute_journeys(fixture_con)
+    assert (counts["sessions_walked"], counts["users_walked"]) == (2, 2)  # s9, s5; u4, u3
+    incremental = journey_tables(fixture_con)
+    fixture_con.execute("delete from pipeline.journey_parts")
+    assert j.compute_journeys(fixture_con)["sessions_walked"] == 9
+    assert journey_tables(fixture_con) == incremental
+    paths = {tuple(p[4]): p[5] for p in incremental[0] if p[0] == fx.ACME and p[2] == "session"}
+    assert paths[(1, 0)] == 1 and paths[(2, 0)] == 1 and (-1, 0) not in paths
 
 
 def test_compute_journeys_on_empty_warehouse_writes_empty_tables(tmp_path):
