@@ -100,11 +100,13 @@ def main() -> int:
     ratio = top["new_seconds"] / base["new_seconds"]
     print()
     print(f"{'task':<22} " + " ".join(f"{r['history']:>10}" for r in results) + "    ratio")
-    for task in sorted(set().union(*(r["new_tasks"] for r in results)), key=lambda t: -top["new_tasks"].get(t, 0)):
+    tasks = set().union(*(r["new_tasks"] for r in results))
+    for task in sorted(tasks, key=lambda t: -top["new_tasks"].get(t, 0)):
         cells = [r["new_tasks"].get(task, 0.0) for r in results]
         print(f"{task:<22} " + " ".join(f"{c:>9.1f}s" for c in cells)
               + (f"   {cells[-1] / cells[0]:5.2f}x" if cells[0] else ""))
-    print(f"{'whole run':<22} " + " ".join(f"{r['new_seconds']:>9.1f}s" for r in results) + f"   {ratio:5.2f}x")
+    walls = " ".join(f"{r['new_seconds']:>9.1f}s" for r in results)
+    print(f"{'whole run':<22} {walls}   {ratio:5.2f}x")
     print(f"\nan hour of {n_new} new events on {top['history']} events of history / on {base['history']}: "
           f"{ratio:.2f}x (target <= 1.3)")
     for r in results:

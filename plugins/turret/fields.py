@@ -260,8 +260,9 @@ def type_fields(
                     n_distinct = excluded.n_distinct,
                     examples = excluded.examples,
                     updated_at = excluded.updated_at,
-                    typed_at = case when pipeline.fields.effective_type is distinct from excluded.effective_type
-                                    then excluded.typed_at else pipeline.fields.typed_at end
+                    typed_at = case
+                        when pipeline.fields.effective_type is distinct from excluded.effective_type
+                        then excluded.typed_at else pipeline.fields.typed_at end
                 """,
                 [
                     (

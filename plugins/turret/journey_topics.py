@@ -73,8 +73,8 @@ _CHANGED_SESSIONS_SQL = """
         left join pipeline.journey_topics as j
             on j.project_id = s.project_id and j.field = s.field and j.event_id = s.event_id
         where s.project_id = $pid and s.field = $field
-          and (j.event_id is null or j.updated_at is null or s.updated_at is null or s.updated_at > j.updated_at
-               or j.session_id <> s.session_id)
+          and (j.event_id is null or j.updated_at is null or s.updated_at is null
+               or s.updated_at > j.updated_at or j.session_id <> s.session_id)
         union all
         select j.session_id
         from pipeline.journey_topics as j

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 # The order of a session's steps; the only place it is written down.
 STEP_ORDER = ("occurred_at", "received_at", "event_id")
 
-COLUMNS = ("project_id", "field", "session_id", "user_id", "step_index", "event_id", "topic_id", "occurred_at",
-           "updated_at")
+COLUMNS = ("project_id", "field", "session_id", "user_id", "step_index", "event_id", "topic_id",
+           "occurred_at", "updated_at")
 
 # Every message that is a step, as it is now.
 _CURRENT_SQL = """

@@ -120,14 +120,16 @@ def test_a_new_session_is_decoded_alone_and_as_a_full_run_would(con):
     assign_journey_topics(con, model=MODEL, params=PARAMS)
     before = rows(con)
     at = T0 + timedelta(hours=5)
-    for i, (text, vector, topic) in enumerate([("pricing for teams", unit(0, 1), 20), ("thanks!", THANKS, -1)]):
+    messages = [("pricing for teams", unit(0, 1), 20), ("thanks!", THANKS, -1)]
+    for i, (text, vector, topic) in enumerate(messages):
         text_hash = hashlib.sha256(text.encode()).hexdigest()[:32]
         con.execute(
-            "insert into raw.events values (?, ?, 'turret', null, 'user_prompt', 'c', 'u2', false, false, ?, ?,"
-            " ?, 'seg2', ?)",
+            "insert into raw.events values "
+            "(?, ?, 'turret', null, 'user_prompt', 'c', 'u2', false, false, ?, ?, ?, 'seg2', ?)",
             [P, f"c{i}", at + timedelta(minutes=i), at, json.dumps({F: text}), i],
         )
-        con.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)", [P, f"c{i}", F, text_hash, text])
+        con.execute("insert into pipeline.event_texts values (?, ?, ?, ?, ?)",
+                    [P, f"c{i}", F, text_hash, text])
         con.execute("insert into pipeline.event_topics values (?, ?, ?, ?, 'cluster', null, 'r2')",
                     [P, f"c{i}", F, topic])
         con.execute("insert into pipeline.embeddings values (?, ?, ?) on conflict do nothing",
@@ -137,7 +139,8 @@ def test_a_new_session_is_decoded_alone_and_as_a_full_run_would(con):
     assert stats["sessions"] == 1 and stats["messages"] == 2
     incremental = rows(con)
     assert [r for r in incremental if not r[0].startswith("c")] == before
-    assert [r for r in incremental if r[0].startswith("c")] == [("c0", 20, TOPICAL, 0), ("c1", 20, CLOSING, 0)]
+    new = [r for r in incremental if r[0].startswith("c")]
+    assert new == [("c0", 20, TOPICAL, 0), ("c1", 20, CLOSING, 0)]
     # Another conversation model recomputes the dimension: the same rows as the incremental run.
     changed = ConversationParams(prototypes=PARAMS.prototypes, stay_probability=0.91)
     stats = assign_journey_topics(con, model=MODEL, params=changed)

@@ -85,13 +85,15 @@ def test_only_sessions_that_changed_are_rewritten(con):
     add_event(con, "a1", "sa", occurred=T0, received=T0)
     add_event(con, "b1", "sb", occurred=T0, received=T0)
     first = datetime(2026, 3, 2, 10)
-    assert write_session_steps(con, stamp=first) == {"session_steps": 2, "sessions_changed": 2, "steps_written": 2}
+    written = write_session_steps(con, stamp=first)
+    assert written == {"session_steps": 2, "sessions_changed": 2, "steps_written": 2}
     # Nothing changed: nothing is written.
     assert write_session_steps(con, stamp=first + timedelta(hours=1))["sessions_changed"] == 0
     # A new message in sa rewrites sa's steps only.
     add_event(con, "a0", "sa", occurred=T0 - timedelta(minutes=1), received=T0)
     second = first + timedelta(hours=2)
-    assert write_session_steps(con, stamp=second) == {"session_steps": 3, "sessions_changed": 1, "steps_written": 2}
+    written = write_session_steps(con, stamp=second)
+    assert written == {"session_steps": 3, "sessions_changed": 1, "steps_written": 2}
     assert stamps(con) == {"a0": second, "a1": second, "b1": first}
     assert steps(con, "sa") == [(1, "a0"), (2, "a1")]
     # A message whose topic changed (a pooled text found a topic) rewrites its session.
