@@ -18,13 +18,23 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
 
-{#- The newest row of the mart being built; -infinity on a first build, so everything counts as changed. -#}
+{#- The newest row of the mart being built; -infinity on a first build, or when the mart was built before it
+    kept `updated_at`, so everything counts as changed. -#}
 {% macro last_build() -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and has_updated_at() -%}
         (select coalesce(max(updated_at), cast('-infinity' as timestamp)) from {{ this }})
     {%- else -%}
         cast('-infinity' as timestamp)
     {%- endif -%}
+{%- endmacro %}
+
+{% macro has_updated_at() -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(this) -%}
+            {%- if column.name | lower == 'updated_at' -%}{{ return(true) }}{%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(false) }}
 {%- endmacro %}
 
 {#- Written after the last build. A mart whose rows carry no `updated_at` yet (built before it was kept)
