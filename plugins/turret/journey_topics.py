@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The messages of a dimension that have a vector, in session step order (pipeline.session_steps, the one
-# definition of that order), which the decoder gets as its ordering column. ``{vector}`` adds the vector,
-# ``{only}`` restricts to the sessions in _turret_journey_sessions.
+# definition of that order), which the decoder gets as its ordering column. ``{vector}`` adds what the decoder
+# reads besides (similarity, length, vector), ``{only}`` restricts to the sessions in _turret_journey_sessions.
 _MESSAGES_TEMPLATE = """
     select
         s.project_id,
@@ -43,9 +43,7 @@ _MESSAGES_TEMPLATE = """
         s.session_id,
         s.event_id,
         s.step_index,
-        s.topic_id,
-        t.similarity,
-        length(regexp_split_to_array(trim(x.text), '\\s+')) as n_words{vector}
+        s.topic_id{vector}
     from pipeline.session_steps as s
     join pipeline.event_topics as t
         on t.project_id = s.project_id and t.field = s.field and t.event_id = s.event_id
@@ -56,10 +54,13 @@ _MESSAGES_TEMPLATE = """
     where s.project_id = ? and s.field = ?
     order by s.session_id, s.step_index
 """
-_MESSAGES_SQL = _MESSAGES_TEMPLATE.format(vector=",\n        m.vector", only="")
+_DECODED = """,
+        t.similarity,
+        length(regexp_split_to_array(trim(x.text), '\\s+')) as n_words,
+        m.vector"""
+_MESSAGES_SQL = _MESSAGES_TEMPLATE.format(vector=_DECODED, only="")
 _CHANGED_MESSAGES_SQL = _MESSAGES_TEMPLATE.format(
-    vector=",\n        m.vector",
-    only="semi join _turret_journey_sessions as c on c.session_id = s.session_id",
+    vector=_DECODED, only="semi join _turret_journey_sessions as c on c.session_id = s.session_id",
 )
 # Corpus statistics need only session and topic of every message.
 _SEQUENCE_SQL = _MESSAGES_TEMPLATE.format(vector="", only="")
