@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The messages of a dimension that have a vector, in session step order (pipeline.session_steps, the one
-# definition of that order), which the decoder gets as its ordering column. ``{vector}`` adds what the decoder
-# reads besides (similarity, length, vector), ``{only}`` restricts to the sessions in _turret_journey_sessions.
+# definition of that order), which the decoder gets as its ordering column. ``{vector}`` adds what the
+# decoder reads besides (similarity, length, vector); ``{only}`` restricts to _turret_journey_sessions.
 _MESSAGES_TEMPLATE = """
     select
         s.project_id,
