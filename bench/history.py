@@ -31,25 +31,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.e2e import RESULTS, _run_pipeline
-from bench.idle import land
+from bench.idle import demo_events, land
 
 
 def land_history(home: Path, n_events: int, *, distinct: int, seed: int) -> tuple[str, int]:
     """``n_events`` events in sealed segments: ``distinct`` demo events, copied with new ids and days."""
     from turret import landing
     from turret.controlplane import ControlPlane
-    from turret.demo.dataset import generate
     from turret.settings import Settings
 
     settings = Settings(home=home)
     project, _key = ControlPlane.from_settings(settings).create_project("bench", "business")
-    base_n = min(distinct, n_events)
-    sessions = max(1, base_n // 7)
-    events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    while len(events) < base_n:
-        sessions = int(sessions * base_n / len(events)) + 5
-        events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    events = events[:base_n]
+    events = demo_events(min(distinct, n_events), seed=seed)
     writer = landing.LandingWriter(settings.landing_root)
     now = landing.utc_now()
     written = 0

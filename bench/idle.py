@@ -27,23 +27,29 @@ from pathlib import Path
 from bench.e2e import RESULTS, _run_pipeline
 
 
+def demo_events(n_events: int, *, seed: int) -> list:
+    """The demo generator's first ``n_events`` events of ``seed`` (enough sessions drawn to have them)."""
+    from turret.demo.dataset import generate
+
+    sessions = max(1, n_events // 7)
+    events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
+    while len(events) < n_events:
+        sessions = int(sessions * n_events / len(events)) + 5
+        events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
+    return events[:n_events]
+
+
 def land(home: Path, n_events: int, *, seed: int, project_id: str | None = None) -> tuple[str, int]:
     """``n_events`` demo events of ``seed`` written straight into sealed landing segments of ``home``."""
     from turret import landing
     from turret.controlplane import ControlPlane
-    from turret.demo.dataset import generate
     from turret.settings import Settings
 
     settings = Settings(home=home)
     if project_id is None:
         project, _key = ControlPlane.from_settings(settings).create_project("bench", "business")
         project_id = project.project_id
-    sessions = max(1, n_events // 7)
-    events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    while len(events) < n_events:
-        sessions = int(sessions * n_events / len(events)) + 5
-        events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    events = events[:n_events]
+    events = demo_events(n_events, seed=seed)
     writer = landing.LandingWriter(settings.landing_root)
     now = landing.utc_now()
     try:
