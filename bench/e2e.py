@@ -8,6 +8,13 @@ scale shows up as a falling ratio.
 
     python -m bench e2e                       # 10k and 100k
     TURRET_BENCH_SIZES=2000,10000 python -m bench e2e
+
+``TURRET_BENCH_DISTINCT=1`` makes every event's text distinct (a text the generator already produced gets
+a ticket number appended), so the embedding cache saves nothing: the throughput of distinct texts.
+``TURRET_BENCH_PRECISIONS`` (default ``float32``) runs every size once per embedding precision
+(``TURRET_EMBEDDING_PRECISION``); the first precision at the smallest size is the baseline.
+
+    TURRET_BENCH_SIZES=200000 TURRET_BENCH_DISTINCT=1 TURRET_BENCH_PRECISIONS=float32,auto python -m bench e2e
 """
 
 from __future__ import annotations
@@ -26,7 +33,23 @@ RESULTS = Path(__file__).parent / "results"
 _TASK_LINE = re.compile(r"✓ (\S+)\s+([\d.]+)s")
 
 
-def _land(home: Path, n_events: int) -> tuple[str, int]:
+def distinct_texts(events: list) -> int:
+    """Make every event's prompt distinct in place (a repeat gets a ticket number); returns the repeats."""
+    seen: set[str] = set()
+    repeats = 0
+    for i, e in enumerate(events):
+        prompt = e.metadata.get("prompt")
+        if not prompt:
+            continue
+        if prompt in seen:
+            prompt = f"{prompt} (ticket {100000 + i})"
+            e.metadata["prompt"] = prompt
+            repeats += 1
+        seen.add(prompt)
+    return repeats
+
+
+def _land(home: Path, n_events: int, *, distinct: bool = False) -> tuple[str, int]:
     from turret import landing
     from turret.controlplane import ControlPlane
     from turret.demo.dataset import generate
@@ -40,6 +63,8 @@ def _land(home: Path, n_events: int) -> tuple[str, int]:
         sessions = int(sessions * n_events / len(events)) + 5
         events = generate(seed=11, n_sessions=sessions, n_users=max(10, sessions // 3))
     events = events[:n_events]
+    if distinct:
+        distinct_texts(events)
     writer = landing.LandingWriter(settings.landing_root)
     now = landing.utc_now()
     batch = []
@@ -59,9 +84,10 @@ def _land(home: Path, n_events: int) -> tuple[str, int]:
     return project.project_id, len(events)
 
 
-def _run_pipeline(home: Path, *args: str) -> tuple[float, dict[str, float], str]:
+def _run_pipeline(home: Path, *args: str, extra_env: dict[str, str] | None = None
+                  ) -> tuple[float, dict[str, float], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURRET_", "AIRFLOW"))}
-    env.update(TURRET_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(TURRET_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(extra_env or {}))
     turret = str(Path(sys.executable).parent / "turret")
     # Airflow's one-time setup (metadata DB) is not part of the hourly cost: do it before the clock starts.
     from turret.airflow_env import airflow_environment, ensure_airflow_ready
@@ -82,28 +108,47 @@ def _run_pipeline(home: Path, *args: str) -> tuple[float, dict[str, float], str]
 
 def main() -> int:
     sizes = [int(s) for s in os.environ.get("TURRET_BENCH_SIZES", "10000,100000").split(",") if s.strip()]
+    precisions = [p.strip() for p in os.environ.get("TURRET_BENCH_PRECISIONS", "float32").split(",")
+                  if p.strip()]
+    distinct = os.environ.get("TURRET_BENCH_DISTINCT", "0").strip().lower() in ("1", "true", "yes")
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:
-        with tempfile.TemporaryDirectory(prefix=f"turret-bench-e2e-{n}-") as tmp:
-            home = Path(tmp)
-            _pid, landed = _land(home, n)
-            wall, tasks, _ = _run_pipeline(home)
-            results.append({"events": landed, "wall_seconds": round(wall, 1),
-                            "events_per_second": round(landed / wall, 1), "tasks": tasks})
-            print(f"{landed:>8} events: {wall:7.1f} s end to end, {landed / wall:8.1f} events/s", flush=True)
+        for precision in precisions:
+            with tempfile.TemporaryDirectory(prefix=f"turret-bench-e2e-{n}-") as tmp:
+                home = Path(tmp)
+                _pid, landed = _land(home, n, distinct=distinct)
+                wall, tasks, out = _run_pipeline(home, extra_env={"TURRET_EMBEDDING_PRECISION": precision})
+                texts = _distinct_in_warehouse(home)
+            results.append({"events": landed, "precision": precision, "distinct_texts": texts,
+                            "wall_seconds": round(wall, 1), "events_per_second": round(landed / wall, 1),
+                            "events_per_hour": round(landed / wall * 3600), "tasks": tasks})
+            print(f"{landed:>8} events ({texts} distinct texts), {precision:>8}: {wall:7.1f} s end to end, "
+                  f"{landed / wall:8.1f} events/s, {landed / wall * 3600:11,.0f} events/hour", flush=True)
     base = results[0]["events_per_second"]
     print()
-    print(f"{'events':>8} {'wall s':>8} {'events/s':>9} {'vs base':>8}   share of task time")
+    print(f"{'events':>8} {'precision':>9} {'wall s':>8} {'events/h':>11} {'vs base':>8}   "
+          "share of task time")
     for r in results:
         total = sum(r["tasks"].values()) or 1.0
         shares = sorted(r["tasks"].items(), key=lambda kv: -kv[1])
-        top = ", ".join(f"{k} {v / total:.0%}" for k, v in shares[:5])
+        top = ", ".join(f"{k} {v / total:.0%} ({v:.0f}s)" for k, v in shares[:6])
         r["ratio_to_baseline"] = round(r["events_per_second"] / base, 2)
-        print(f"{r['events']:>8} {r['wall_seconds']:>8} {r['events_per_second']:>9} "
+        print(f"{r['events']:>8} {r['precision']:>9} {r['wall_seconds']:>8} {r['events_per_hour']:>11,} "
               f"{r['ratio_to_baseline']:>7}x   {top}")
-    (RESULTS / "e2e.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "e2e.json").write_text(json.dumps(
+        {"distinct": distinct, "cpus": os.cpu_count(), "runs": results}, indent=2) + "\n")
     return 0
+
+
+def _distinct_in_warehouse(home: Path) -> int:
+    """Distinct texts the run embedded, read from the warehouse once the run has finished."""
+    import duckdb
+    from turret.settings import Settings
+
+    settings = Settings(home=home)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return int(con.execute("select count(*) from pipeline.embeddings").fetchone()[0])
 
 
 if __name__ == "__main__":

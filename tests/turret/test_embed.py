@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pytest
@@ -106,6 +108,50 @@ def test_settings_accept_the_embedder_backends():
     assert Settings(embedding_backend=" ONNX ").embedding_backend == "onnx"
     with pytest.raises(SettingsError, match="BACKEND='openvino' is not valid: use one of torch, onnx"):
         Settings(embedding_backend="openvino")
+
+
+def test_bfloat16_gives_the_float32_vectors_within_a_cosine_of_0_9998():
+    texts = [*TEXTS, "thank you :)", "yes", "no thanks", "Wie setze ich mein Passwort zurück?",
+             "refund " * 200]
+    fp32 = SentenceTransformerEmbedder(precision="float32", batch_size=4, num_threads=1)
+    bf16 = SentenceTransformerEmbedder(precision="bfloat16", batch_size=4, num_threads=1)
+    assert (fp32.precision, bf16.precision) == ("float32", "bfloat16")
+    a, b = fp32.encode(texts), bf16.encode(texts)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-6)
+    assert not np.array_equal(a, b)  # the products really ran in bfloat16
+    cosines = (a * b).sum(axis=1)
+    assert cosines.min() >= 0.9998, cosines
+    # Close enough to share the cache: switching precision does not embed every text again.
+    assert fp32.cache_model_id == bf16.cache_model_id == "all-MiniLM-L6-v2"
+
+
+def test_auto_precision_is_bfloat16_where_the_cpu_has_it_natively():
+    assert SentenceTransformerEmbedder(batch_size=2, num_threads=1).precision == "float32"  # the default
+    flags: set[str] = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+        assert embed.native_bfloat16() == bool(flags & {"avx512_bf16", "amx_tile"})
+    expected = "bfloat16" if embed.native_bfloat16() else "float32"
+    assert embed.resolve_precision("auto", "torch", "cpu") == expected
+    assert embed.resolve_precision("float32", "torch", "cpu") == "float32"
+    assert embed.resolve_precision("auto", "onnx", "cpu") == "float32"
+    with pytest.raises(EmbeddingError, match="bfloat16 runs with the torch backend on the CPU only"):
+        embed.resolve_precision("bfloat16", "onnx", "cpu")
+    with pytest.raises(EmbeddingError, match="unknown embedding precision 'fp8'"):
+        SentenceTransformerEmbedder(precision="fp8")
+
+
+def test_settings_accept_the_embedding_precisions():
+    from turret.settings import SettingsError
+
+    assert Settings().embedding_precision == "float32"
+    assert Settings(embedding_precision=" BFloat16 ").embedding_precision == "bfloat16"
+    with pytest.raises(SettingsError,
+                       match="PRECISION='fp16' is not valid: use one of float32, bfloat16, auto"):
+        Settings(embedding_precision="fp16")
 
 
 def test_get_embedder_is_cached_per_settings():

@@ -17,6 +17,7 @@ import numpy as np
 from turret.topic_defaults import (  # noqa: F401  (re-exported: the engine's public defaults)
     ASSIGN_THRESHOLD,
     CLUSTER_SELECTION,
+    FIT_SAMPLE,
     MIN_CLUSTER_SIZE_EXPONENT,
     MIN_CLUSTER_SIZE_FLOOR,
     MIN_CLUSTER_SIZE_SCALE,
@@ -125,6 +126,8 @@ class TopicModel:
         outlier_threshold: float | None = OUTLIER_THRESHOLD,
         refine_iterations: int = REFINE_ITERATIONS,
         min_fit_size: int = MIN_CLUSTER_INPUT,
+        fit_sample: int | None = FIT_SAMPLE,
+        random_state: int = 0,
     ):
         self.reducer = reducer
         self.clusterer = clusterer
@@ -134,6 +137,8 @@ class TopicModel:
         self.outlier_threshold = outlier_threshold
         self.refine_iterations = refine_iterations
         self.min_fit_size = min_fit_size
+        self.fit_sample = fit_sample
+        self.random_state = random_state
 
     # -- the algorithm, one named step each -------------------------------------------------------------
 
@@ -142,16 +147,24 @@ class TopicModel:
         X = l2_normalize(X)
         n = X.shape[0]
         self.n_fit_ = n
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n)
-        if n < max(self.min_fit_size, 2 * self.min_cluster_size_):
-            # Too little data to find structure: everything waits as unclustered.
-            labels = np.full(n, -1, dtype=np.int64)
-        else:
-            labels = self._cluster(self._reduce(X))
+        # The rows the reducer and the clusterer see: all of them, or a seeded sample of fit_sample.
+        self.sample_ = self._sample(n)
+        seen = self.sample_.size if self.sample_ is not None else n
+        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(seen)
+        labels = np.full(n, -1, dtype=np.int64)
+        if seen >= max(self.min_fit_size, 2 * self.min_cluster_size_):
+            rows = self.sample_ if self.sample_ is not None else slice(None)
+            labels[rows] = self._cluster(self._reduce(X[rows]))
+        # (Otherwise too little data to find structure: everything waits as unclustered.)
         labels = self._order_by_size(labels)
         k = int(labels.max()) + 1 if n and labels.max() >= 0 else 0
         self.centroids_ = compute_centroids(X, labels, k)
         self.labels_, self.similarities_, self.assigned_by_ = self._reduce_outliers(X, labels)
+        if self.sample_ is not None:
+            # Rows outside the sample were never clustered: they joined their nearest topic.
+            unseen = np.ones(n, dtype=bool)
+            unseen[self.sample_] = False
+            self.assigned_by_[unseen & (self.assigned_by_ == ASSIGNED_OUTLIER)] = ASSIGNED_NEAREST
         self._refine(X)
         self.sizes_ = np.bincount(self.labels_[self.labels_ >= 0], minlength=k)
         if k and (self.sizes_ == 0).any():
@@ -182,6 +195,13 @@ class TopicModel:
         return float((self.labels_ < 0).mean()) if len(self.labels_) else 0.0
 
     # -- steps ------------------------------------------------------------------------------------------
+
+    def _sample(self, n: int) -> np.ndarray | None:
+        """Sorted row indices of a seeded random sample of ``fit_sample`` rows; None when all are used."""
+        if not self.fit_sample or n <= self.fit_sample:
+            return None
+        rng = np.random.default_rng(self.random_state)
+        return np.sort(rng.choice(n, size=int(self.fit_sample), replace=False))
 
     def _reduce(self, X: np.ndarray) -> np.ndarray:
         reducer = self.reducer if self.reducer is not None else UMAPReducer()

@@ -124,6 +124,8 @@ class EngineConfig:
     drift_min_texts: int = 50  # new texts needed before the similarity-drop rule is trusted
     # Refit when the dimension has this many times the texts of the last fit.
     refit_growth: float = Settings.topic_refit_growth
+    # Most texts a fit clusters (a seeded sample; the rest join their nearest topic); 0: every text.
+    fit_sample: int = Settings.topic_fit_sample
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> EngineConfig:
@@ -137,6 +139,7 @@ class EngineConfig:
             "outlier_threshold": settings.topic_outlier_threshold,
             "assign_threshold": settings.topic_assign_threshold,
             "refit_growth": settings.topic_refit_growth,
+            "fit_sample": settings.topic_fit_sample,
             "drift_unclustered_share": settings.topic_drift_unclustered_share,
             "drift_similarity_drop": settings.topic_drift_similarity_drop,
         }
@@ -160,6 +163,7 @@ class EngineConfig:
             outlier_threshold=self.outlier_threshold if outlier_threshold is None else outlier_threshold,
             refine_iterations=self.refine_iterations,
             min_fit_size=min_fit_size,
+            fit_sample=self.fit_sample or None,
         )
 
 

@@ -27,6 +27,7 @@ def test_settings_from_the_environment_reach_the_config():
         "TURRET_TOPIC_OUTLIER_THRESHOLD": "0.4",
         "TURRET_TOPIC_ASSIGN_THRESHOLD": "0.5",
         "TURRET_TOPIC_REFIT_GROWTH": "3",
+        "TURRET_TOPIC_FIT_SAMPLE": "20000",
         "TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE": "0.2",
         "TURRET_TOPIC_DRIFT_SIMILARITY_DROP": "0.05",
     })
@@ -34,11 +35,13 @@ def test_settings_from_the_environment_reach_the_config():
     assert dataclasses.asdict(config) == {
         **dataclasses.asdict(DEFAULT_CONFIG),
         "reducer": "umap", "n_components": 5, "min_cluster_size": 12, "min_samples": 3,
-        "outlier_threshold": 0.4, "assign_threshold": 0.5, "refit_growth": 3.0,
+        "outlier_threshold": 0.4, "assign_threshold": 0.5, "refit_growth": 3.0, "fit_sample": 20000,
         "drift_unclustered_share": 0.2, "drift_similarity_drop": 0.05,
     }
     model = config.topic_model()
     assert (model.min_cluster_size, model.min_samples, model.outlier_threshold) == (12, 3, 0.4)
+    assert model.fit_sample == 20000
+    assert EngineConfig.from_settings(Settings(topic_fit_sample=0)).topic_model().fit_sample is None
     assert type(model.reducer).__name__ == "UMAPReducer" and model.reducer.n_components == 5
     # internal knobs stay overridable
     assert EngineConfig.from_settings(Settings(), pool_min=10).pool_min == 10
@@ -69,6 +72,9 @@ def test_settings_from_the_environment_reach_the_config():
         ("TURRET_TOPIC_ASSIGN_THRESHOLD", "high",
          "TURRET_TOPIC_ASSIGN_THRESHOLD='high' is not a valid float"),
         ("TURRET_TOPIC_REFIT_GROWTH", "1", "TURRET_TOPIC_REFIT_GROWTH=1.0 is not valid: must be > 1"),
+        ("TURRET_TOPIC_FIT_SAMPLE", "500",
+         "TURRET_TOPIC_FIT_SAMPLE=500 is not valid: use 0 (every text) or a sample of 1000 texts or more"),
+        ("TURRET_TOPIC_FIT_SAMPLE", "-1", "TURRET_TOPIC_FIT_SAMPLE=-1 is not valid"),
         ("TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE", "0",
          "TURRET_TOPIC_DRIFT_UNCLUSTERED_SHARE=0.0 is not valid: must be > 0 and <= 1"),
         ("TURRET_TOPIC_DRIFT_SIMILARITY_DROP", "3",

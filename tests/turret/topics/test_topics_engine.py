@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from turret.topics.engine import (
     ASSIGNED_CLUSTER,
+    ASSIGNED_NEAREST,
     ASSIGNED_PENDING,
     TopicModel,
     default_min_cluster_size,
@@ -88,6 +89,24 @@ def test_fit_is_deterministic_and_clusters_are_numbered_biggest_first():
     assert list(a.sizes_) == sorted(a.sizes_, reverse=True)
     c = blob_model().fit(X)
     assert c.sizes_[0] == 80 and (c.labels_[:50] == 0).all()
+
+
+def test_a_fit_larger_than_its_sample_clusters_the_sample_and_puts_the_rest_in_their_nearest_topic():
+    X, gold, _ = blobs(300, 6)
+    model = blob_model(fit_sample=600).fit(X)
+    assert model.sample_.size == 600 and np.array_equal(model.sample_, np.unique(model.sample_))
+    # The size rule follows the texts the clusterer saw, not the whole dimension.
+    assert model.min_cluster_size_ == default_min_cluster_size(600) != default_min_cluster_size(len(X))
+    assert model.n_topics_ == 6 and adjusted_rand_score(gold, model.labels_) == pytest.approx(1.0)
+    unseen = np.setdiff1d(np.arange(len(X)), model.sample_)
+    assert set(model.assigned_by_[unseen]) == {ASSIGNED_NEAREST}
+    assert ASSIGNED_NEAREST not in set(model.assigned_by_[model.sample_])
+    # The sample is seeded: the same data gives the same fit; fit_sample=None sees every row.
+    again = blob_model(fit_sample=600).fit(X)
+    assert np.array_equal(again.sample_, model.sample_) and np.array_equal(again.labels_, model.labels_)
+    whole = blob_model(fit_sample=None).fit(X)
+    assert whole.sample_ is None and whole.min_cluster_size_ == default_min_cluster_size(len(X))
+    assert blob_model(fit_sample=len(X)).fit(X).sample_ is None
 
 
 def test_too_few_texts_are_all_unclustered():
