@@ -39,8 +39,10 @@ def demo_events(n_events: int, *, seed: int) -> list:
     return events[:n_events]
 
 
-def land(home: Path, n_events: int, *, seed: int, project_id: str | None = None) -> tuple[str, int]:
-    """``n_events`` demo events of ``seed`` written straight into sealed landing segments of ``home``."""
+def land(home: Path, n_events: int, *, seed: int, project_id: str | None = None,
+         distinct: bool = False) -> tuple[str, int]:
+    """``n_events`` demo events of ``seed`` written straight into sealed landing segments of ``home``;
+    with ``distinct`` every event's text is distinct (``bench.e2e.distinct_texts``)."""
     from turret import landing
     from turret.controlplane import ControlPlane
     from turret.settings import Settings
@@ -50,6 +52,10 @@ def land(home: Path, n_events: int, *, seed: int, project_id: str | None = None)
         project, _key = ControlPlane.from_settings(settings).create_project("bench", "business")
         project_id = project.project_id
     events = demo_events(n_events, seed=seed)
+    if distinct:
+        from bench.e2e import distinct_texts
+
+        distinct_texts(events)
     writer = landing.LandingWriter(settings.landing_root)
     now = landing.utc_now()
     try:

@@ -11,6 +11,14 @@ run time over all instances' (the dbt models summed as ``dbt_build``, the mapped
 
     python -m bench scale                                     # 2,000 events, partitions of 250 texts
     TURRET_BENCH_EVENTS=5000 TURRET_BENCH_PARTITION_TEXTS=500 python -m bench scale
+
+Every embedding task computes with one thread (``TURRET_EMBEDDING_THREADS=1``): the mapped instances that
+run side by side share the cores. ``TURRET_BENCH_CONFIGS`` picks the executors (default
+``local,celery:1,celery:2``), ``TURRET_BENCH_DISTINCT=1`` makes every event's text distinct and
+``TURRET_BENCH_PRECISION`` sets ``TURRET_EMBEDDING_PRECISION`` (default ``float32``):
+
+    TURRET_BENCH_EVENTS=200000 TURRET_BENCH_PARTITION_TEXTS=10000 TURRET_BENCH_DISTINCT=1 \
+        TURRET_BENCH_PRECISION=auto TURRET_BENCH_CONFIGS=local,celery:2 python -m bench scale
 """
 
 from __future__ import annotations
@@ -29,7 +37,16 @@ from pathlib import Path
 from bench.e2e import RESULTS
 from bench.idle import land
 
-CONFIGS = (("local", 0), ("celery", 1), ("celery", 2))
+CONFIGS = "local,celery:1,celery:2"
+
+
+def configs(text: str) -> list[tuple[str, int]]:
+    """``local,celery:2`` -> [("local", 0), ("celery", 2)]."""
+    out = []
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        executor, _, workers = item.partition(":")
+        out.append((executor, int(workers or 1) if executor == "celery" else 0))
+    return out
 
 
 def _free_port() -> int:
@@ -38,24 +55,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(home: Path, executor: str, workers: int, partition_texts: int) -> dict[str, str]:
+def _env(home: Path, executor: str, workers: int, partition_texts: int, precision: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TURRET_", "AIRFLOW", "OPENAI_"))}
     env.update(TURRET_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TURRET_EMBED_PARTITION_TEXTS=str(partition_texts), TURRET_EXECUTOR=executor,
                TURRET_CELERY_WORKERS=str(max(workers, 1)), TURRET_REDIS_PORT=str(_free_port()),
+               TURRET_EMBEDDING_THREADS="1", TURRET_EMBEDDING_PRECISION=precision,
                # Only the timed run: no scheduled hourly run beside it.
                AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False")
     return env
 
 
-def run_once(source: Path, home: Path, executor: str, workers: int, partition_texts: int) -> dict:
+def run_once(source: Path, home: Path, executor: str, workers: int, partition_texts: int,
+             precision: str = "float32") -> dict:
     """One configuration: copy the events, `turret up`, one timed hourly run, `turret down`."""
     from turret import services
     from turret.settings import Settings
 
     shutil.copytree(source / "landing", home / "landing")
     shutil.copy2(source / "control.db", home / "control.db")
-    env = _env(home, executor, workers, partition_texts)
+    env = _env(home, executor, workers, partition_texts, precision)
     turret = str(Path(sys.executable).parent / "turret")
     airflow_port = _free_port()
     airflow_url = f"http://127.0.0.1:{airflow_port}"
@@ -90,6 +109,9 @@ def run_once(source: Path, home: Path, executor: str, workers: int, partition_te
 def main() -> int:
     n = int(os.environ.get("TURRET_BENCH_EVENTS", "2000"))
     partition_texts = int(os.environ.get("TURRET_BENCH_PARTITION_TEXTS", "250"))
+    precision = os.environ.get("TURRET_BENCH_PRECISION", "float32")
+    distinct = os.environ.get("TURRET_BENCH_DISTINCT", "0").strip().lower() in ("1", "true", "yes")
+    runs = configs(os.environ.get("TURRET_BENCH_CONFIGS", CONFIGS))
     from turret.services import redis_server_bin
 
     if redis_server_bin() is None:
@@ -100,12 +122,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="turret-bench-scale-") as tmp:
         source = Path(tmp) / "events"
         source.mkdir()
-        _, n = land(source, n, seed=11)
+        _, n = land(source, n, seed=11, distinct=distinct)
         baseline = None
-        for executor, workers in CONFIGS:
+        for executor, workers in runs:
             home = Path(tmp) / f"{executor}-{workers}"
             home.mkdir()
-            result = run_once(source, home, executor, workers, partition_texts)
+            result = run_once(source, home, executor, workers, partition_texts, precision)
             per_hour = n / result["wall_s"] * 3600
             baseline = baseline or per_hour
             busy = sum(result["per_task_s"].values()) or 1.0
@@ -118,7 +140,8 @@ def main() -> int:
             rows.append({"executor": executor, "workers": workers, "events": n, **result,
                          "events_per_hour": per_hour, "vs_local": per_hour / baseline})
     (RESULTS / "scale.json").write_text(json.dumps(
-        {"events": n, "partition_texts": partition_texts, "cpus": os.cpu_count(),
+        {"events": n, "partition_texts": partition_texts, "precision": precision, "distinct": distinct,
+         "embedding_threads": 1, "cpus": os.cpu_count(),
          "load_average": os.getloadavg(), "runs": rows}, indent=2) + "\n")
     return 0
 

@@ -376,6 +376,7 @@ def get_embedder(settings: Settings) -> Embedder:
         settings.embedding_precision,
         settings.embedding_batch_size,
         settings.embedding_max_seq_length,
+        settings.embedding_threads,
         str(settings.home),
     )
     with _EMBEDDERS_LOCK:
@@ -387,6 +388,7 @@ def get_embedder(settings: Settings) -> Embedder:
                 precision=settings.embedding_precision,
                 batch_size=settings.embedding_batch_size,
                 max_seq_length=settings.embedding_max_seq_length,
+                num_threads=settings.embedding_threads or None,
                 cache_dir=Path(settings.home) / "models",
             )
         return embedder

@@ -93,6 +93,9 @@ class Settings:
     embedding_precision: str = "float32"
     embedding_batch_size: int = 64
     embedding_max_seq_length: int = 128
+    # Threads one embedding process computes with; 0: torch's default (every core). Set 1 when several
+    # mapped embedding tasks share a host's cores (docs/scaling.md).
+    embedding_threads: int = 0
     # Most texts one mapped embedding task embeds (partitions of pending texts by project and hash range).
     embed_partition_texts: int = 10_000
     scrub_pii: bool = True
@@ -138,6 +141,7 @@ class Settings:
             _invalid("embedding_precision", self.embedding_precision,
                      f"use one of {', '.join(EMBEDDING_PRECISIONS)}")
         object.__setattr__(self, "embedding_precision", precision)
+        _check_range("embedding_threads", self.embedding_threads, 0, 1024, "threads (0: every core)")
         _check_range("embed_partition_texts", self.embed_partition_texts, 1, None,
                      "texts per embedding partition")
         executor = str(self.executor).strip().lower()

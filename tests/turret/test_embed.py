@@ -154,6 +154,17 @@ def test_settings_accept_the_embedding_precisions():
         Settings(embedding_precision="fp16")
 
 
+def test_precision_and_threads_reach_the_embedder_from_the_settings():
+    import torch
+    from turret.settings import SettingsError
+
+    embedder = embed.get_embedder(Settings(embedding_precision="bfloat16", embedding_threads=1))
+    assert embedder.precision == "bfloat16" and torch.get_num_threads() == 1
+    assert embed.get_embedder(Settings()).precision == "float32"
+    with pytest.raises(SettingsError, match="TURRET_EMBEDDING_THREADS=-1 is not valid"):
+        Settings(embedding_threads=-1)
+
+
 def test_get_embedder_is_cached_per_settings():
     first = embed.get_embedder(Settings())
     assert embed.get_embedder(Settings()) is first
