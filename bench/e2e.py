@@ -1,7 +1,7 @@
 """End-to-end throughput: events/s from sealed landing segments to published marts, and where the time goes.
 
 For each size (default 10,000 and 100,000 events) a fresh TURRET_HOME gets a project and the demo generator's
-events written straight into sealed landing segments (the API is measured by ``bench/ingest.py``); then
+events written straight into sealed landing segments (``bench.events.land``); then
 ``turret pipeline run`` runs the hourly DAG through Airflow, and its per-task timings are collected. The
 smallest size is the baseline: larger sizes print their events/s as a ratio of it, so a step that does not
 scale shows up as a falling ratio.
@@ -9,12 +9,13 @@ scale shows up as a falling ratio.
     python -m bench e2e                       # 10k and 100k
     TURRET_BENCH_SIZES=2000,10000 python -m bench e2e
 
-``TURRET_BENCH_DISTINCT=1`` makes every event's text distinct (a text the generator already produced gets
-a ticket number appended), so the embedding cache saves nothing: the throughput of distinct texts.
+``TURRET_BENCH_DISTINCT_TEXTS=1`` makes every event's text distinct (a text the generator already produced
+gets a ticket number appended), so the embedding cache saves nothing: the throughput of distinct texts.
 ``TURRET_BENCH_PRECISIONS`` (default ``float32``) runs every size once per embedding precision
 (``TURRET_EMBEDDING_PRECISION``); the first precision at the smallest size is the baseline.
 
-    TURRET_BENCH_SIZES=200000 TURRET_BENCH_DISTINCT=1 TURRET_BENCH_PRECISIONS=float32,auto python -m bench e2e
+    TURRET_BENCH_SIZES=200000 TURRET_BENCH_DISTINCT_TEXTS=1 TURRET_BENCH_PRECISIONS=float32,auto \
+        python -m bench e2e
 """
 
 from __future__ import annotations
@@ -29,59 +30,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.events import env_flag, land
+
 RESULTS = Path(__file__).parent / "results"
 _TASK_LINE = re.compile(r"✓ (\S+)\s+([\d.]+)s")
-
-
-def distinct_texts(events: list) -> int:
-    """Make every event's prompt distinct in place (a repeat gets a ticket number); returns the repeats."""
-    seen: set[str] = set()
-    repeats = 0
-    for i, e in enumerate(events):
-        prompt = e.metadata.get("prompt")
-        if not prompt:
-            continue
-        if prompt in seen:
-            prompt = f"{prompt} (ticket {100000 + i})"
-            e.metadata["prompt"] = prompt
-            repeats += 1
-        seen.add(prompt)
-    return repeats
-
-
-def _land(home: Path, n_events: int, *, distinct: bool = False) -> tuple[str, int]:
-    from turret import landing
-    from turret.controlplane import ControlPlane
-    from turret.demo.dataset import generate
-    from turret.settings import Settings
-
-    settings = Settings(home=home)
-    project, _key = ControlPlane.from_settings(settings).create_project("bench", "business")
-    sessions = max(1, n_events // 7)
-    events = generate(seed=11, n_sessions=sessions, n_users=max(10, sessions // 3))
-    while len(events) < n_events:
-        sessions = int(sessions * n_events / len(events)) + 5
-        events = generate(seed=11, n_sessions=sessions, n_users=max(10, sessions // 3))
-    events = events[:n_events]
-    if distinct:
-        distinct_texts(events)
-    writer = landing.LandingWriter(settings.landing_root)
-    now = landing.utc_now()
-    batch = []
-    for e in events:
-        ts = landing.parse_iso(e.timestamp)
-        batch.append(landing.make_record(
-            project_id=project.project_id, contract="turret", name=e.name, metadata=e.metadata,
-            session_id=e.session_id, user_id=e.user_id, session_id_generated=False, user_id_generated=False,
-            timestamp=ts, received_at=now, event_id=e.event_id,
-        ))
-        if len(batch) == 1000:
-            writer.append(batch)
-            batch = []
-    if batch:
-        writer.append(batch)
-    writer.close()
-    return project.project_id, len(events)
 
 
 def _run_pipeline(home: Path, *args: str, extra_env: dict[str, str] | None = None
@@ -110,15 +62,15 @@ def main() -> int:
     sizes = [int(s) for s in os.environ.get("TURRET_BENCH_SIZES", "10000,100000").split(",") if s.strip()]
     precisions = [p.strip() for p in os.environ.get("TURRET_BENCH_PRECISIONS", "float32").split(",")
                   if p.strip()]
-    distinct = os.environ.get("TURRET_BENCH_DISTINCT", "0").strip().lower() in ("1", "true", "yes")
+    distinct = env_flag("TURRET_BENCH_DISTINCT_TEXTS")
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:
         for precision in precisions:
             with tempfile.TemporaryDirectory(prefix=f"turret-bench-e2e-{n}-") as tmp:
                 home = Path(tmp)
-                _pid, landed = _land(home, n, distinct=distinct)
-                wall, tasks, out = _run_pipeline(home, extra_env={"TURRET_EMBEDDING_PRECISION": precision})
+                _pid, landed = land(home, n, seed=11, distinct=distinct)
+                wall, tasks, _ = _run_pipeline(home, extra_env={"TURRET_EMBEDDING_PRECISION": precision})
                 texts = _distinct_in_warehouse(home)
             results.append({"events": landed, "precision": precision, "distinct_texts": texts,
                             "wall_seconds": round(wall, 1), "events_per_second": round(landed / wall, 1),

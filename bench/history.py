@@ -31,7 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.e2e import RESULTS, _run_pipeline
-from bench.idle import demo_events, land
+from bench.events import demo_events, land
 
 
 def land_history(home: Path, n_events: int, *, distinct: int, seed: int) -> tuple[str, int]:

@@ -25,53 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bench.e2e import RESULTS, _run_pipeline
-
-
-def demo_events(n_events: int, *, seed: int) -> list:
-    """The demo generator's first ``n_events`` events of ``seed`` (enough sessions drawn to have them)."""
-    from turret.demo.dataset import generate
-
-    sessions = max(1, n_events // 7)
-    events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    while len(events) < n_events:
-        sessions = int(sessions * n_events / len(events)) + 5
-        events = generate(seed=seed, n_sessions=sessions, n_users=max(10, sessions // 3))
-    return events[:n_events]
-
-
-def land(home: Path, n_events: int, *, seed: int, project_id: str | None = None,
-         distinct: bool = False) -> tuple[str, int]:
-    """``n_events`` demo events of ``seed`` written straight into sealed landing segments of ``home``;
-    with ``distinct`` every event's text is distinct (``bench.e2e.distinct_texts``)."""
-    from turret import landing
-    from turret.controlplane import ControlPlane
-    from turret.settings import Settings
-
-    settings = Settings(home=home)
-    if project_id is None:
-        project, _key = ControlPlane.from_settings(settings).create_project("bench", "business")
-        project_id = project.project_id
-    events = demo_events(n_events, seed=seed)
-    if distinct:
-        from bench.e2e import distinct_texts
-
-        distinct_texts(events)
-    writer = landing.LandingWriter(settings.landing_root)
-    now = landing.utc_now()
-    try:
-        for start in range(0, len(events), 1000):
-            writer.append([
-                landing.make_record(
-                    project_id=project_id, contract="turret", name=e.name, metadata=e.metadata,
-                    session_id=f"s{seed}-{e.session_id}", user_id=e.user_id, session_id_generated=False,
-                    user_id_generated=False, timestamp=landing.parse_iso(e.timestamp), received_at=now,
-                    event_id=f"{e.event_id}-{seed}",
-                )
-                for e in events[start:start + 1000]
-            ])
-    finally:
-        writer.close()
-    return project_id, len(events)
+from bench.events import land
 
 
 def main() -> int:

@@ -14,10 +14,10 @@ run time over all instances' (the dbt models summed as ``dbt_build``, the mapped
 
 Every embedding task computes with one thread (``TURRET_EMBEDDING_THREADS=1``): the mapped instances that
 run side by side share the cores. ``TURRET_BENCH_CONFIGS`` picks the executors (default
-``local,celery:1,celery:2``), ``TURRET_BENCH_DISTINCT=1`` makes every event's text distinct and
+``local,celery:1,celery:2``), ``TURRET_BENCH_DISTINCT_TEXTS=1`` makes every event's text distinct and
 ``TURRET_BENCH_PRECISION`` sets ``TURRET_EMBEDDING_PRECISION`` (default ``float32``):
 
-    TURRET_BENCH_EVENTS=200000 TURRET_BENCH_PARTITION_TEXTS=10000 TURRET_BENCH_DISTINCT=1 \
+    TURRET_BENCH_EVENTS=200000 TURRET_BENCH_PARTITION_TEXTS=10000 TURRET_BENCH_DISTINCT_TEXTS=1 \
         TURRET_BENCH_PRECISION=auto TURRET_BENCH_CONFIGS=local,celery:2 python -m bench scale
 """
 
@@ -35,7 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.e2e import RESULTS
-from bench.idle import land
+from bench.events import env_flag, land
 
 CONFIGS = "local,celery:1,celery:2"
 
@@ -110,7 +110,7 @@ def main() -> int:
     n = int(os.environ.get("TURRET_BENCH_EVENTS", "2000"))
     partition_texts = int(os.environ.get("TURRET_BENCH_PARTITION_TEXTS", "250"))
     precision = os.environ.get("TURRET_BENCH_PRECISION", "float32")
-    distinct = os.environ.get("TURRET_BENCH_DISTINCT", "0").strip().lower() in ("1", "true", "yes")
+    distinct = env_flag("TURRET_BENCH_DISTINCT_TEXTS")
     runs = configs(os.environ.get("TURRET_BENCH_CONFIGS", CONFIGS))
     from turret.services import redis_server_bin
 

@@ -167,10 +167,9 @@ class Settings:
         _check_range("topic_assign_threshold", self.topic_assign_threshold, 0.0, 1.0, "a cosine similarity")
         _check_range("topic_refit_growth", self.topic_refit_growth, 1.0, None,
                      "a growth factor above 1", open_low=True)
-        fit_sample = self.topic_fit_sample
-        if isinstance(fit_sample, bool) or not isinstance(fit_sample, int) or 0 < fit_sample < 1000 \
-                or fit_sample < 0:
-            _invalid("topic_fit_sample", fit_sample, "use 0 (every text) or a sample of 1000 texts or more")
+        sample = self.topic_fit_sample
+        if isinstance(sample, bool) or not isinstance(sample, int) or (sample != 0 and sample < 1000):
+            _invalid("topic_fit_sample", sample, "use 0 (every text) or a sample of 1000 texts or more")
         _check_range("topic_drift_unclustered_share", self.topic_drift_unclustered_share, 0.0, 1.0,
                      "a share of all texts (1 turns the rule off)", open_low=True)
         _check_range("topic_drift_similarity_drop", self.topic_drift_similarity_drop, 0.0, 2.0,

@@ -149,12 +149,11 @@ class TopicModel:
         self.n_fit_ = n
         # The rows the reducer and the clusterer see: all of them, or a seeded sample of fit_sample.
         self.sample_ = self._sample(n)
-        seen = self.sample_.size if self.sample_ is not None else n
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(seen)
+        rows = self.sample_ if self.sample_ is not None else np.arange(n)
+        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(rows.size)
         labels = np.full(n, -1, dtype=np.int64)
-        if seen >= max(self.min_fit_size, 2 * self.min_cluster_size_):
-            rows = self.sample_ if self.sample_ is not None else slice(None)
-            labels[rows] = self._cluster(self._reduce(X[rows]))
+        if rows.size >= max(self.min_fit_size, 2 * self.min_cluster_size_):
+            labels[rows] = self._cluster(self._reduce(X if self.sample_ is None else X[rows]))
         # (Otherwise too little data to find structure: everything waits as unclustered.)
         labels = self._order_by_size(labels)
         k = int(labels.max()) + 1 if n and labels.max() >= 0 else 0
