@@ -74,7 +74,8 @@ def grid(name: str) -> list[dict]:
                         continue
                     clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=min(ms, mcs),
                                                 cluster_selection_method=selection, core_dist_n_jobs=1)
-                    model = TopicModel(reducer=_Fixed(Z), clusterer=clusterer, min_cluster_size=mcs).fit(X)
+                    model = TopicModel(reducer=Precomputed(Z), clusterer=clusterer,
+                                       min_cluster_size=mcs).fit(X)
                     labels = model.labels_
                     scored = np.where(labels < 0, labels.max() + 1, labels)
                     out.append({"set": name, "n": len(X), "gold": len(set(gold)), "selection": selection,
@@ -85,7 +86,7 @@ def grid(name: str) -> list[dict]:
     return out
 
 
-class _Fixed:
+class Precomputed:
     """A reducer that returns a precomputed reduction (the grid reduces each sample once)."""
 
     def __init__(self, Z: np.ndarray) -> None:

@@ -5,9 +5,10 @@ Run ``python -m bench quality`` from the repository root. Reads the dev suite fr
 what the product writes with the shared scoring scripts (``../shared/eval`` or ``$TURRET_SHARED_EVAL``).
 
 Intent sets (banking77 train+test, banking77 test alone, hwu64), each at 1k, 3k and all texts (a seeded random
-sample): the texts are written as JSON Lines and clustered by ``turret cluster`` (a subprocess on product
-defaults); its output is scored with ``eval_clusters.py`` (ARI, NMI, unclustered share, topics) and
-``eval_labels.py`` (label match@1). Beside it, in the same run on the same embeddings (the product's
+sample), and ``small_intents`` (30 texts of each of the two sets' 141 intents, at its own size only): the
+texts are written as JSON Lines and clustered by ``turret cluster`` (a subprocess on product defaults); its
+output is scored with ``eval_clusters.py`` (ARI, NMI, unclustered share, topics) and ``eval_labels.py``
+(label match@1). Beside it, in the same run on the same embeddings (the product's
 embedder, cached in bench/results/): BERTopic's defaults (precomputed embeddings) and KMeans told the true
 number of intents. hwu64 also gets the NMI of the product's themes against its 18 scenarios.
 
@@ -17,7 +18,7 @@ conversation-aware journey topic of each turn (``marts.fct_events.journey_topic_
 ``eval_journeys.py``: JS divergence of switch transitions, switch F1, switch rate against gold, and which gold
 domains (>= 2% of turns) are the majority of at least one journey topic.
 
-Flags (``python -m bench.quality ...``): ``--sets a,b`` (default: all five), ``--sizes 1000,3000,all``,
+Flags (``python -m bench.quality ...``): ``--sets a,b`` (default: all six), ``--sizes 1000,3000,all``,
 ``--skip-bertopic``, ``--skip-dialogues``. Output: one table on stdout and bench/results/quality.json.
 """
 
@@ -40,7 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 BENCH_MODEL = "all-MiniLM-L6-v2"
 SEED = 0
-INTENT_SETS = ("banking77", "banking77_test", "hwu64")
+INTENT_SETS = ("banking77", "banking77_test", "hwu64", "small_intents")
+# "small_intents": banking77 and hwu64 together, a seeded 30 texts of each of their 141 intents (4,230 texts):
+# many small intents, as in a 150-intent assistant set of 4,500 queries, where the suite's own sets have
+# about 170 texts per intent. Measured at its own size only.
+SMALL_INTENTS_PER_INTENT = 30
+FIXED_SIZE_SETS = {"small_intents": ("all",)}
 DIALOGUE_SETS = ("sgd_dev", "multiwoz")
 DIALOGUE_FILES = {"sgd_dev": "sgd_dev/events_dev.jsonl", "multiwoz": "multiwoz/events.jsonl"}
 DEFAULT_SIZES = ("1000", "3000", "all")
@@ -62,6 +68,8 @@ def eval_dir() -> Path:
 
 def load_intents(name: str) -> list[dict]:
     """Rows ``{id, text, label[, scenario]}`` of an intent set."""
+    if name == "small_intents":
+        return small_intents()
     root = data_dir()
     files = {
         "banking77": [root / "banking77" / "train.jsonl", root / "banking77" / "test.jsonl"],
@@ -73,6 +81,23 @@ def load_intents(name: str) -> list[dict]:
         with open(path, encoding="utf-8") as f:
             rows.extend(json.loads(line) for line in f if line.strip())
     return rows
+
+
+def small_intents(per_intent: int = SMALL_INTENTS_PER_INTENT) -> list[dict]:
+    """A seeded ``per_intent`` texts of every intent of banking77 (train+test) and hwu64. The two sets share
+    no intent name, so labels stay as they are (``eval_labels.py`` reads them as names); ids get their set's
+    prefix ("hwu64:12")."""
+    rng = np.random.default_rng(SEED)
+    out = []
+    for name in ("banking77", "hwu64"):
+        by_intent: dict[str, list[dict]] = {}
+        for r in load_intents(name):
+            by_intent.setdefault(r["label"], []).append(r)
+        for label, members in sorted(by_intent.items()):
+            for i in sorted(rng.choice(len(members), min(per_intent, len(members)), replace=False)):
+                r = members[i]
+                out.append({"id": f"{name}:{r['id']}", "text": r["text"], "label": label})
+    return out
 
 
 def sample(rows: list[dict], size: str) -> list[dict]:
@@ -199,7 +224,7 @@ def intent_set(name: str, sizes: list[str], *, skip_bertopic: bool) -> list[dict
     X_all = embed([r["text"] for r in rows_all], RESULTS / f"quality_{name}_minilm.npy")
     index = {r["id"]: i for i, r in enumerate(rows_all)}
     results = []
-    for size in sizes:
+    for size in FIXED_SIZE_SETS.get(name, sizes):
         rows = sample(rows_all, size)
         if size != "all" and int(size) >= 0.9 * len(rows_all):
             continue  # (nearly) the whole set: "all" covers it
