@@ -11,7 +11,9 @@ have picked a good size:
 - ``silhouette``: mean cosine silhouette of the final topics (4,000 texts, seeded);
 - ``dbcv``: hdbscan's ``relative_validity_`` (density-based cluster validity);
 - ``persistence``: the summed persistence of the selected hdbscan clusters;
-- ``rule+silhouette``: the geometric mean of the rule's size (weight 2/3) and the silhouette's (1/3).
+- ``rule+silhouette``: the geometric mean of the rule's size (weight 2/3) and the silhouette's (1/3);
+- ``subject size``: the product's automatic size (``auto_min_cluster_size``: the rule, or a third of the
+  subject size read from the neighbour-similarity profile where that is smaller).
 
 Cases: banking77 (train+test) and hwu64 at 1k, 3k and all texts (the suite, ~13-170 texts per intent), and
 the two sets' 141 intents together at 15, 30, 60 and 100 texts per intent (``bench.quality.small_intents``).
@@ -78,8 +80,8 @@ def ladder(X: np.ndarray, gold: list[str]) -> list[dict]:
     return rows
 
 
-def picks(rows: list[dict], n: int) -> dict[str, int]:
-    from turret.topics.engine import default_min_cluster_size
+def picks(rows: list[dict], X: np.ndarray) -> dict[str, int]:
+    from turret.topics.engine import auto_min_cluster_size, default_min_cluster_size
 
     def nearest(size: float) -> int:
         return min((r["size"] for r in rows), key=lambda s: abs(np.log(s / size)))
@@ -87,10 +89,11 @@ def picks(rows: list[dict], n: int) -> dict[str, int]:
     def argmax(key: str) -> int:
         return max(rows, key=lambda r: (r[key], r["size"]))["size"]
 
-    rule = default_min_cluster_size(n)
+    rule = default_min_cluster_size(X.shape[0])
     blend = np.exp(SILHOUETTE_WEIGHT * np.log(argmax("silhouette")) + (1 - SILHOUETTE_WEIGHT) * np.log(rule))
     return {"rule": nearest(rule), "silhouette": argmax("silhouette"), "dbcv": argmax("dbcv"),
-            "persistence": argmax("persistence"), "rule+silhouette": nearest(blend)}
+            "persistence": argmax("persistence"), "rule+silhouette": nearest(blend),
+            "subject size": nearest(auto_min_cluster_size(X)[0])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             X = embed(texts, RESULTS / f"quality_{name.split()[0]}_minilm.npy")
         steps = ladder(X, gold)
         best = max(steps, key=lambda r: r["ari"])
-        chosen = picks(steps, len(rows))
+        chosen = picks(steps, X)
         by_size = {r["size"]: r for r in steps}
         entry = {"case": name, "texts": len(rows), "intents": len(set(gold)), "ladder": steps,
                  "best": best["size"],

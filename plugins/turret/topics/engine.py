@@ -25,6 +25,11 @@ from turret.topic_defaults import (  # noqa: F401  (re-exported: the engine's pu
     MIN_SAMPLES,
     OUTLIER_THRESHOLD,
     REFINE_ITERATIONS,
+    SUBJECT_SIZE_FRACTION,
+    SUBJECT_SIZE_MAX_RANK,
+    SUBJECT_SIZE_MAX_SHARPNESS,
+    SUBJECT_SIZE_PROBES,
+    SUBJECT_SIZE_PROMINENCE,
 )
 from turret.topics.reduce import UMAPReducer, l2_normalize
 
@@ -51,6 +56,67 @@ def default_min_cluster_size(n: int) -> int:
     bucket = 1 << (int(n).bit_length() - 1)
     return max(MIN_CLUSTER_SIZE_FLOOR,
                int(round(MIN_CLUSTER_SIZE_SCALE * bucket ** MIN_CLUSTER_SIZE_EXPONENT)))
+
+
+def subject_size(
+    X: np.ndarray,
+    *,
+    probes: int = SUBJECT_SIZE_PROBES,
+    max_rank: int = SUBJECT_SIZE_MAX_RANK,
+    prominence: float = SUBJECT_SIZE_PROMINENCE,
+    max_sharpness: float = SUBJECT_SIZE_MAX_SHARPNESS,
+    random_state: int = 0,
+) -> float | None:
+    """How many texts one subject typically holds, read from the texts alone; None when they show no scale.
+
+    For a seeded sample of ``probes`` rows, the cosine to the 1st, 2nd, ... k-th nearest other row, averaged:
+    it falls slowly among a subject's own texts, fastest where they run out and the next subject's texts
+    begin, then slowly again. The rank where it falls fastest per half-octave of rank (between rank 4 and
+    n/8, at most ``max_rank``) is the subject size, provided it falls there at least ``prominence`` times as
+    fast as at the largest ranks read. Texts of one domain of closely related intents fall ever faster
+    with rank, without an edge: None. So does a cliff, a fall over ``max_sharpness`` times the median fall:
+    groups of near-identical texts (a template with its slots filled), not subjects. Rows are unit vectors.
+    """
+    n = X.shape[0]
+    cap = min(max_rank, n // 8)
+    if cap < 16:
+        return None
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(n, size=min(probes, n), replace=False))
+    X = np.asarray(X, dtype=np.float32)
+    total = np.zeros(cap, dtype=np.float64)
+    for start in range(0, rows.size, 256):
+        chunk = rows[start : start + 256]
+        S = X[chunk] @ X.T
+        S[np.arange(chunk.size), chunk] = -np.inf  # not its own neighbour
+        top = -np.partition(-S, cap - 1, axis=1)[:, :cap]
+        total += -np.sort(-top, axis=1).sum(axis=0)
+    profile = total / rows.size  # mean cosine to the k-th nearest neighbour, k = 1..cap
+    ranks = 2.0 ** np.arange(0.0, np.log2(cap) + 1e-9, 0.5)
+    values = np.interp(np.log(ranks), np.log(np.arange(1, cap + 1)), profile)
+    fall = -np.diff(values)  # per half-octave
+    middle = np.sqrt(ranks[1:] * ranks[:-1])
+    usable = np.flatnonzero(middle >= 4)
+    if usable.size < 4:
+        return None
+    edge = usable[np.argmax(fall[usable])]
+    tail = fall[-2:].max()
+    if edge >= fall.size - 2 or fall[edge] < prominence * tail:
+        return None
+    if fall[edge] > max_sharpness * float(np.median(fall[usable])):
+        return None
+    return float(middle[edge])
+
+
+def auto_min_cluster_size(X: np.ndarray, *, random_state: int = 0) -> tuple[int, float | None]:
+    """The engine's automatic ``min_cluster_size`` for unit rows ``X``, and the subject size it read: the rule
+    of n (``default_min_cluster_size``), or ``SUBJECT_SIZE_FRACTION`` of the subject size where the texts show
+    smaller subjects than the rule expects (never larger than the rule)."""
+    rule = default_min_cluster_size(X.shape[0])
+    size = subject_size(X, random_state=random_state)
+    if size is None:
+        return rule, None
+    return min(rule, max(MIN_CLUSTER_SIZE_FLOOR, int(round(SUBJECT_SIZE_FRACTION * size)))), size
 
 
 def nearest_centroid(
@@ -150,10 +216,16 @@ class TopicModel:
         # The rows the reducer and the clusterer see: all of them, or a seeded sample of fit_sample.
         self.sample_ = self._sample(n)
         rows = self.sample_ if self.sample_ is not None else np.arange(n)
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(rows.size)
+        fit_rows = X if self.sample_ is None else X[rows]
+        if self.min_cluster_size:
+            self.min_cluster_size_, self.subject_size_ = self.min_cluster_size, None
+        else:
+            self.min_cluster_size_, self.subject_size_ = auto_min_cluster_size(
+                fit_rows, random_state=self.random_state
+            )
         labels = np.full(n, -1, dtype=np.int64)
         if rows.size >= max(self.min_fit_size, 2 * self.min_cluster_size_):
-            labels[rows] = self._cluster(self._reduce(X if self.sample_ is None else X[rows]))
+            labels[rows] = self._cluster(self._reduce(fit_rows))
         # (Otherwise too little data to find structure: everything waits as unclustered.)
         labels = self._order_by_size(labels)
         k = int(labels.max()) + 1 if n and labels.max() >= 0 else 0

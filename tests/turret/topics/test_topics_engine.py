@@ -11,9 +11,11 @@ from turret.topics.engine import (
     ASSIGNED_NEAREST,
     ASSIGNED_PENDING,
     TopicModel,
+    auto_min_cluster_size,
     default_min_cluster_size,
     fold_clusters,
     nearest_centroid,
+    subject_size,
 )
 from turret.topics.reduce import NoReducer, PCAReducer, make_reducer
 
@@ -107,6 +109,56 @@ def test_a_fit_larger_than_its_sample_clusters_the_sample_and_puts_the_rest_in_t
     whole = blob_model(fit_sample=None).fit(X)
     assert whole.sample_ is None and whole.min_cluster_size_ == default_min_cluster_size(len(X))
     assert blob_model(fit_sample=len(X)).fit(X).sample_ is None
+
+
+@pytest.mark.parametrize(("n_per", "k"), [(30, 150), (40, 100)])
+def test_subject_size_is_read_from_where_neighbour_similarity_falls_fastest(n_per, k):
+    X, _, _ = blobs(n_per, k, spread=0.3)
+    size = subject_size(X)
+    assert size is not None and n_per / 1.5 <= size <= n_per * 1.5
+    # A topic must hold a third of it, and never more than the rule of n asks.
+    chosen, read = auto_min_cluster_size(X)
+    assert read == size
+    assert chosen == min(default_min_cluster_size(len(X)), max(5, round(size / 3)))
+
+
+def test_texts_without_separate_subjects_keep_the_rule_of_n():
+    rng = np.random.default_rng(0)
+    uniform = rng.standard_normal((4000, 32))
+    uniform /= np.linalg.norm(uniform, axis=1, keepdims=True)
+    # Subjects that overlap as much as one domain's intents do: similarity falls ever faster, no edge.
+    overlapping, _, _ = blobs(30, 150, spread=0.5)
+    for X in (uniform.astype(np.float32), overlapping):
+        assert subject_size(X) is None
+        assert auto_min_cluster_size(X) == (default_min_cluster_size(len(X)), None)
+    small, _, _ = blobs(4, 20)
+    assert subject_size(small) is None  # too few texts to read ranks from
+
+
+def test_groups_of_near_identical_texts_are_a_cliff_not_a_subject():
+    # 20 subjects, each of 10 templates filled 15 ways: similarity falls off a cliff after 15 texts.
+    rng = np.random.default_rng(1)
+
+    def unit(A):
+        return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+    subjects = unit(rng.standard_normal((20, 32)))
+    templates = unit(np.repeat(subjects, 10, axis=0) + 0.25 * rng.standard_normal((200, 32)))
+    filled = unit(np.repeat(templates, 15, axis=0) + 0.04 * rng.standard_normal((3000, 32)))
+    assert subject_size(filled.astype(np.float32), max_sharpness=np.inf) == pytest.approx(13.45, abs=0.01)
+    assert subject_size(filled.astype(np.float32)) is None
+
+
+def test_a_fit_of_many_small_subjects_uses_smaller_topics_than_the_rule_of_n():
+    X, gold, _ = blobs(30, 150, spread=0.3)
+    model = TopicModel(reducer=NoReducer()).fit(X)
+    assert model.subject_size_ is not None
+    assert model.min_cluster_size_ == 9 < default_min_cluster_size(len(X))
+    # An explicit size is taken as it is: the rule's 29, a whole subject, merges subjects by the dozen.
+    fixed = TopicModel(reducer=NoReducer(), min_cluster_size=29).fit(X)
+    assert fixed.min_cluster_size_ == 29 and fixed.subject_size_ is None
+    assert model.n_topics_ >= 0.7 * 150 > 2 * fixed.n_topics_
+    assert adjusted_rand_score(gold, model.labels_) > adjusted_rand_score(gold, fixed.labels_) + 0.3
 
 
 def test_too_few_texts_are_all_unclustered():
