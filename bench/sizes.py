@@ -1,13 +1,12 @@
-"""``python -m bench sizes``: could the topic size follow the data rather than the number of texts?
+"""``python -m bench sizes``: how should the topic size follow the data?
 
-The engine's ``min_cluster_size`` follows n alone (``turret.topics.engine.default_min_cluster_size``). On
-the dev suite's sets every intent holds about 170 texts, and the rule was chosen there; a set of many small
-intents (a 150-intent assistant set of 4,500 queries holds 30 per intent) wants much smaller topics at the
-same n. This bench measures, on the same UMAP reduction of each case, hdbscan at a ladder of sizes finished
-like the engine (outliers to the nearest topic, k-means passes), and asks which label-free criterion would
-have picked a good size:
+The rule of n (``turret.topics.engine.default_min_cluster_size``) was chosen on the dev suite, whose sets
+hold about 170 texts per intent; a set of many small intents (a 150-intent assistant set of 4,500 queries
+holds 30 per intent) wants much smaller topics at the same n. This bench measures, on the same UMAP
+reduction of each case, hdbscan at a ladder of sizes finished like the engine (outliers to the nearest
+topic, k-means passes), and asks which label-free selector picks a good size:
 
-- ``rule``: the engine's default for the case's n;
+- ``rule``: the rule of n alone;
 - ``silhouette``: mean cosine silhouette of the final topics (4,000 texts, seeded);
 - ``dbcv``: hdbscan's ``relative_validity_`` (density-based cluster validity);
 - ``persistence``: the summed persistence of the selected hdbscan clusters;
@@ -18,8 +17,9 @@ have picked a good size:
 Cases: banking77 (train+test) and hwu64 at 1k, 3k and all texts (the suite, ~13-170 texts per intent), and
 the two sets' 141 intents together at 15, 30, 60 and 100 texts per intent (``bench.quality.small_intents``).
 Each selector's regret is the best ARI on the ladder less the ARI at the size it picks; gold labels only
-score, never pick. Reads the data from ``$TURRET_SHARED_DATA`` or ``../shared/data`` and exits 0 with a
-message when it is absent. Writes bench/results/sizes.json.
+score, never pick. Last, the product's share of the subject size (a third) against other shares, scored on
+each family of cases alone. Reads the data from ``$TURRET_SHARED_DATA`` or ``../shared/data`` and exits 0
+with a message when it is absent. Writes bench/results/sizes.json.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from bench.defaults import Precomputed
 from bench.quality import RESULTS, SEED, data_dir, embed, load_intents, sample, small_intents
 
 LADDER = (5, 7, 10, 14, 20, 28, 40, 56, 80, 113, 160)
+# Shares of the subject size tried for the product's selector, chosen on each family of cases alone.
+FRACTIONS = (0.2, 0.25, 1 / 3, 0.4, 0.5)
 SILHOUETTE_SAMPLE = 4000
 SILHOUETTE_WEIGHT = 1 / 3
 
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if not data_dir().exists():
         print(f"sizes: {data_dir()} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0
+    from turret.topics.engine import subject_size
+
     results = []
     for name, rows in cases().items():
         started = time.perf_counter()
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = picks(steps, X)
         by_size = {r["size"]: r for r in steps}
         entry = {"case": name, "texts": len(rows), "intents": len(set(gold)), "ladder": steps,
+                 "subject_size": subject_size(X),
                  "best": best["size"],
                  "picks": {k: {"size": s, "topics": by_size[s]["topics"], "ari": by_size[s]["ari"],
                                "regret": round(best["ari"] - by_size[s]["ari"], 4)}
@@ -130,9 +135,32 @@ def main(argv: list[str] | None = None) -> int:
         small = [e["picks"][key]["regret"] for e in results if e["case"].startswith("141")]
         print(f"  {key:16} suite {np.mean(suite):.3f} / {max(suite):.3f}   "
               f"many small intents {np.mean(small):.3f} / {max(small):.3f}")
+    fractions(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "sizes.json").write_text(json.dumps(results, indent=1) + "\n")
     return 0
+
+
+def fractions(results: list[dict]) -> None:
+    """The product selector's share of the subject size, scored on each family alone (leave-one-out)."""
+    from turret.topics.engine import MIN_CLUSTER_SIZE_FLOOR, default_min_cluster_size
+
+    families = {"suite": [e for e in results if not e["case"].startswith("141")],
+                "many small intents": [e for e in results if e["case"].startswith("141")]}
+    print("\nshare of the subject size (mean regret over the cases that show a subject size):")
+    for fraction in FRACTIONS:
+        line = f"  {fraction:.2f}"
+        for family, entries in families.items():
+            regrets = []
+            for e in entries:
+                if e["subject_size"] is None:
+                    continue
+                size = min(default_min_cluster_size(e["texts"]),
+                           max(MIN_CLUSTER_SIZE_FLOOR, round(fraction * e["subject_size"])))
+                at = min(e["ladder"], key=lambda r: abs(np.log(r["size"] / size)))
+                regrets.append(max(r["ari"] for r in e["ladder"]) - at["ari"])
+            line += f"   {family} {np.mean(regrets):.3f} (worst {max(regrets):.3f})" if regrets else ""
+        print(line)
 
 
 def _small_vectors(texts: list[str]) -> np.ndarray:

@@ -106,7 +106,7 @@ class Settings:
     # values; the engine's tuned numbers come from turret.topic_defaults so they are written down once.
     topic_reducer: str = topic_defaults.REDUCER  # umap | pca | none
     topic_reducer_components: int = topic_defaults.REDUCER_COMPONENTS
-    topic_min_cluster_size: int = 0  # 0: automatic (turret.topics.engine.default_min_cluster_size)
+    topic_min_cluster_size: int = 0  # 0: automatic (turret.topics.engine.auto_min_cluster_size)
     topic_min_samples: int = topic_defaults.MIN_SAMPLES
     topic_outlier_threshold: float = topic_defaults.OUTLIER_THRESHOLD
     topic_assign_threshold: float = topic_defaults.ASSIGN_THRESHOLD

@@ -6,7 +6,7 @@ them as defaults without importing numpy and the topic package; ``turret.topics.
 Chosen on the whole dev suite (banking77, hwu64, sgd_dev, multiwoz: four sets, each at 1k, 3k and all
 texts), never on one set, with leave-one-set-out figures; ``python -m bench defaults`` reproduces the
 choice and docs/topics_engine.md records the figures. Nothing here needs gold labels at run time: what
-depends on the data follows from the number of texts.
+depends on the data follows from the number of texts and from the subject size the texts themselves show.
 """
 
 # Reduction before hdbscan: UMAP (cosine) to 5 dimensions with 15 neighbours, as BERTopic does. On the same

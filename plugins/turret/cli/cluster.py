@@ -71,6 +71,16 @@ def write_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
                 f.write(json.dumps({c: row[c] for c in columns}, ensure_ascii=False) + "\n")
 
 
+def _size_note(model: Any) -> str:
+    """Where the topic size came from, for the summary."""
+    size = model.min_cluster_size_
+    if model.size_source_ == "given":
+        return f"{size} texts (--min-topic-size)"
+    if model.size_source_ == "subjects":
+        return f"{size} texts (a third of the subjects of about {model.subject_size_:.0f} texts they show)"
+    return f"{size} texts (from the number of texts)"
+
+
 def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None = None,
                   embedder: Any = None, labeler: Any = None, progress: bool = True) -> dict[str, Any]:
     """Topic id per text (-1 for empty or unclustered ones), the labels, kinds and themes by topic id, the
@@ -155,7 +165,8 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
               help="Copied to the output when the input has it.")
 @click.option("--min-topic-size", type=click.IntRange(min=2), default=None,
               help="Smallest topic (hdbscan min_cluster_size). Default: from the number of texts "
-                   "(5 up to 1k, 16 at 2k-4k, 55 at 8k-16k).")
+                   "(5 up to 1k, 16 at 2k-4k, 55 at 8k-16k), or a third of the subjects the texts "
+                   "show where those are smaller.")
 def cluster(input_path: Path, field: str, output: Path, id_column: str, min_topic_size: int | None) -> None:
     """Cluster the texts of a file into topics, outside any project."""
     # Every mistake is one line ("Error: ..."), found before minutes of clustering, and creates nothing.
@@ -209,6 +220,7 @@ def cluster(input_path: Path, field: str, output: Path, id_column: str, min_topi
         sizes[t] = sizes.get(t, 0) + 1
     n_topics = len([t for t in sizes if t >= 0])
     click.echo(f"{len(rows)} rows, {n_topics} topics, unclustered {sizes.get(-1, 0) / len(rows):.1%}")
+    click.echo(f"smallest topic: {_size_note(result['model'])}")
     ranked = sorted((t for t in sizes if t >= 0), key=lambda t: (-sizes[t], t))
     for t in ranked[:SUMMARY_TOPICS]:
         note = "  (conversational)" if kinds[t] == "conversational" else ""

@@ -217,12 +217,16 @@ class TopicModel:
         self.sample_ = self._sample(n)
         rows = self.sample_ if self.sample_ is not None else np.arange(n)
         fit_rows = X if self.sample_ is None else X[rows]
+        # Where the size came from: "given", the "rule" of n, or the "subjects" the texts show.
         if self.min_cluster_size:
             self.min_cluster_size_, self.subject_size_ = self.min_cluster_size, None
+            self.size_source_ = "given"
         else:
             self.min_cluster_size_, self.subject_size_ = auto_min_cluster_size(
                 fit_rows, random_state=self.random_state
             )
+            rule = default_min_cluster_size(fit_rows.shape[0])
+            self.size_source_ = "subjects" if self.min_cluster_size_ < rule else "rule"
         labels = np.full(n, -1, dtype=np.int64)
         if rows.size >= max(self.min_fit_size, 2 * self.min_cluster_size_):
             labels[rows] = self._cluster(self._reduce(fit_rows))

@@ -464,6 +464,7 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         "texts": len(event_ids),
         "topics": k,
         "min_cluster_size": fitted.min_cluster_size_,
+        "min_cluster_size_from": fitted.size_source_,  # "rule" of n, "subjects" the texts show, or "given"
         "lineage": changes,
         "kept_by_hysteresis": kept,
         "splits_folded": folded,

@@ -65,6 +65,7 @@ def test_csv_in_csv_out(run, rows, tmp_path):
     assert {r["topic_kind"] for r in live} == {"subject"}  # five subjects, no chit-chat among them
     assert all(r["theme_id"] != "" and r["theme_label"] for r in live)
     assert "topics, unclustered" in result.output and f"wrote {dst}" in result.output
+    assert "smallest topic: 5 texts (from the number of texts)" in result.output
 
 
 def test_jsonl_in_jsonl_out_with_other_id_column(run, rows, tmp_path):
@@ -72,6 +73,7 @@ def test_jsonl_in_jsonl_out_with_other_id_column(run, rows, tmp_path):
     src.write_text("".join(json.dumps({"key": r["id"], "prompt": r["prompt"]}) + "\n" for r in rows))
     result = run(src, "--field", "prompt", "--output", dst, "--id-column", "key", "--min-topic-size", 5)
     assert result.exit_code == 0, result.output
+    assert "smallest topic: 5 texts (--min-topic-size)" in result.output
     out_rows = [json.loads(line) for line in dst.read_text().splitlines()]
     assert list(out_rows[0]) == ["key", "topic_id", "topic_label", "topic_kind", "theme_id", "theme_label"]
     check_output([{**r, "id": r["key"]} for r in out_rows], rows)

@@ -152,11 +152,11 @@ def test_groups_of_near_identical_texts_are_a_cliff_not_a_subject():
 def test_a_fit_of_many_small_subjects_uses_smaller_topics_than_the_rule_of_n():
     X, gold, _ = blobs(30, 150, spread=0.3)
     model = TopicModel(reducer=NoReducer()).fit(X)
-    assert model.subject_size_ is not None
+    assert model.subject_size_ is not None and model.size_source_ == "subjects"
     assert model.min_cluster_size_ == 9 < default_min_cluster_size(len(X))
     # An explicit size is taken as it is: the rule's 29, a whole subject, merges subjects by the dozen.
     fixed = TopicModel(reducer=NoReducer(), min_cluster_size=29).fit(X)
-    assert fixed.min_cluster_size_ == 29 and fixed.subject_size_ is None
+    assert fixed.min_cluster_size_ == 29 and fixed.subject_size_ is None and fixed.size_source_ == "given"
     assert model.n_topics_ >= 0.7 * 150 > 2 * fixed.n_topics_
     assert adjusted_rand_score(gold, model.labels_) > adjusted_rand_score(gold, fixed.labels_) + 0.3
 
