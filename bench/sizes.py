@@ -24,6 +24,7 @@ with a message when it is absent. Writes bench/results/sizes.json.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -82,8 +83,9 @@ def ladder(X: np.ndarray, gold: list[str]) -> list[dict]:
     return rows
 
 
-def picks(rows: list[dict], X: np.ndarray) -> dict[str, int]:
-    from turret.topics.engine import auto_min_cluster_size, default_min_cluster_size
+def picks(rows: list[dict], n: int, subject: float | None) -> dict[str, int]:
+    """Each selector's size for a case of ``n`` texts whose texts show subjects of ``subject`` texts."""
+    from turret.topics.engine import default_min_cluster_size, min_cluster_size_for
 
     def nearest(size: float) -> int:
         return min((r["size"] for r in rows), key=lambda s: abs(np.log(s / size)))
@@ -91,11 +93,11 @@ def picks(rows: list[dict], X: np.ndarray) -> dict[str, int]:
     def argmax(key: str) -> int:
         return max(rows, key=lambda r: (r[key], r["size"]))["size"]
 
-    rule = default_min_cluster_size(X.shape[0])
+    rule = default_min_cluster_size(n)
     blend = np.exp(SILHOUETTE_WEIGHT * np.log(argmax("silhouette")) + (1 - SILHOUETTE_WEIGHT) * np.log(rule))
     return {"rule": nearest(rule), "silhouette": argmax("silhouette"), "dbcv": argmax("dbcv"),
             "persistence": argmax("persistence"), "rule+silhouette": nearest(blend),
-            "subject size": nearest(auto_min_cluster_size(X)[0])}
+            "subject size": nearest(min_cluster_size_for(n, subject))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             X = embed(texts, RESULTS / f"quality_{name.split()[0]}_minilm.npy")
         steps = ladder(X, gold)
         best = max(steps, key=lambda r: r["ari"])
-        chosen = picks(steps, X)
+        read = subject_size(X)
+        chosen = picks(steps, len(rows), read)
         by_size = {r["size"]: r for r in steps}
         entry = {"case": name, "texts": len(rows), "intents": len(set(gold)), "ladder": steps,
-                 "subject_size": subject_size(X),
+                 "subject_size": read,
                  "best": best["size"],
                  "picks": {k: {"size": s, "topics": by_size[s]["topics"], "ari": by_size[s]["ari"],
                                "regret": round(best["ari"] - by_size[s]["ari"], 4)}
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def fractions(results: list[dict]) -> None:
     """The product selector's share of the subject size, scored on each family alone (leave-one-out)."""
-    from turret.topics.engine import MIN_CLUSTER_SIZE_FLOOR, default_min_cluster_size
+    from turret.topics.engine import min_cluster_size_for
 
     families = {"suite": [e for e in results if not e["case"].startswith("141")],
                 "many small intents": [e for e in results if e["case"].startswith("141")]}
@@ -155,8 +158,7 @@ def fractions(results: list[dict]) -> None:
             for e in entries:
                 if e["subject_size"] is None:
                     continue
-                size = min(default_min_cluster_size(e["texts"]),
-                           max(MIN_CLUSTER_SIZE_FLOOR, round(fraction * e["subject_size"])))
+                size = min_cluster_size_for(e["texts"], e["subject_size"], fraction=fraction)
                 at = min(e["ladder"], key=lambda r: abs(np.log(r["size"] / size)))
                 regrets.append(max(r["ari"] for r in e["ladder"]) - at["ari"])
             line += f"   {family} {np.mean(regrets):.3f} (worst {max(regrets):.3f})" if regrets else ""
@@ -165,12 +167,18 @@ def fractions(results: list[dict]) -> None:
 
 def _small_vectors(texts: list[str]) -> np.ndarray:
     """Vectors of the small-intent cases from the two sets' own caches (every text is in one of them)."""
+    vectors = _suite_vectors()
+    return np.vstack([vectors[t] for t in texts])
+
+
+@functools.lru_cache(maxsize=1)
+def _suite_vectors() -> dict[str, np.ndarray]:
+    """Every text of banking77 and hwu64 with its vector, read once for all small-intent cases."""
     vectors: dict[str, np.ndarray] = {}
     for name in ("banking77", "hwu64"):
-        rows = load_intents(name)
-        own = [r["text"] for r in rows]
+        own = [r["text"] for r in load_intents(name)]
         vectors.update(zip(own, embed(own, RESULTS / f"quality_{name}_minilm.npy"), strict=True))
-    return np.vstack([vectors[t] for t in texts])
+    return vectors
 
 
 if __name__ == "__main__":

@@ -108,15 +108,19 @@ def subject_size(
     return float(middle[edge])
 
 
-def auto_min_cluster_size(X: np.ndarray, *, random_state: int = 0) -> tuple[int, float | None]:
-    """The engine's automatic ``min_cluster_size`` for unit rows ``X``, and the subject size it read: the rule
-    of n (``default_min_cluster_size``), or ``SUBJECT_SIZE_FRACTION`` of the subject size where the texts show
+def min_cluster_size_for(n: int, subject: float | None, *, fraction: float = SUBJECT_SIZE_FRACTION) -> int:
+    """The rule of n (``default_min_cluster_size``), or ``fraction`` of the subject size where the texts show
     smaller subjects than the rule expects (never larger than the rule)."""
-    rule = default_min_cluster_size(X.shape[0])
-    size = subject_size(X, random_state=random_state)
-    if size is None:
-        return rule, None
-    return min(rule, max(MIN_CLUSTER_SIZE_FLOOR, int(round(SUBJECT_SIZE_FRACTION * size)))), size
+    rule = default_min_cluster_size(n)
+    if subject is None:
+        return rule
+    return min(rule, max(MIN_CLUSTER_SIZE_FLOOR, int(round(fraction * subject))))
+
+
+def auto_min_cluster_size(X: np.ndarray, *, random_state: int = 0) -> tuple[int, float | None]:
+    """The engine's automatic ``min_cluster_size`` for unit rows ``X``, and the subject size it read."""
+    subject = subject_size(X, random_state=random_state)
+    return min_cluster_size_for(X.shape[0], subject), subject
 
 
 def nearest_centroid(

@@ -106,7 +106,7 @@ class EngineConfig:
 
     reducer: str = Settings.topic_reducer
     n_components: int = Settings.topic_reducer_components
-    min_cluster_size: int | None = None  # None: engine.default_min_cluster_size(n)
+    min_cluster_size: int | None = None  # None: engine.auto_min_cluster_size(X)
     min_samples: int | None = eng.MIN_SAMPLES
     cluster_selection_method: str = eng.CLUSTER_SELECTION
     outlier_threshold: float = eng.OUTLIER_THRESHOLD
