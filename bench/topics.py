@@ -164,6 +164,19 @@ def assignments(con, project_id: str, field: str) -> dict[str, int]:
                             "and field = ?", [project_id, field]).fetchall())
 
 
+def theme_assignments(con, project_id: str, field: str) -> dict[str, int | None]:
+    """event id -> the theme id of its topic (None: unclustered, or a topic without a theme)."""
+    return dict(con.execute(
+        "select e.event_id, t.theme_id from pipeline.event_topics e left join pipeline.topics t "
+        "on t.project_id = e.project_id and t.field = e.field and t.topic_id = e.topic_id "
+        "where e.project_id = ? and e.field = ?", [project_id, field]).fetchall())
+
+
+def live_themes(con, project_id: str, field: str) -> int:
+    return int(_one(con, "select count(*) from pipeline.themes where project_id = ? and field = ?",
+                    [project_id, field])[0])
+
+
 def _one(con, sql, params):
     return con.execute(sql, params).fetchall()[0]
 
@@ -191,21 +204,31 @@ def stability(ids, texts, gold, X, seed: int = 7) -> dict:
         fit_stats = update_topics(con, settings, run_id="fit-80", mode="auto")
         t_fit = time.perf_counter() - t0
         before = assignments(con, "bench", "prompt")
+        themes_before = theme_assignments(con, "bench", "prompt")
         topics_before = live_topics(con, "bench", "prompt")
+        n_themes = [live_themes(con, "bench", "prompt")]
         add_texts(con, "bench", "prompt", pick(second, ids), pick(second, texts), X[second])
         t0 = time.perf_counter()
         inc_stats = update_topics(con, settings, run_id="hour-20", mode="auto")
         t_inc = time.perf_counter() - t0
         after_inc = assignments(con, "bench", "prompt")
+        themes_inc = theme_assignments(con, "bench", "prompt")
         topics_inc = live_topics(con, "bench", "prompt")
+        n_themes.append(live_themes(con, "bench", "prompt"))
         t0 = time.perf_counter()
         refit_stats = update_topics(con, settings, run_id="refit", mode="refit")
         t_refit = time.perf_counter() - t0
         after = assignments(con, "bench", "prompt")
+        themes_after = theme_assignments(con, "bench", "prompt")
         topics_after = live_topics(con, "bench", "prompt")
+        n_themes.append(live_themes(con, "bench", "prompt"))
         con.close()
     kept_inc = np.mean([after_inc[e] == t for e, t in before.items()])
     kept = np.mean([after[e] == t for e, t in before.items()])
+    # Themes: over the first 80% texts that had a theme, the share whose topic's theme id is the same.
+    themed = [e for e, th in themes_before.items() if th is not None]
+    kept_theme_inc = np.mean([themes_inc.get(e) == themes_before[e] for e in themed]) if themed else 0.0
+    kept_theme = np.mean([themes_after.get(e) == themes_before[e] for e in themed]) if themed else 0.0
     index = {e: i for i, e in enumerate(ids)}
     final_labels = np.array([after[e] for e in ids if e in after])
     final_gold = [gold[index[e]] for e in ids if e in after]
@@ -217,12 +240,15 @@ def stability(ids, texts, gold, X, seed: int = 7) -> dict:
                            "pending": _dim(inc_stats).get("pending"),
                            "discovered_topics": _dim(inc_stats).get("discovered_topics"),
                            "topics": topics_inc,
-                           "kept_id_share_first80": round(float(kept_inc), 4)},
+                           "kept_id_share_first80": round(float(kept_inc), 4),
+                           "kept_theme_share_first80": round(float(kept_theme_inc), 4)},
         "refit_100": {"seconds": round(t_refit, 1), "topics": topics_after,
                       "lineage": _dim(refit_stats)["lineage"],
                       "kept_by_hysteresis": _dim(refit_stats)["kept_by_hysteresis"],
                       "quality": score(final_gold, final_labels)},
         "kept_id_share_first80": round(float(kept), 4),
+        "kept_theme_share_first80": round(float(kept_theme), 4),
+        "themes": n_themes,
         "topic_count_change": round(abs(topics_after - topics_before) / max(1, topics_before), 4),
     }
     print(f"  {json.dumps(out)}", flush=True)
@@ -315,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             and q["turret"]["nmi"] > q["bertopic_defaults"]["nmi"]
         ),
         "kept_id_ge_95pct": results["stability"]["kept_id_share_first80"] >= 0.95,
+        "kept_theme_ge_95pct": results["stability"]["kept_theme_share_first80"] >= 0.95,
         "topic_count_change_le_10pct": results["stability"]["topic_count_change"] <= 0.10,
     }
     print(f"targets: {results['targets']}")

@@ -1,23 +1,23 @@
-"""Parent themes: a few groups of topics, from agglomerative clustering of the topic centroids, with ids
-that stay put from one run to the next (``match_theme_ids``)."""
+"""Parent themes: groups of about ``TOPICS_PER_THEME`` topics, from Ward linkage of the topic centroids, with
+ids that stay put from one run to the next (``match_theme_ids``)."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from turret.topic_defaults import THEME_HYSTERESIS, TOPICS_PER_THEME
 
-def n_themes_for(k: int) -> int:
-    """About sqrt(k) themes: 1 for up to 2 topics, 3 for 9, 10 for 100."""
-    return 1 if k <= 2 else max(1, int(round(math.sqrt(k))))
+
+def n_themes_for(k: int, topics_per_theme: int = TOPICS_PER_THEME) -> int:
+    """round(k / topics_per_theme) themes, at least 1: 1 for up to 5 topics (at 4 per theme), 19 for 77."""
+    return max(1, int(round(k / topics_per_theme)))
 
 
 def assign_themes(centroids: np.ndarray, sizes: np.ndarray, n_themes: int | None = None) -> np.ndarray:
     """Theme index (0..m-1, biggest theme first by member count) of each topic centroid.
 
-    Average linkage on cosine distance: themes group topics whose centroids are close as a whole, without
-    single-link chaining every banking intent into one theme.
+    Ward linkage of the unit centroids merges the two groups whose union adds the least spread, so a theme is
+    a compact group of topics, not a chain of neighbours, and big groups do not swallow small ones.
     """
     k = centroids.shape[0]
     if k == 0:
@@ -25,15 +25,52 @@ def assign_themes(centroids: np.ndarray, sizes: np.ndarray, n_themes: int | None
     m = min(k, n_themes or n_themes_for(k))
     if m <= 1:
         return np.zeros(k, dtype=np.int64)
-    from sklearn.cluster import AgglomerativeClustering
+    from scipy.cluster.hierarchy import fcluster, linkage
 
-    raw = AgglomerativeClustering(n_clusters=m, metric="cosine", linkage="average").fit_predict(centroids)
+    C = np.asarray(centroids, dtype=np.float64)
+    C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+    groups = fcluster(linkage(C, method="ward"), m, criterion="maxclust") - 1
+    _, raw = np.unique(groups, return_inverse=True)
+    m = int(raw.max()) + 1
     totals = np.bincount(raw, weights=np.asarray(sizes, dtype=np.float64), minlength=m)
     first = np.array([np.argmax(raw == t) for t in range(m)])
     order = np.lexsort((first, -totals))
     remap = np.empty(m, dtype=np.int64)
     remap[order] = np.arange(m)
     return remap[raw]
+
+
+def keep_previous_themes(
+    centroids: np.ndarray, groups: np.ndarray, previous: np.ndarray, margin: float = THEME_HYSTERESIS
+) -> tuple[np.ndarray, int]:
+    """Hysteresis: a topic that was in (the group matched to) its old theme and now lands in another group
+    goes back, unless the new group's centre is closer to it by more than ``margin`` (cosine). Returns the
+    groups (renumbered 0..m-1 in first-seen order when a group empties) and how many topics were kept back.
+
+    ``groups``: the new group of each topic; ``previous``: the group index of each topic's old theme after
+    ``match_theme_ids``, -1 for a topic that had none or whose theme matched no group.
+    """
+    groups = np.asarray(groups, dtype=np.int64).copy()
+    previous = np.asarray(previous, dtype=np.int64)
+    moved = np.flatnonzero((previous >= 0) & (previous != groups))
+    if not len(moved):
+        return groups, 0
+    C = np.asarray(centroids, dtype=np.float64)
+    C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+    sums = np.zeros((int(groups.max()) + 1, C.shape[1]))
+    np.add.at(sums, groups, C)
+
+    def closeness(rows: np.ndarray, to: np.ndarray) -> np.ndarray:
+        # Cosine to the centre of the group's other members: a small group's centre leans towards each member.
+        centre = sums[to] - np.where((groups[rows] == to)[:, None], C[rows], 0.0)
+        norms = np.linalg.norm(centre, axis=1)
+        cosine = np.einsum("ij,ij->i", C[rows], centre) / np.maximum(norms, 1e-12)
+        return np.where(norms > 1e-12, cosine, -1.0)  # a group of this topic alone: no pull
+
+    back = closeness(moved, previous[moved]) >= closeness(moved, groups[moved]) - margin
+    groups[moved[back]] = previous[moved[back]]
+    _, groups = np.unique(groups, return_inverse=True)
+    return groups.astype(np.int64), int(back.sum())
 
 
 def match_theme_ids(

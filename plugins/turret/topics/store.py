@@ -32,7 +32,7 @@ import numpy as np
 from turret.embed import has_embeddings_table
 from turret.settings import Settings
 from turret.topics import engine as eng
-from turret.topics.hierarchy import assign_themes, match_theme_ids
+from turret.topics.hierarchy import assign_themes, keep_previous_themes, match_theme_ids
 from turret.topics.matching import match_topics
 from turret.topics.reduce import make_reducer
 
@@ -569,8 +569,9 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
 
 
 def _assign_themes(con, pid: str, field: str) -> None:
-    """Group the live topics into ~sqrt(k) themes; a group keeps the id of the old theme it shares most
-    topics with (``match_theme_ids``), so theme ids hold from run to run like topic ids. Theme names are
+    """Group the live topics into themes (``assign_themes``); a group keeps the id of the old theme it shares
+    most topics with (``match_theme_ids``), and a topic stays in its old theme unless another is clearly
+    closer (``keep_previous_themes``), so theme ids hold from run to run like topic ids. Theme names are
     filled by label_topics."""
     ids, C, n = _load_centroids(con, pid, field)
     groups = assign_themes(C, n)
@@ -581,7 +582,12 @@ def _assign_themes(con, pid: str, field: str) -> None:
     ).fetchall())
     row = _one(con, "select next_theme_id from pipeline.topic_models where project_id = ? and field = ?",
                [pid, field])
-    group_ids, next_theme = match_theme_ids(previous, groups, ids, int(row[0] or 0) if row else 0)
+    first_fresh = int(row[0] or 0) if row else 0
+    group_ids, _ = match_theme_ids(previous, groups, ids, first_fresh)
+    group_of_theme = {theme: g for g, theme in enumerate(group_ids)}
+    old_group = np.asarray([group_of_theme.get(previous.get(t, -1), -1) for t in ids], dtype=np.int64)
+    groups, _kept = keep_previous_themes(C, groups, old_group)
+    group_ids, next_theme = match_theme_ids(previous, groups, ids, first_fresh)
     themes = np.asarray([group_ids[g] for g in groups.tolist()], dtype=np.int64)
     _exec(con, "update pipeline.topic_models set next_theme_id = ? where project_id = ? and field = ?",
           [next_theme, pid, field])

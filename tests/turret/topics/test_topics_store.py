@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import numpy as np
 import pytest
 from turret.label import KeywordLabeler
 from turret.topics import DEFAULT_CONFIG, TopicsError, label_topics, update_topics
+from turret.topics.hierarchy import n_themes_for
 
 P, F = "p1", "prompt"
 TABLES = {
@@ -67,7 +67,7 @@ def test_first_run_fits_and_writes_contract_rows(loaded, settings):
     live = [t for t in topics if t[0] >= 0]
     assert {t[4] for t in live} == {"active"} and all(t[5] is not None for t in live)
     n_themes = con.execute("select count(*) from pipeline.themes").fetchone()[0]
-    assert n_themes == round(math.sqrt(len(live)))
+    assert n_themes == n_themes_for(len(live))
     lineage = con.execute("select distinct change from pipeline.topic_lineage where run_id = 'r1'").fetchall()
     assert lineage == [("new",)]
     run = json.loads(con.execute("select stats from pipeline.runs where run_id = 'r1'").fetchone()[0])
