@@ -116,11 +116,13 @@ def _run_under(executor: str, source: Path, home: Path) -> dict:
         state = services.wait_dag_run(settings, airflow_url, services.HOURLY_DAG, run_id, timeout=2400)
         seconds = time.monotonic() - started
         tis = services.task_instances(settings, airflow_url, services.HOURLY_DAG, run_id)
+        # What `turret pipeline run --through-scheduler` reads for its "Rows quarantined" line.
+        loaded = services.task_return_value(settings, airflow_url, services.HOURLY_DAG, run_id, "load_landed")
     finally:
         down = _turret(env, "down", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
     logs = {p.stem: p.read_text(errors="replace") for p in (home / "logs").glob("celery-worker-*.log")}
-    return {"state": state, "tis": tis, "seconds": seconds, "worker_logs": logs}
+    return {"state": state, "tis": tis, "seconds": seconds, "worker_logs": logs, "loaded": loaded}
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +167,13 @@ def test_both_runs_succeed_with_every_task(runs):
     celery = {(t["task_id"], t.get("map_index")) for t in runs["celery"]["tis"]}
     assert local == celery
     assert sum(1 for task, _ in celery if task == "embed_partition") >= 2
+
+
+def test_what_a_task_returned_is_read_back_from_the_scheduler(runs):
+    for executor in ("celery", "local"):
+        loaded = runs[executor]["loaded"]
+        assert isinstance(loaded, dict), loaded
+        assert loaded["rows_loaded"] > 0 and loaded["rows_quarantined"] == 0, loaded
 
 
 def test_every_mart_equals_the_local_executors(runs):

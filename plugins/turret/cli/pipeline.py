@@ -29,6 +29,8 @@ _FAILED = re.compile(r"(Task failed with exception|ERROR - |\[error\s*\])")
 # The last line of a task's traceback: the exception and its message (which may go on over more lines).
 _EXCEPTION = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Exception|Error)): (.*)$")
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT")
+# The tasks that set rows aside, with ``rows_quarantined`` in what they return.
+QUARANTINING_TASKS = ("load_landed", "check_raw")
 # What the has_new_events short circuit logs when it skips the rest of the run.
 _SKIPPED = re.compile(r"Skipping downstream tasks")
 
@@ -136,11 +138,7 @@ def run(refit: bool, seal_timeout: float, quiet: bool, logical_date: str | None,
             click.echo(f"Pipeline run FAILED after {total:.0f}s. Last lines of {log_path}:", err=True)
             click.echo(_failure_excerpt(log_path), err=True)
         sys.exit(1)
-    # Rows set aside by the loader (malformed, out of bounds) and by the raw data checks: never a failure.
-    quarantined = sum(int(figures.get(task, {}).get("rows_quarantined") or 0)
-                      for task in ("load_landed", "check_raw"))
-    click.echo(f"Rows quarantined this run: {quarantined} (reasons in raw.quarantine, "
-               "counts in marts.fct_quarantined_rows)")
+    click.echo(_quarantine_line(figures))
     if skipped:
         click.echo(f"Pipeline run finished in {total:.0f}s: nothing was loaded since the published snapshot, "
                    "so the later steps were skipped (--all-steps runs them anyway)")
@@ -204,11 +202,27 @@ def _run_through_scheduler(settings: Settings, dag_id: str, *, logical_date: str
         click.echo(f"Pipeline run {run_id} FAILED after {total:.0f}s: {', '.join(failed) or 'see Airflow'} "
                    f"(task logs in {airflow_url}, run {run_id})", err=True)
         sys.exit(1)
+    try:
+        figures = {task: services.task_return_value(settings, airflow_url, dag_id, run_id, task)
+                   for task in QUARANTINING_TASKS
+                   if any(t["task_id"] == task and t["state"] == "success" for t in tis)}
+    except services.ServiceError as exc:  # the run succeeded; only its figures are out of reach
+        click.echo(f"Warning: {exc}", err=True)
+    else:
+        click.echo(_quarantine_line({k: v for k, v in figures.items() if isinstance(v, dict)}))
     if any(t["task_id"] == "check_raw" and t["state"] == "skipped" for t in tis):
         click.echo(f"Pipeline run {run_id} finished in {total:.0f}s: nothing was loaded since the published "
                    "snapshot, so the later steps were skipped (--all-steps runs them anyway)")
         return
     click.echo(f"Pipeline run {run_id} finished in {total:.0f}s; marts published under {settings.published}")
+
+
+def _quarantine_line(figures: dict[str, dict]) -> str:
+    """Rows set aside by the loader (malformed, out of bounds) and by the raw data checks: never a failure,
+    always said. ``figures``: what each task returned."""
+    quarantined = sum(int(figures.get(task, {}).get("rows_quarantined") or 0) for task in QUARANTINING_TASKS)
+    return (f"Rows quarantined this run: {quarantined} (reasons in raw.quarantine, "
+            "counts in marts.fct_quarantined_rows)")
 
 
 def _validated_date(value: str) -> str:

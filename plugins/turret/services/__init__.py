@@ -35,6 +35,7 @@ from turret.services.http_api import (
     ensure_unpaused,
     password_file,
     task_instances,
+    task_return_value,
     trigger_dag_run,
     wait_dag_run,
     wait_for_dag,
@@ -80,6 +81,6 @@ __all__ = [
     "celery_components", "celery_worker_name", "component_names", "components", "dag_run_state",
     "dashboard_health", "describe", "ensure_unpaused",
     "format_uptime", "leftover_processes", "password_file", "port_free", "read_endpoints", "read_states",
-    "redis_server_bin", "service_environment", "start", "stop", "task_instances", "trigger_dag_run",
-    "turret_bin", "wait_dag_run", "wait_for_dag",
+    "redis_server_bin", "service_environment", "start", "stop", "task_instances", "task_return_value",
+    "trigger_dag_run", "turret_bin", "wait_dag_run", "wait_for_dag",
 ]

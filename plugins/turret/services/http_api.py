@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -186,3 +187,22 @@ def task_instances(settings: Settings, airflow_url: str, dag_id: str, run_id: st
         found += page
         if not page or len(found) >= int(body.get("total_entries") or 0):
             return found
+
+
+def task_return_value(settings: Settings, airflow_url: str, dag_id: str, run_id: str, task_id: str) -> object:
+    """What a task of a run returned (its ``return_value`` XCom), or None when it returned nothing."""
+    token = airflow_token(settings, airflow_url)
+    run = urllib.parse.quote(run_id, safe="")
+    url = f"{airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/return_value"
+    status, body = http_json("GET", url, token=token)
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise ServiceError(f"cannot read what {task_id} of run {run_id} returned (HTTP {status}): {body}")
+    value = body.get("value")
+    if isinstance(value, str):  # stored as serialized JSON by some XCom backends
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    return value
