@@ -40,6 +40,9 @@ KINDS = (TOPICAL, CONTINUATION, GREETING, CLOSING, CONFIRMATION)
 # Kinds that journeys ignore: they belong to the conversation, not to a subject.
 NON_TOPICAL_KINDS = frozenset({GREETING, CLOSING, CONFIRMATION})
 NO_TOPIC = -1
+# The theme that gathers a field's conversational topics, apart from the subjects: named, not labelled.
+CONVERSATIONAL_THEME_LABEL = "Small talk"
+CONVERSATIONAL_THEME_DESCRIPTION = "Greetings, thanks, goodbyes and yes/no answers between the subjects."
 
 # A handful of prototypes per conversational kind, in several languages. They are embedded with the same
 # model as the messages; a message is of that kind when it is close to one of them and closer to it than

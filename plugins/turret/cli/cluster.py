@@ -93,7 +93,11 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
     import numpy as np
 
     from turret import label as labelling
-    from turret.conversation import conversational_kind_of_topics, prototypes_from_encoder
+    from turret.conversation import (
+        CONVERSATIONAL_THEME_LABEL,
+        conversational_kind_of_topics,
+        prototypes_from_encoder,
+    )
     from turret.topics.hierarchy import assign_themes
     from turret.topics.store import (
         DEFAULT_CONFIG,
@@ -129,7 +133,8 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
     theme_labels: dict[int, str] = {}
     if model.n_topics_:
         chit_chat = conversational_kind_of_topics(model.centroids_, prototypes_from_encoder(embedder.encode))
-        theme_of = assign_themes(model.centroids_, model.sizes_)
+        apart = np.array([kind is not None for kind in chit_chat], dtype=bool)
+        theme_of = assign_themes(model.centroids_, model.sizes_, apart=apart)
         for t in range(model.n_topics_):
             kinds[t] = "subject" if chit_chat[t] is None else "conversational"
             themes[t] = int(theme_of[t])
@@ -148,7 +153,10 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         labeler = labeler or labelling.get_labeler(settings)
         for doc, named in zip(docs, labeler.label(docs), strict=True):
             labels[int(doc.key)] = named.label
-        theme_docs = theme_documents({int(d.key): d for d in docs}, themes)
+        small_talk = {int(theme_of[t]) for t in np.flatnonzero(apart)}
+        theme_labels.update(dict.fromkeys(small_talk, CONVERSATIONAL_THEME_LABEL))
+        theme_docs = theme_documents({int(d.key): d for d in docs},
+                                     {t: th for t, th in themes.items() if th not in small_talk})
         theme_named = labeler.label([theme_docs[t] for t in sorted(theme_docs)])
         for theme, named in zip(sorted(theme_docs), theme_named, strict=True):
             theme_labels[theme] = named.label

@@ -13,24 +13,32 @@ def n_themes_for(k: int, topics_per_theme: int = TOPICS_PER_THEME) -> int:
     return max(1, int(round(k / topics_per_theme)))
 
 
-def assign_themes(centroids: np.ndarray, sizes: np.ndarray, n_themes: int | None = None) -> np.ndarray:
+def assign_themes(
+    centroids: np.ndarray, sizes: np.ndarray, n_themes: int | None = None, *, apart: np.ndarray | None = None
+) -> np.ndarray:
     """Theme index (0..m-1, biggest theme first by member count) of each topic centroid.
 
     Ward linkage of the unit centroids merges the two groups whose union adds the least spread, so a theme is
     a compact group of topics, not a chain of neighbours, and big groups do not swallow small ones.
+    ``apart``: topics kept out of that grouping (chit-chat), which form one theme of their own; the count
+    (``n_themes`` or ``n_themes_for``) is of the other topics' themes.
     """
     k = centroids.shape[0]
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    m = min(k, n_themes or n_themes_for(k))
-    if m <= 1:
-        return np.zeros(k, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    apart = np.zeros(k, dtype=bool) if apart is None else np.asarray(apart, dtype=bool)
+    rest = np.flatnonzero(~apart)
+    raw = np.zeros(k, dtype=np.int64)
+    m = min(len(rest), n_themes or n_themes_for(len(rest)))
+    if m > 1:
+        from scipy.cluster.hierarchy import fcluster, linkage
 
-    C = np.asarray(centroids, dtype=np.float64)
-    C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
-    groups = fcluster(linkage(C, method="ward"), m, criterion="maxclust") - 1
-    _, raw = np.unique(groups, return_inverse=True)
+        C = np.asarray(centroids, dtype=np.float64)[rest]
+        C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+        groups = fcluster(linkage(C, method="ward"), m, criterion="maxclust") - 1
+        _, raw[rest] = np.unique(groups, return_inverse=True)
+    if apart.any():
+        raw[apart] = raw[rest].max() + 1 if len(rest) else 0
+    if k == 0:
+        return raw
     m = int(raw.max()) + 1
     totals = np.bincount(raw, weights=np.asarray(sizes, dtype=np.float64), minlength=m)
     first = np.array([np.argmax(raw == t) for t in range(m)])

@@ -237,10 +237,13 @@ def update_topics(
         for pid, field in dimensions:
             _exec(con, "begin transaction")
             try:
-                dimensions_stats[f"{pid}/{field}"] = _update_dimension(
+                stats = _update_dimension(
                     con, pid, field, run_id=run_id, mode=mode, model=model, config=config
                 )
                 _mark_kinds(con, pid, field, prototypes)
+                if stats.get("action") == "refit" or stats.get("discovered_topics"):
+                    _assign_themes(con, pid, field)  # after the kinds: chit-chat gets a theme of its own
+                dimensions_stats[f"{pid}/{field}"] = stats
                 _exec(con, "commit")
                 log.info("topics %s/%s: %s", pid, field, dimensions_stats[f"{pid}/{field}"])
             except BaseException:
@@ -318,8 +321,6 @@ def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, mode
         con, pid, field, run_id=run_id, model=model, config=config, state=state
     )
     _refresh_sizes(con, pid, field, run_id)
-    if stats["discovered_topics"]:
-        _assign_themes(con, pid, field)
     stats["unclustered_share"] = _unclustered_share(con, pid, field)
     return stats
 
@@ -454,7 +455,6 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         pool_attempt_size=pending, config=config,
     )
     _refresh_sizes(con, pid, field, run_id)
-    _assign_themes(con, pid, field)
     changes: dict[str, int] = {}
     for row in match.lineage:
         changes[row.change] = changes.get(row.change, 0) + 1
@@ -569,12 +569,19 @@ def _discover_from_pool(con, pid, field, *, run_id, model, config, state) -> int
 
 
 def _assign_themes(con, pid: str, field: str) -> None:
-    """Group the live topics into themes (``assign_themes``); a group keeps the id of the old theme it shares
-    most topics with (``match_theme_ids``), and a topic stays in its old theme unless another is clearly
-    closer (``keep_previous_themes``), so theme ids hold from run to run like topic ids. Theme names are
-    filled by label_topics."""
+    """Group the live topics into themes (``assign_themes``), conversational topics into one theme of their
+    own named ``CONVERSATIONAL_THEME_LABEL``; a group keeps the id of the old theme it shares most topics with
+    (``match_theme_ids``), and a topic stays in its old theme unless another is clearly closer
+    (``keep_previous_themes``), so theme ids hold from run to run like topic ids. The other themes are named
+    by label_topics. Needs the topics' kinds (``_mark_kinds``) first."""
+    from turret.conversation import CONVERSATIONAL_THEME_DESCRIPTION, CONVERSATIONAL_THEME_LABEL
+
     ids, C, n = _load_centroids(con, pid, field)
-    groups = assign_themes(C, n)
+    chit_chat = {t for (t,) in con.execute(
+        "select topic_id from pipeline.topics where project_id = ? and field = ? and kind = 'conversational'",
+        [pid, field]).fetchall()}
+    apart = np.array([t in chit_chat for t in ids], dtype=bool)
+    groups = assign_themes(C, n, apart=apart)
     previous = dict(con.execute(
         "select topic_id, theme_id from pipeline.topics where project_id = ? and field = ? "
         "and theme_id is not null and status = 'active'",
@@ -586,16 +593,22 @@ def _assign_themes(con, pid: str, field: str) -> None:
     group_ids, _ = match_theme_ids(previous, groups, ids, first_fresh)
     group_of_theme = {theme: g for g, theme in enumerate(group_ids)}
     old_group = np.asarray([group_of_theme.get(previous.get(t, -1), -1) for t in ids], dtype=np.int64)
+    # Hysteresis never moves a topic across the line between chit-chat and subjects.
+    apart_group = np.zeros(len(group_ids), dtype=bool)
+    apart_group[groups[apart]] = True
+    old_group[(old_group >= 0) & (apart_group[np.maximum(old_group, 0)] != apart)] = -1
     groups, _kept = keep_previous_themes(C, groups, old_group)
     group_ids, next_theme = match_theme_ids(previous, groups, ids, first_fresh)
     themes = np.asarray([group_ids[g] for g in groups.tolist()], dtype=np.int64)
     _exec(con, "update pipeline.topic_models set next_theme_id = ? where project_id = ? and field = ?",
           [next_theme, pid, field])
     _exec(con, "delete from pipeline.themes where project_id = ? and field = ?", [pid, field])
+    small_talk = set(themes[apart].tolist())
     for theme in sorted(set(themes.tolist())):
-        _exec(con,
-            "insert into pipeline.themes values (?, ?, ?, ?, null)", [pid, field, theme, f"Theme {theme}"]
-        )
+        label, description = ((CONVERSATIONAL_THEME_LABEL, CONVERSATIONAL_THEME_DESCRIPTION)
+                              if theme in small_talk else (f"Theme {theme}", None))
+        _exec(con, "insert into pipeline.themes values (?, ?, ?, ?, ?)",
+              [pid, field, theme, label, description])
     _exec(con,
         "update pipeline.topics set theme_id = null where project_id = ? and field = ?", [pid, field]
     )
@@ -711,8 +724,13 @@ def _label_dimension(con, pid, field, labeler, labeler_id, labelling) -> dict:
             [key if own else None, pid, field, tid],
         )
 
-    # Themes: the labeler over what their member topics say (theme_documents).
-    theme_docs = theme_documents(docs, {tid: theme for tid, *_rest, theme in rows})
+    # Themes: the labeler over what their member topics say (theme_documents); the chit-chat theme keeps its
+    # name (_assign_themes).
+    small_talk = {theme for (theme,) in con.execute(
+        "select theme_id from pipeline.topics where project_id = ? and field = ? and theme_id is not null "
+        "and topic_id >= 0 group by theme_id having bool_and(kind = 'conversational')",
+        [pid, field]).fetchall()}
+    theme_docs = theme_documents(docs, {tid: theme for tid, *_rest, theme in rows if theme not in small_talk})
     theme_items = sorted(theme_docs.items())
     theme_named = _name(
         con, labeler, labeler_id, [(d, labelling.label_cache_key(d, labeler_id)) for _, d in theme_items]

@@ -141,3 +141,8 @@ def test_chit_chat_forms_conversational_topics(run, rows, tmp_path):
     subject_rows = [by_id[r["id"]] for r in rows if r["gold"]]
     assert all(r["topic_kind"] == "subject" for r in subject_rows)
     assert "(conversational)" in result.output
+    # Conversational topics share one theme of their own, named as such; no subject topic is in it.
+    chat_themes = {r["theme_id"] for r in chat_rows if r["topic_kind"] == "conversational"}
+    assert len(chat_themes) == 1
+    assert {r["theme_label"] for r in chat_rows if r["theme_id"] in chat_themes} == {"Small talk"}
+    assert not any(r["theme_id"] in chat_themes for r in subject_rows)

@@ -30,6 +30,17 @@ def test_the_default_count_finds_compact_groups():
     assert all(len(set(themes[i : i + 4].tolist())) == 1 for i in (0, 4, 8))
 
 
+def test_topics_set_apart_form_one_theme_of_their_own():
+    C = _around(np.eye(8)[:3], per=4, spread=0.15, seed=1)
+    apart = np.zeros(12, dtype=bool)
+    apart[[0, 5, 9]] = True  # one topic of each group: chit-chat, say
+    themes = assign_themes(C, np.ones(12), apart=apart)
+    assert len({themes[i] for i in (0, 5, 9)}) == 1
+    assert themes[0] not in themes[~apart]
+    assert len(set(themes[~apart].tolist())) == n_themes_for(9)  # the count is of the other topics' themes
+    assert assign_themes(C[:2], np.ones(2), apart=np.array([True, True])).tolist() == [0, 0]
+
+
 def test_few_topics_get_one_theme():
     assert assign_themes(np.eye(3)[:2], np.array([3, 4])).tolist() == [0, 0]
     assert assign_themes(np.zeros((0, 3)), np.zeros(0)).tolist() == []

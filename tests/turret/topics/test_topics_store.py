@@ -407,6 +407,13 @@ def test_chit_chat_topics_are_marked_conversational(warehouse, settings, intent_
     assert chat_topics and all(kinds[t] == "conversational" for t in chat_topics)
     subject_topics = {t for e, t in assignments(warehouse).items() if e.startswith("e")}
     assert all(kinds[t] == "subject" for t in subject_topics)
+    # They share one theme of their own, named as such, which label_topics leaves as it is.
+    theme_of = dict(warehouse.execute("select topic_id, theme_id from pipeline.topics").fetchall())
+    (chat_theme,) = {theme_of[t] for t in chat_topics}
+    assert chat_theme not in {theme_of[t] for t in subject_topics}
+    label_topics(warehouse, settings, run_id="r1", labeler=KeywordLabeler())
+    assert warehouse.execute("select label from pipeline.themes where theme_id = ?",
+                             [chat_theme]).fetchone() == ("Small talk",)
 
 
 def test_texts_in_other_languages_do_not_form_topics(warehouse, settings, intent_data, add_texts, embedder):
