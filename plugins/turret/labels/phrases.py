@@ -20,8 +20,8 @@ from dataclasses import dataclass
 # Words that say nothing about a topic: sklearn's English list, the glue of chat messages, contractions, and
 # the commonest function words of Spanish, French and German (assistants often get a few of those).
 _CHAT_WORDS = """
-hi hey hello hiya thanks thank thx please pls plz ok okay yes yeah yep no nope sure great cool awesome
-bye goodbye cheers
+hi hey hello hiya thanks thank thx thnx ty tia please pls plz asap btw fyi ok okay yes yeah yep no nope sure
+great cool awesome bye goodbye cheers
 need needs want wants wanted help helps like just know let lets tell trying try tried able really also
 does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shouldn't didn didn't i'm i've
 i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
