@@ -14,7 +14,8 @@ scored against a gold parent that no rule sees:
 Score: the mean of adjusted mutual information and adjusted Rand index (both corrected for chance, so a rule
 gains nothing from more themes alone). Reported per set, the mean over the four families (hwu64's two sizes
 count as one), and leave-one-set-out: for each family, the rule chosen on the other three and its score on
-the held-out one, beside the product's rule (``turret.topics.hierarchy.assign_themes``). Unclustered texts
+the held-out one, beside the product's rule (``turret.topics.hierarchy.assign_themes``, which also sets
+the conversational topics apart in one theme of their own). Unclustered texts
 are left out. Reads ``$TURRET_SHARED_DATA`` or ``../shared/data`` and exits 0 with a message when it is
 absent. Writes bench/results/themes.json.
 """
@@ -97,27 +98,35 @@ def main() -> int:
     if not (data_dir() / "hwu64" / "all.jsonl").exists():
         print(f"themes: {data_dir()} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0
+    from turret.conversation import conversational_kind_of_topics, prototypes_from_encoder
+    from turret.embed import SentenceTransformerEmbedder
     from turret.topics.hierarchy import assign_themes
     from turret.topics.store import DEFAULT_CONFIG
+
+    prototypes = prototypes_from_encoder(SentenceTransformerEmbedder("all-MiniLM-L6-v2").encode)
 
     fits = {}
     for name, (X, parent) in cases().items():
         t0 = time.perf_counter()
         model = DEFAULT_CONFIG.topic_model().fit(X)
-        fits[name] = (model, np.asarray(parent))
+        chit_chat = conversational_kind_of_topics(model.centroids_, prototypes)
+        apart = np.array([kind is not None for kind in chit_chat], dtype=bool)
+        fits[name] = (model, np.asarray(parent), apart)
         print(f"{name}: {len(X)} texts, {model.n_topics_} topics, {len(set(parent))} gold parents "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
     def scored(themes_of_topic) -> dict:
         out = {}
-        for name, (model, parent) in fits.items():
+        for name, (model, parent, apart) in fits.items():
             keep = model.labels_ >= 0
-            out[name] = score(parent[keep], np.asarray(themes_of_topic(model))[model.labels_[keep]])
+            themes = np.asarray(themes_of_topic(model, apart))
+            out[name] = score(parent[keep], themes[model.labels_[keep]])
         return out
 
-    rules = {f"{link} / {count}": scored(lambda m, lk=link, c=count: group(m.centroids_, lk, c))
+    rules = {f"{link} / {count}": scored(lambda m, _apart, lk=link, c=count: group(m.centroids_, lk, c))
              for link, count in itertools.product(LINKAGES, COUNTS)}
-    product = scored(lambda m: assign_themes(m.centroids_, m.sizes_))
+    # The product also sets conversational topics apart, in one theme of their own ("Small talk").
+    product = scored(lambda m, apart: assign_themes(m.centroids_, m.sizes_, apart=apart))
     families = sorted(set(FAMILY.values()))
 
     def family_score(result: dict, family: str) -> float:
