@@ -53,7 +53,7 @@ def keep_previous_themes(
 ) -> tuple[np.ndarray, int]:
     """Hysteresis: a topic that was in (the group matched to) its old theme and now lands in another group
     goes back, unless the new group's centre is closer to it by more than ``margin`` (cosine). Returns the
-    groups (renumbered 0..m-1 in first-seen order when a group empties) and how many topics were kept back.
+    groups (renumbered 0..m-1, in order, when a group empties) and how many topics were kept back.
 
     ``groups``: the new group of each topic; ``previous``: the group index of each topic's old theme after
     ``match_theme_ids``, -1 for a topic that had none or whose theme matched no group.
