@@ -58,7 +58,8 @@ LABELS_VERSION = 2
 # Part of the keyword labeler's cache keys only: raised when the keyword rules change, so stored keyword
 # labels are made again while LLM labels (whose rules did not change) are not asked for again.
 # 3: phrases stop at clause breaks, fragments of a longer phrase are left out, up to 4 words, contrast 0.5.
-KEYWORD_LABELS_VERSION = 3
+# 4: "asap", "btw", "fyi", "ty", "tia", "thnx" are chat glue.
+KEYWORD_LABELS_VERSION = 4
 
 
 class SettingsEncoder:
