@@ -31,9 +31,7 @@ def assign_themes(
     if m > 1:
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        C = np.asarray(centroids, dtype=np.float64)[rest]
-        C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
-        groups = fcluster(linkage(C, method="ward"), m, criterion="maxclust") - 1
+        groups = fcluster(linkage(_unit_rows(centroids)[rest], method="ward"), m, criterion="maxclust") - 1
         _, raw[rest] = np.unique(groups, return_inverse=True)
     if apart.any():
         raw[apart] = raw[rest].max() + 1 if len(rest) else 0
@@ -49,22 +47,30 @@ def assign_themes(
 
 
 def keep_previous_themes(
-    centroids: np.ndarray, groups: np.ndarray, previous: np.ndarray, margin: float = THEME_HYSTERESIS
+    centroids: np.ndarray,
+    groups: np.ndarray,
+    previous: np.ndarray,
+    margin: float = THEME_HYSTERESIS,
+    *,
+    apart: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Hysteresis: a topic that was in (the group matched to) its old theme and now lands in another group
     goes back, unless the new group's centre is closer to it by more than ``margin`` (cosine). Returns the
     groups (renumbered 0..m-1, in order, when a group empties) and how many topics were kept back.
 
     ``groups``: the new group of each topic; ``previous``: the group index of each topic's old theme after
-    ``match_theme_ids``, -1 for a topic that had none or whose theme matched no group.
+    ``match_theme_ids``, -1 for a topic that had none or whose theme matched no group. ``apart``: the topics
+    ``assign_themes`` set apart; a topic never goes back across that line (into or out of their group).
     """
     groups = np.asarray(groups, dtype=np.int64).copy()
     previous = np.asarray(previous, dtype=np.int64)
-    moved = np.flatnonzero((previous >= 0) & (previous != groups))
+    apart = np.zeros(len(groups), dtype=bool) if apart is None else np.asarray(apart, dtype=bool)
+    apart_group = np.zeros(int(max(groups.max(initial=-1), previous.max(initial=-1))) + 1, dtype=bool)
+    apart_group[groups[apart]] = True
+    moved = np.flatnonzero((previous >= 0) & (previous != groups) & (apart_group[previous] == apart))
     if not len(moved):
         return groups, 0
-    C = np.asarray(centroids, dtype=np.float64)
-    C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+    C = _unit_rows(centroids)
     sums = np.zeros((int(groups.max()) + 1, C.shape[1]))
     np.add.at(sums, groups, C)
 
@@ -79,6 +85,11 @@ def keep_previous_themes(
     groups[moved[back]] = previous[moved[back]]
     _, groups = np.unique(groups, return_inverse=True)
     return groups.astype(np.int64), int(back.sum())
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
 def match_theme_ids(

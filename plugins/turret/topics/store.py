@@ -593,11 +593,7 @@ def _assign_themes(con, pid: str, field: str) -> None:
     group_ids, _ = match_theme_ids(previous, groups, ids, first_fresh)
     group_of_theme = {theme: g for g, theme in enumerate(group_ids)}
     old_group = np.asarray([group_of_theme.get(previous.get(t, -1), -1) for t in ids], dtype=np.int64)
-    # Hysteresis never moves a topic across the line between chit-chat and subjects.
-    apart_group = np.zeros(len(group_ids), dtype=bool)
-    apart_group[groups[apart]] = True
-    old_group[(old_group >= 0) & (apart_group[np.maximum(old_group, 0)] != apart)] = -1
-    groups, _kept = keep_previous_themes(C, groups, old_group)
+    groups, _kept = keep_previous_themes(C, groups, old_group, apart=apart)
     group_ids, next_theme = match_theme_ids(previous, groups, ids, first_fresh)
     themes = np.asarray([group_ids[g] for g in groups.tolist()], dtype=np.int64)
     _exec(con, "update pipeline.topic_models set next_theme_id = ? where project_id = ? and field = ?",

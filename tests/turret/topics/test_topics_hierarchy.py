@@ -79,3 +79,17 @@ def test_topics_without_an_old_theme_keep_their_new_group_and_emptied_groups_clo
     groups, kept = keep_previous_themes(C, new, old, margin=0.2)
     # A group of one has no other member to pull it: the topic goes back, and group 2 is gone.
     assert groups.tolist() == [0, 0, 0, 1, 1, 1, 0] and kept == 1
+
+
+def test_hysteresis_never_crosses_the_line_between_topics_set_apart_and_the_rest():
+    C = _two_groups_and_a_topic_between(0.0)
+    apart = np.array([False, False, False, True, True, True, True])  # group 1 is chit-chat now
+    new = np.array([0, 0, 0, 1, 1, 1, 1])
+    old = np.array([0, 0, 0, 1, 1, 1, 0])  # topic 6 was a subject topic, in group 0
+    groups, kept = keep_previous_themes(C, new, old, margin=1.0, apart=apart)
+    assert groups.tolist() == new.tolist() and kept == 0
+    old = np.array([1, 0, 0, 1, 1, 1, 1])  # topic 0 was in what is now the chit-chat group
+    groups, kept = keep_previous_themes(C, new, old, margin=1.0, apart=apart)
+    assert groups.tolist() == new.tolist() and kept == 0
+    # Within one side, the same margin keeps it back.
+    assert keep_previous_themes(C, new, old, margin=1.0)[1] == 1
