@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import options
 from bench.ingest import _free_port, _own_cpu, _percentile, _process_tree_cpu, _wait_healthy
 
 RESULTS = Path(__file__).parent / "results" / "client.json"
@@ -158,7 +159,8 @@ def _track_cost(url: str, key: str) -> dict[str, Any]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("client", __doc__).parse_args(argv)
     from turret.controlplane import ControlPlane
     from turret.settings import Settings
 

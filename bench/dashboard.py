@@ -33,7 +33,6 @@ Target: p95 <= 300 ms, warm per page and over the mix. Output: tables on stdout 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -46,6 +45,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
+
+from bench import options
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -305,14 +306,14 @@ def scope_of(published: Path) -> tuple[dict[str, str], int, tuple[str, str] | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench dashboard")
+    parser = options("dashboard", __doc__)
     parser.add_argument("--source", type=Path, default=None,
                         help="published folder to scale (default: $TURRET_HOME/published, ./.turret)")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--cold", type=int, default=3, help="new apps per page for the cold figures")
     parser.add_argument("--mix", type=int, default=200, help="requests of the random mix (0: none)")
-    args = parser.parse_args(argv if argv is not None else [])
+    args = parser.parse_args(argv)
     home = Path(os.environ.get("TURRET_HOME") or REPO / ".turret")
     source = (args.source or home / "published") / "turret.duckdb"
     if not source.exists():
@@ -406,4 +407,4 @@ def run_mix(client, published: Path, n: int) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from bench import options
 from bench.quality import RESULTS, data_dir, embed, load_intents, sample
 
 SETS = ("banking77", "hwu64", "sgd_dev")
@@ -126,6 +127,7 @@ def choose(results: list[dict], sets) -> tuple[float, tuple]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    options("defaults", __doc__).parse_args(argv)
     if not data_dir().exists():
         print(f"defaults: {data_dir()} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0

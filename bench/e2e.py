@@ -1,7 +1,7 @@
 """End-to-end throughput: events/s from sealed landing segments to published marts, and where the time goes.
 
 For each size (default 10,000 and 100,000 events) a fresh TURRET_HOME gets a project and the demo generator's
-events written straight into sealed landing segments (``bench.events.land``); then
+events written straight into sealed landing segments (``bench._events.land``); then
 ``turret pipeline run`` runs the hourly DAG through Airflow, and its per-task timings are collected. The
 smallest size is the baseline: larger sizes print their events/s as a ratio of it, so a step that does not
 scale shows up as a falling ratio.
@@ -30,7 +30,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.events import env_flag, land
+from bench import options
+from bench._events import env_flag, land
 
 RESULTS = Path(__file__).parent / "results"
 _TASK_LINE = re.compile(r"✓ (\S+)\s+([\d.]+)s")
@@ -58,7 +59,8 @@ def _run_pipeline(home: Path, *args: str, extra_env: dict[str, str] | None = Non
     return wall, dict(tasks), proc.stdout
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("e2e", __doc__).parse_args(argv)
     sizes = [int(s) for s in os.environ.get("TURRET_BENCH_SIZES", "10000,100000").split(",") if s.strip()]
     precisions = [p.strip() for p in os.environ.get("TURRET_BENCH_PRECISIONS", "float32").split(",")
                   if p.strip()]

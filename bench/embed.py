@@ -14,16 +14,18 @@ and banking77 test texts when ``../shared/data/banking77`` exists.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import options
 
 BANKING77 = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "test.jsonl"
 
@@ -94,15 +96,15 @@ def timed_encode(embedder, texts: list[str], batch_size: int) -> tuple[np.ndarra
     return vectors, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = options("embed", __doc__)
     parser.add_argument("--n", type=int, default=3000, help="texts per data set")
     parser.add_argument("--threads", type=int, default=1, help="torch/onnxruntime threads (1: shared CPU)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cache-dir", default=None, help="where the ONNX export is cached "
                         "(default <TURRET_HOME>/models)")
     parser.add_argument("--no-int8", action="store_true", help="skip the rejected int8 variants")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from turret.embed import SentenceTransformerEmbedder
@@ -137,7 +139,8 @@ def main() -> None:
             print(f"{name:<10} {len(texts):>5} {backend:<11} {rate:8.1f} {rate / reference[1]:6.2f} "
                   f"{cos.min():8.4f} {cos.mean():8.4f}", flush=True)
     scratch.cleanup()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import options
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -69,7 +71,8 @@ def _run(texts: list[str], workers: int, model: str) -> float:
     return wall
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("fanout", __doc__).parse_args(argv)
     from turret.settings import Settings
 
     n = int(os.environ.get("TURRET_BENCH_FANOUT_TEXTS", "4000"))

@@ -30,8 +30,9 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+from bench import options
+from bench._events import demo_events, land
 from bench.e2e import RESULTS, _run_pipeline
-from bench.events import demo_events, land
 
 
 def land_history(home: Path, n_events: int, *, distinct: int, seed: int) -> tuple[str, int]:
@@ -69,7 +70,8 @@ def land_history(home: Path, n_events: int, *, distinct: int, seed: int) -> tupl
     return project.project_id, written
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("history", __doc__).parse_args(argv)
     sizes = [int(s) for s in os.environ.get("TURRET_BENCH_HISTORY", "50000,500000").split(",") if s.strip()]
     n_new = int(os.environ.get("TURRET_BENCH_EVENTS", "5000"))
     distinct = int(os.environ.get("TURRET_BENCH_DISTINCT", "50000"))

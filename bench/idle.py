@@ -24,11 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import options
+from bench._events import land
 from bench.e2e import RESULTS, _run_pipeline
-from bench.events import land
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("idle", __doc__).parse_args(argv)
     n = int(os.environ.get("TURRET_BENCH_EVENTS", "5000"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="turret-bench-idle-") as tmp:

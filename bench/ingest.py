@@ -24,7 +24,6 @@ bench/results/ingest.json.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -38,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import options
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 DURATION = float(os.environ.get("BENCH_INGEST_SECONDS", "6"))
@@ -302,7 +303,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise RuntimeError("gunicorn did not become healthy in time")
 
 
-def main() -> int:
+def run() -> int:
     from turret.controlplane import ControlPlane
     from turret.settings import Settings
 
@@ -410,20 +411,20 @@ def main() -> int:
     return 0
 
 
-def _cli() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = options("ingest", __doc__)
     parser.add_argument("--loadgen", action="store_true", help="run the load generator (internal)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--key")
     parser.add_argument("--seconds", type=float, default=DURATION)
     parser.add_argument("--threads", type=int, default=CONCURRENCY)
     parser.add_argument("--server-pid", type=int, help="server process whose CPU (with its workers) to count")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.loadgen:
         print(json.dumps(loadgen(args.port, args.key, args.seconds, args.threads, args.server_pid)))
         return 0
-    return main()
+    return run()
 
 
 if __name__ == "__main__":
-    sys.exit(_cli())
+    sys.exit(main())

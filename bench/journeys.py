@@ -22,7 +22,7 @@ figures ``python -m bench quality`` reports) plus the domain-coverage bar (``ben
    automatically: the defaults live in ``turret.conversation.ConversationParams`` (docs/journeys.md says why
    they stayed on 2026-12-07).
 
-Flags: ``--sets a,b`` (default both), ``--recapture`` (run the product again even when cached),
+Options: ``--sets a,b`` (default both), ``--recapture`` (run the product again even when cached),
 ``--no-grid`` (only the check and the current defaults), ``--generic-percentiles`` (an experiment: the
 generic-topic rule on within-set percentiles of specificity and persistence). Output: tables on stdout and
 bench/results/journeys.json.
@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.quality import DIALOGUE_FILES, DIALOGUE_SETS, _arg, data_dir, eval_dir, journey_summary
+from bench import one_of, options
+from bench.quality import DIALOGUE_FILES, DIALOGUE_SETS, data_dir, eval_dir, journey_summary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -236,18 +237,25 @@ def _line(name: str, s: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = options("journeys", __doc__)
+    parser.add_argument("--sets", type=one_of(DIALOGUE_SETS), default=DIALOGUE_SETS,
+                        help="comma-separated (default: both)")
+    parser.add_argument("--recapture", action="store_true", help="run the product again even when cached")
+    parser.add_argument("--no-grid", action="store_true", help="only the check and the current defaults")
+    parser.add_argument("--generic-percentiles", action="store_true",
+                        help="experiment: the generic-topic rule on within-set percentiles")
+    args = parser.parse_args(argv)
     if not data_dir().exists() or not (eval_dir() / "eval_journeys.py").exists():
         print(f"journeys: {data_dir()} or {eval_dir()} not found (set TURRET_SHARED_DATA / "
               "TURRET_SHARED_EVAL); nothing to benchmark.")
         return 0
     from turret.conversation import ConversationParams, default_prototypes
 
-    names = (_arg(argv, "--sets") or ",".join(DIALOGUE_SETS)).split(",")
+    names = list(args.sets)
     sets: dict[str, DialogueSet] = {}
     for name in names:
         records = load_records(name)
-        sets[name] = DialogueSet(name, records, load_capture(name, records, recapture="--recapture" in argv))
+        sets[name] = DialogueSet(name, records, load_capture(name, records, recapture=args.recapture))
     base = ConversationParams(prototypes=default_prototypes())
     defaults = {f.name: getattr(base, f.name) for f in fields(base) if f.name in GRID}
 
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         out["sets"][name] = {"turns": len(ds.records), "topics": len(ds.centroids),
                              "captured_at": str(ds.cap["captured_at"]),
                              "pipeline": pipe, "defaults_here": here, "turns_differing": differ}
-    if "--generic-percentiles" in argv:
+    if args.generic_percentiles:
         rows = []
         print("\n== experiment: the generic-topic rule on within-set percentiles")
         for spec_share, pers_share in itertools.product(RELATIVE_GRID, RELATIVE_GRID):
@@ -281,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(names) > 1:
             out["generic_percentiles"]["leave_one_set_out"] = {
                 held: choose(rows, [n for n in names if n != held]) for held in names}
-    if "--no-grid" in argv:
+    if args.no_grid:
         _write(out)
         return 0
 

@@ -25,7 +25,6 @@ import itertools
 import json
 import math
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, replace
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bench import options
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -287,14 +288,19 @@ def tune(df, X, centroids, mapping, base, grid=GRID) -> tuple[object, list[dict]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # Flags: --no-tune (use ConversationParams defaults), --stand-in (stand-in clustering, not the engine),
-    # --pipeline (run bench.journeys_sgd_pipeline instead: the dialogues through the API and the pipeline).
-    do_tune = "--no-tune" not in argv
-    if "--pipeline" in argv:  # through the API and the pipeline: bench/journeys_sgd_pipeline.py
+    parser = options("journeys_sgd", __doc__)
+    parser.add_argument("--no-tune", action="store_true", help="use the ConversationParams defaults")
+    parser.add_argument("--stand-in", action="store_true", help="stand-in clustering, not the engine")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="run bench journeys_sgd_pipeline instead (its options follow)")
+    args, rest = parser.parse_known_args(argv)
+    if args.pipeline:  # through the API and the pipeline: bench/journeys_sgd_pipeline.py
         from bench.journeys_sgd_pipeline import main as pipeline_main
 
-        return pipeline_main([a for a in argv if a != "--pipeline"])
+        return pipeline_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    do_tune = not args.no_tune
     events = data_dir() / "sgd_dev" / "events_dev.jsonl"
     if not events.exists():
         print(f"journeys_sgd: {events} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
@@ -306,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     X = embed(df["text"].tolist(), RESULTS / "sgd_dev_minilm.npy")
     t_embed = time.perf_counter() - t0
     t0 = time.perf_counter()
-    labels, sims, centroids, engine = cluster(X, stand_in="--stand-in" in argv)
+    labels, sims, centroids, engine = cluster(X, stand_in=args.stand_in)
     t_cluster = time.perf_counter() - t0
     df["topic_id"], df["similarity"] = labels, sims
     mapping = topic_domains(df["topic_id"], df["gold_domain"])
@@ -376,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         "trials": trials,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / ("journeys_sgd_stand_in.json" if "--stand-in" in argv else "journeys_sgd.json")
+    target = RESULTS / ("journeys_sgd_stand_in.json" if args.stand_in else "journeys_sgd.json")
     target.write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {target}")
     return 0

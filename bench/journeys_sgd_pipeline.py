@@ -20,7 +20,7 @@ repository root. Reads ``sgd_dev/events_dev.jsonl`` like ``bench.journeys_sgd`` 
 
 Output: a side-by-side table, targets, timings, and bench/results/journeys_sgd_pipeline.json.
 
-Flags: ``--keep-home`` keeps the temporary TURRET_HOME (its path is printed); ``--home DIR`` skips steps 1-2
+Options: ``--keep-home`` keeps the temporary TURRET_HOME (its path is printed); ``--home DIR`` skips steps 1-2
 and scores an existing home (e.g. one kept before); ``--batch-size N`` (default 500).
 """
 
@@ -37,6 +37,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench import options
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -277,17 +279,12 @@ def _in_process_reference() -> dict | None:
 # -- main ----------------------------------------------------------------------------------------------------
 
 
-def _arg(argv: list[str], name: str) -> str | None:
-    if name in argv:
-        i = argv.index(name)
-        if i + 1 < len(argv):
-            return argv[i + 1]
-        raise SystemExit(f"{name} needs a value")
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = options("journeys_sgd_pipeline", __doc__)
+    parser.add_argument("--home", type=Path, help="score an existing TURRET_HOME (skips ingest and the run)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--keep-home", action="store_true", help="keep the temporary TURRET_HOME")
+    args = parser.parse_args(argv)
     from bench.journeys_sgd import data_dir
 
     events_path = data_dir() / "sgd_dev" / "events_dev.jsonl"
@@ -299,9 +296,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.journeys_sgd import load_events, per_message, score, topic_domains
 
-    reuse = _arg(argv, "--home")
-    batch_size = int(_arg(argv, "--batch-size") or BATCH_SIZE)
-    keep = "--keep-home" in argv or reuse is not None
+    reuse, batch_size = args.home, args.batch_size
+    keep = args.keep_home or reuse is not None
     threshold_start = read_outlier_threshold()
     env_threshold = os.environ.get("TURRET_TOPIC_OUTLIER_THRESHOLD")
     print(f"OUTLIER_THRESHOLD in plugins/turret/topic_defaults.py at start: {threshold_start}"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import options
 from bench.quality import RESULTS, data_dir, embed, eval_dir, load_intents, score_labels, write_pred
 
 SETS = ("banking77", "hwu64")
@@ -45,6 +46,7 @@ def topic_documents(X: np.ndarray, texts: list[str], assign: np.ndarray):
 
 
 def main(argv: list[str] | None = None) -> int:
+    options("labels", __doc__).parse_args(argv)
     if not data_dir().exists() or not (eval_dir() / "eval_labels.py").exists():
         print(f"labels: {data_dir()} or {eval_dir()} not found "
               "(set TURRET_SHARED_DATA / TURRET_SHARED_EVAL); nothing to benchmark.")
@@ -100,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

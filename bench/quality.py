@@ -18,12 +18,13 @@ conversation-aware journey topic of each turn (``marts.fct_events.journey_topic_
 ``eval_journeys.py``: JS divergence of switch transitions, switch F1, switch rate against gold, and which gold
 domains (>= 2% of turns) are the majority of at least one journey topic.
 
-Flags (``python -m bench.quality ...``): ``--sets a,b`` (default: all six), ``--sizes 1000,3000,all``,
+Options (``python -m bench quality ...``): ``--sets a,b`` (default: all six), ``--sizes 1000,3000,all``,
 ``--skip-bertopic``, ``--skip-dialogues``. Output: one table on stdout and bench/results/quality.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -36,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+from bench import one_of, options
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -219,7 +222,7 @@ def intent_targets(turret: dict, bertopic: dict | None, kmeans: dict, n_gold: in
     return out
 
 
-def intent_set(name: str, sizes: list[str], *, skip_bertopic: bool) -> list[dict]:
+def intent_set(name: str, sizes: tuple[str, ...], *, skip_bertopic: bool) -> list[dict]:
     rows_all = load_intents(name)
     X_all = embed([r["text"] for r in rows_all], RESULTS / f"quality_{name}_minilm.npy")
     index = {r["id"]: i for i, r in enumerate(rows_all)}
@@ -391,23 +394,29 @@ def _print_dialogue(name: str, r: dict) -> None:
           flush=True)
 
 
-def _arg(argv: list[str], name: str) -> str | None:
-    if name in argv:
-        i = argv.index(name)
-        return argv[i + 1] if i + 1 < len(argv) else None
-    return None
+def _sizes(value: str) -> tuple[str, ...]:
+    """``--sizes``: comma-separated sample sizes (whole numbers of texts), or ``all``."""
+    sizes = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not sizes or not all(v == "all" or (v.isdigit() and int(v) > 0) for v in sizes):
+        raise argparse.ArgumentTypeError(f"{value!r}: sizes are numbers of texts or all, e.g. 1000,3000,all")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = options("quality", __doc__)
+    parser.add_argument("--sets", type=one_of(INTENT_SETS + DIALOGUE_SETS),
+                        default=INTENT_SETS + DIALOGUE_SETS, help="comma-separated (default: all six)")
+    parser.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES,
+                        help="comma-separated sample sizes, or all (default: 1000,3000,all)")
+    parser.add_argument("--skip-bertopic", action="store_true")
+    parser.add_argument("--skip-dialogues", action="store_true")
+    args = parser.parse_args(argv)
     if not data_dir().exists() or not eval_dir().exists():
         print(f"quality: {data_dir()} or {eval_dir()} not found "
               "(set TURRET_SHARED_DATA / TURRET_SHARED_EVAL); "
               "nothing to benchmark.")
         return 0
-    wanted = (_arg(argv, "--sets") or ",".join(INTENT_SETS + DIALOGUE_SETS)).split(",")
-    sizes = (_arg(argv, "--sizes") or ",".join(DEFAULT_SIZES)).split(",")
-    skip_bertopic = "--skip-bertopic" in argv
+    wanted, sizes, skip_bertopic = args.sets, args.sizes, args.skip_bertopic
     if not skip_bertopic:
         try:
             import bertopic  # noqa: F401
@@ -418,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         if name in INTENT_SETS:
             out["intent"].extend(intent_set(name, sizes, skip_bertopic=skip_bertopic))
-        elif name in DIALOGUE_SETS and "--skip-dialogues" not in argv:
+        elif name in DIALOGUE_SETS and not args.skip_dialogues:
             out["dialogue"].append(dialogue_set(name))
     print_summary(out)
     RESULTS.mkdir(parents=True, exist_ok=True)

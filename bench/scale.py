@@ -34,8 +34,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench import options
+from bench._events import env_flag, land
 from bench.e2e import RESULTS
-from bench.events import env_flag, land
 
 CONFIGS = "local,celery:1,celery:2"
 
@@ -106,7 +107,8 @@ def run_once(source: Path, home: Path, executor: str, workers: int, partition_te
             "embed_partitions": sum(1 for t in tis if t["task_id"] == "embed_partition")}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("scale", __doc__).parse_args(argv)
     n = int(os.environ.get("TURRET_BENCH_EVENTS", "2000"))
     partition_texts = int(os.environ.get("TURRET_BENCH_PARTITION_TEXTS", "250"))
     precision = os.environ.get("TURRET_BENCH_PRECISION", "float32")

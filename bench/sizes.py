@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from bench import options
 from bench.defaults import Precomputed
 from bench.quality import RESULTS, SEED, data_dir, embed, load_intents, sample, small_intents
 
@@ -101,6 +102,7 @@ def picks(rows: list[dict], n: int, subject: float | None) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    options("sizes", __doc__).parse_args(argv)
     if not data_dir().exists():
         print(f"sizes: {data_dir()} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0
@@ -182,4 +184,4 @@ def _suite_vectors() -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

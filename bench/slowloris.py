@@ -22,6 +22,8 @@ from pathlib import Path
 
 import requests
 
+from bench import options
+
 SLOW_SOCKETS = 200
 REQUESTS = 200
 
@@ -149,7 +151,8 @@ def measure(home: Path) -> dict:
     return figures
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("slowloris", __doc__).parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         figures = measure(Path(tmp))
     for key, value in figures.items():

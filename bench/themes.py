@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from bench import options
 from bench.quality import DIALOGUE_FILES, RESULTS, SEED, data_dir, embed
 
 LINKAGES = ("average", "complete", "weighted", "ward")
@@ -94,7 +95,8 @@ def score(parent: np.ndarray, themes: np.ndarray) -> dict:
             "themes": len(set(themes.tolist()))}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    options("themes", __doc__).parse_args(argv)
     if not (data_dir() / "hwu64" / "all.jsonl").exists():
         print(f"themes: {data_dir()} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
         return 0

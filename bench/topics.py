@@ -21,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import options
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -313,7 +314,10 @@ def scale(dim: int = 64, history_sizes=(20_000, 200_000), new: int = 10_000) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = options("topics", __doc__)
+    parser.add_argument("--skip-bertopic", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the synthetic scale runs")
+    args = parser.parse_args(argv)
     folder = data_dir() / "banking77"
     if not (folder / "train.jsonl").exists():
         print(f"topics: {folder} not found (set TURRET_SHARED_DATA); nothing to benchmark.")
@@ -326,10 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"banking77: {len(texts)} texts, {len(set(gold))} intents, embeddings {seconds:.1f}s")
     results: dict = {"n_texts": len(texts), "n_intents": len(set(gold))}
     print("quality (same embeddings):")
-    results["quality"] = quality(texts, gold, X, skip_bertopic="--skip-bertopic" in argv)
+    results["quality"] = quality(texts, gold, X, skip_bertopic=args.skip_bertopic)
     print("stability (80% fit, 20% incremental hour, full refit):")
     results["stability"] = stability(ids, texts, gold, X)
-    if "--skip-scale" not in argv:
+    if not args.skip_scale:
         print("scale (synthetic, 64-d):")
         results["scale"] = scale()
     q = results["quality"]
