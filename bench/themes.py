@@ -16,8 +16,17 @@ gains nothing from more themes alone). Reported per set, the mean over the four 
 count as one), and leave-one-set-out: for each family, the rule chosen on the other three and its score on
 the held-out one, beside the product's rule (``turret.topics.hierarchy.assign_themes``, which also sets
 the conversational topics apart in one theme of their own). Unclustered texts
-are left out. Reads ``$TURRET_SHARED_DATA`` or ``../shared/data`` and exits 0 with a message when it is
-absent. Writes bench/results/themes.json.
+are left out.
+
+Names: the product's themes of each case are named by the keyword labeler as the pipeline names them
+(``turret.topics.store.theme_documents``) and scored like ``eval_labels.py`` scores topic labels: the share
+of texts whose theme's name is closer (all-MiniLM-L6-v2 cosine) to the name of the theme's majority parent
+("alarm", "Restaurants", "billing") than to any other parent's name. The small-talk theme is named by a
+fixed rule and left out. With 13-23 themes per case one theme is 4-10% of a case's texts, so differences
+under 0.1 are one theme.
+
+Reads ``$TURRET_SHARED_DATA`` or ``../shared/data`` and exits 0 with a message when it is absent. Writes
+bench/results/themes.json.
 """
 
 from __future__ import annotations
@@ -46,26 +55,27 @@ FAMILY = {"hwu64": "hwu64", "hwu64_3k": "hwu64", "sgd_dev": "sgd_dev", "multiwoz
 PREVIOUS = ("average", "sqrt(k)")
 
 
-def cases() -> dict[str, tuple[np.ndarray, list[str]]]:
-    """(embeddings, gold parent per text) of every case."""
+def cases() -> dict[str, tuple[np.ndarray, list[str], list[str]]]:
+    """(embeddings, gold parent per text, texts) of every case."""
     out = {}
     with open(data_dir() / "hwu64" / "all.jsonl", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     X = embed([r["text"] for r in rows], RESULTS / "quality_hwu64_minilm.npy")  # shared with bench quality
-    out["hwu64"] = (X, [r["scenario"] for r in rows])
+    out["hwu64"] = (X, [r["scenario"] for r in rows], [r["text"] for r in rows])
     keep = np.sort(np.random.default_rng(SEED).choice(len(rows), 3000, replace=False))
-    out["hwu64_3k"] = (X[keep], [rows[i]["scenario"] for i in keep])
+    out["hwu64_3k"] = (X[keep], [rows[i]["scenario"] for i in keep], [rows[i]["text"] for i in keep])
     for name in ("sgd_dev", "multiwoz"):
         with open(data_dir() / DIALOGUE_FILES[name], encoding="utf-8") as f:
             turns = [json.loads(line) for line in f if line.strip()]
         texts = [t["metadata"]["prompt"] for t in turns]
-        out[name] = (embed(texts, RESULTS / f"themes_{name}_minilm.npy"), [t["gold_domain"] for t in turns])
+        out[name] = (embed(texts, RESULTS / f"themes_{name}_minilm.npy"), [t["gold_domain"] for t in turns],
+                     texts)
     from turret.demo.dataset import EVENT_NAME, generate
 
     events = [e for e in generate() if e.name == EVENT_NAME]
     texts = [e.metadata["prompt"] for e in events]
     out["demo"] = (embed(texts, RESULTS / "themes_demo_minilm.npy"),
-                   ["acknowledgement" if e.is_ack else str(e.topic) for e in events])
+                   ["acknowledgement" if e.is_ack else str(e.topic) for e in events], texts)
     return out
 
 
@@ -84,6 +94,48 @@ def group(C: np.ndarray, linkage_name: str, count: str) -> np.ndarray:
         if len(set(cut.tolist())) > 1 and (s := silhouette_score(U, cut, metric="cosine")) > best:
             best, chosen = s, cut
     return chosen
+
+
+def theme_docs(model, texts: list[str], theme_of: np.ndarray, apart: np.ndarray) -> dict:
+    """What the labeler sees of each theme but small talk, built as the pipeline builds it."""
+    from turret import label as labelling
+    from turret.topics.store import KEYWORD_SAMPLE, REPRESENTATIVE_DOCS, theme_documents
+
+    by_topic: dict[int, dict[str, None]] = {}
+    for j in np.argsort(-model.similarities_, kind="stable"):
+        if model.labels_[j] >= 0:
+            by_topic.setdefault(int(model.labels_[j]), {})[texts[j]] = None  # distinct, closest first
+    samples = {str(t): list(v)[:KEYWORD_SAMPLE] for t, v in by_topic.items()}
+    keywords = labelling.ctfidf_keywords(samples, top_n=10)
+    docs = {t: labelling.TopicDocuments(str(t), samples[str(t)][:REPRESENTATIVE_DOCS],
+                                        keywords.get(str(t), []), texts=samples[str(t)],
+                                        centroid=model.centroids_[t].tolist())
+            for t in by_topic}
+    small_talk = {int(theme_of[t]) for t in np.flatnonzero(apart)}
+    return theme_documents(docs, {t: int(theme_of[t]) for t in docs if int(theme_of[t]) not in small_talk})
+
+
+def name_match(names: dict[int, str], theme_of_text: np.ndarray, parent: np.ndarray, encode) -> float:
+    """Share of the named themes' texts whose theme name is nearest its majority parent's name (match@1)."""
+    from collections import Counter
+
+    def unit(X):
+        X = np.asarray(X, dtype=np.float64)
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+    if not names:
+        return float("nan")
+    parents = sorted(set(parent.tolist()))
+    G = unit(encode([p.replace("_", " ") for p in parents]))
+    keys = sorted(names)
+    L = unit(encode([names[k] for k in keys]))
+    hits = total = 0
+    for i, theme in enumerate(keys):
+        mask = theme_of_text == theme
+        majority = Counter(parent[mask].tolist()).most_common(1)[0][0]
+        hits += int(mask.sum()) * (parents[int(np.argmax(G @ L[i]))] == majority)
+        total += int(mask.sum())
+    return round(hits / total, 4)
 
 
 def score(parent: np.ndarray, themes: np.ndarray) -> dict:
@@ -105,21 +157,22 @@ def main(argv: list[str] | None = None) -> int:
     from turret.topics.hierarchy import assign_themes
     from turret.topics.store import DEFAULT_CONFIG
 
-    prototypes = prototypes_from_encoder(SentenceTransformerEmbedder("all-MiniLM-L6-v2").encode)
+    encoder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    prototypes = prototypes_from_encoder(encoder.encode)
 
     fits = {}
-    for name, (X, parent) in cases().items():
+    for name, (X, parent, texts) in cases().items():
         t0 = time.perf_counter()
         model = DEFAULT_CONFIG.topic_model().fit(X)
         chit_chat = conversational_kind_of_topics(model.centroids_, prototypes)
         apart = np.array([kind is not None for kind in chit_chat], dtype=bool)
-        fits[name] = (model, np.asarray(parent), apart)
+        fits[name] = (model, np.asarray(parent), apart, texts)
         print(f"{name}: {len(X)} texts, {model.n_topics_} topics, {len(set(parent))} gold parents "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
     def scored(themes_of_topic) -> dict:
         out = {}
-        for name, (model, parent, apart) in fits.items():
+        for name, (model, parent, apart, _texts) in fits.items():
             keep = model.labels_ >= 0
             themes = np.asarray(themes_of_topic(model, apart))
             out[name] = score(parent[keep], themes[model.labels_[keep]])
@@ -153,11 +206,35 @@ def main(argv: list[str] | None = None) -> int:
                       "previous_rule": round(family_score(rules[" / ".join(PREVIOUS)], held), 4)}
         print(f"  {held:9s} chosen on the others: {chosen:30s} {loso[held]['held_out_score']:.3f}   "
               f"product {loso[held]['product']:.3f}   average / sqrt(k) {loso[held]['previous_rule']:.3f}")
+    names = theme_names(fits, encoder, families)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "themes.json").write_text(json.dumps(
-        {"rules": rules, "product": product, "leave_one_set_out": loso}, indent=1))
+        {"rules": rules, "product": product, "leave_one_set_out": loso, "names": names}, indent=1))
     print(f"wrote {RESULTS / 'themes.json'}")
     return 0
+
+
+def theme_names(fits: dict, encoder, families: list[str]) -> dict:
+    """Name the product's themes of every case as the pipeline does; match@1 against the parents' names."""
+    from turret.labels import KeywordLabeler
+    from turret.topics.hierarchy import assign_themes
+
+    labeler = KeywordLabeler(encoder)
+    out: dict = {"cases": {}, "names": {}}
+    print("\ntheme names (keyword labeler), match@1 against the parents' names:")
+    for name, (model, parent, apart, texts) in fits.items():
+        theme_of = np.asarray(assign_themes(model.centroids_, model.sizes_, apart=apart))
+        on_text = np.where(model.labels_ >= 0, theme_of[np.maximum(model.labels_, 0)], -1)
+        docs = theme_docs(model, texts, theme_of, apart)
+        keys = sorted(docs)
+        named = {k: lab.label for k, lab in zip(keys, labeler.label([docs[k] for k in keys]), strict=True)}
+        out["cases"][name] = name_match(named, on_text, parent, encoder.encode)
+        out["names"][name] = sorted(named.values())
+        print(f"  {name:9s} {out['cases'][name]:.3f}  {', '.join(out['names'][name])}", flush=True)
+    by_family = [np.mean([v for n, v in out["cases"].items() if FAMILY[n] == f]) for f in families]
+    out["mean_of_families"] = round(float(np.mean(by_family)), 4)
+    print(f"  mean of families {out['mean_of_families']:.3f}")
+    return out
 
 
 if __name__ == "__main__":

@@ -57,9 +57,24 @@ class UMAPReducer:
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        self.fallback_ = X.shape[0] < max(self.min_texts, self.n_neighbors + 2)
+        # Copies of one vector (a text many users send, "thanks", or texts differing only in case) tie in
+        # UMAP's neighbour search, whose order then varies from process to process, and so would the fit:
+        # the distinct rows are reduced, in order of first appearance, and each copy takes its row's point.
+        _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(first)
+        distinct = X[first[order]] if first.size < X.shape[0] else X
+        self.fallback_ = distinct.shape[0] < max(self.min_texts, self.n_neighbors + 2)
         if self.fallback_:
             return PCAReducer(self.n_components).fit_transform(X)
+        Z = self._umap(distinct)
+        if distinct is X:
+            return Z
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        return Z[position[inverse]]
+
+    def _umap(self, X: np.ndarray) -> np.ndarray:
         try:
             import umap
         except ImportError as exc:  # pragma: no cover - umap-learn is a core dependency
