@@ -92,6 +92,15 @@ def _copy_events(source: Path, home: Path) -> None:
 def _run_under(executor: str, source: Path, home: Path) -> dict:
     """`turret up` with ``executor`` in ``home`` (events copied from ``source``), one triggered hourly run,
     `turret down`. Returns the run's state, its task instances, seconds, and the workers' logs."""
+    # This process talks to the services too (tokens, runs): it must see the stack's Airflow home, as the
+    # `turret up` it starts does, not one another test module set up in os.environ (tests/dags/conftest.py).
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("TURRET_", "AIRFLOW"))]:
+            mp.delenv(key)
+        return _run_in_clean_env(executor, source, home)
+
+
+def _run_in_clean_env(executor: str, source: Path, home: Path) -> dict:
     _copy_events(source, home)
     env = _base_env(home)
     env.update(TURRET_EXECUTOR=executor, TURRET_CELERY_WORKERS="2", TURRET_REDIS_PORT=str(free_port()),
