@@ -97,20 +97,13 @@ def group(C: np.ndarray, linkage_name: str, count: str) -> np.ndarray:
 
 
 def theme_docs(model, texts: list[str], theme_of: np.ndarray, apart: np.ndarray) -> dict:
-    """What the labeler sees of each theme but small talk, built as the pipeline builds it."""
-    from turret import label as labelling
-    from turret.topics.store import KEYWORD_SAMPLE, REPRESENTATIVE_DOCS, theme_documents
+    """What the labeler sees of each theme but small talk, built as ``turret cluster`` and the pipeline build
+    it."""
+    from turret.cli.cluster import topic_documents
+    from turret.topics.store import theme_documents
 
-    by_topic: dict[int, dict[str, None]] = {}
-    for j in np.argsort(-model.similarities_, kind="stable"):
-        if model.labels_[j] >= 0:
-            by_topic.setdefault(int(model.labels_[j]), {})[texts[j]] = None  # distinct, closest first
-    samples = {str(t): list(v)[:KEYWORD_SAMPLE] for t, v in by_topic.items()}
-    keywords = labelling.ctfidf_keywords(samples, top_n=10)
-    docs = {t: labelling.TopicDocuments(str(t), samples[str(t)][:REPRESENTATIVE_DOCS],
-                                        keywords.get(str(t), []), texts=samples[str(t)],
-                                        centroid=model.centroids_[t].tolist())
-            for t in by_topic}
+    fitted = topic_documents(texts, model.labels_, model.similarities_, model.centroids_)
+    docs = {int(d.key): d for d in fitted}
     small_talk = {int(theme_of[t]) for t in np.flatnonzero(apart)}
     return theme_documents(docs, {t: int(theme_of[t]) for t in docs if int(theme_of[t]) not in small_talk})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,27 @@ def _size_note(model: Any) -> str:
     return f"{size} texts (from the number of texts)"
 
 
+def topic_documents(texts: Sequence[str], labels: Any, similarities: Any, centroids: Any) -> list[Any]:
+    """What the labeler sees of each topic of a fit: its distinct texts closest to its centroid first (the
+    sample keyword labels are phrased from), the closest few, c-TF-IDF keywords and the centroid. ``labels``
+    and ``similarities`` per text (-1: unclustered), ``centroids`` per topic."""
+    import numpy as np
+
+    from turret import label as labelling
+    from turret.topics.store import KEYWORD_SAMPLE, REPRESENTATIVE_DOCS
+
+    by_topic: dict[int, dict[str, None]] = {}
+    for j in np.argsort(-np.asarray(similarities), kind="stable"):
+        if labels[j] >= 0:
+            by_topic.setdefault(int(labels[j]), {})[texts[j]] = None  # distinct, closest first
+    samples = {str(t): list(v)[:KEYWORD_SAMPLE] for t, v in sorted(by_topic.items())}
+    keywords = labelling.ctfidf_keywords(samples, top_n=10)
+    return [labelling.TopicDocuments(key=key, representative_docs=sample[:REPRESENTATIVE_DOCS],
+                                     keywords=keywords.get(key, []), texts=sample,
+                                     centroid=np.asarray(centroids[int(key)]).tolist())
+            for key, sample in samples.items()]
+
+
 def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None = None,
                   embedder: Any = None, labeler: Any = None, progress: bool = True) -> dict[str, Any]:
     """Topic id per text (-1 for empty or unclustered ones), the labels, kinds and themes by topic id, the
@@ -101,8 +123,6 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
     from turret.topics.hierarchy import assign_themes
     from turret.topics.store import (
         DEFAULT_CONFIG,
-        KEYWORD_SAMPLE,
-        REPRESENTATIVE_DOCS,
         UNCLUSTERED_LABEL,
         theme_documents,
     )
@@ -138,18 +158,7 @@ def cluster_texts(texts: list[str], *, settings: Any, min_topic_size: int | None
         for t in range(model.n_topics_):
             kinds[t] = "subject" if chit_chat[t] is None else "conversational"
             themes[t] = int(theme_of[t])
-        by_topic: dict[str, list[str]] = {}
-        for j in np.argsort(-sim_of_unique, kind="stable"):
-            if topic_of_unique[j] >= 0:
-                by_topic.setdefault(str(topic_of_unique[j]), []).append(unique[j])
-        keywords = labelling.ctfidf_keywords({k: v[:KEYWORD_SAMPLE] for k, v in by_topic.items()}, top_n=10)
-        docs = [
-            labelling.TopicDocuments(key=str(t), representative_docs=by_topic[str(t)][:REPRESENTATIVE_DOCS],
-                                     keywords=keywords.get(str(t), []),
-                                     texts=by_topic[str(t)][:KEYWORD_SAMPLE],
-                                     centroid=model.centroids_[t].tolist())
-            for t in range(model.n_topics_)
-        ]
+        docs = topic_documents(unique, topic_of_unique, sim_of_unique, model.centroids_)
         labeler = labeler or labelling.get_labeler(settings)
         for doc, named in zip(docs, labeler.label(docs), strict=True):
             labels[int(doc.key)] = named.label
