@@ -113,6 +113,43 @@ def test_fragments_of_a_longer_phrase_are_no_candidates():
     assert {p.text for p in lone["a"]} == {"xylophone", "lessons"}
 
 
+def test_a_candidate_reads_as_one_phrase():
+    texts = {
+        "a": [
+            "card payment but the app says no", "a card payment but the app froze",
+            "play this song please save it", "the song please save it",
+            "which currencies can i hold", "currencies can i hold here",
+            "why would my transfer be pending", "my transfer be pending?",
+            "when did my card payment go through", "my card payment did go through",
+            "why hasn't my transfer gone through", "hasn't my transfer gone through",
+            "my card hasn't arrived", "the card hasn't arrived yet",
+            "a card to be delivered", "card to be delivered soon",
+            "my card can't be activated", "the card can't be activated abroad",
+        ],
+        "b": ["reset my password", "password reset", "forgot my password"],
+    }
+    a = {p.text for p in candidate_phrases(texts, spelling=Spelling.from_texts([]), max_words=4)["a"]}
+    # Nothing that runs across two clauses or keeps a question's word order.
+    for phrase in ("payment but the app", "song please save", "currencies can i hold", "transfer be pending",
+                   "card payment did go", "hasn't my transfer gone"):
+        assert phrase not in a, phrase
+    # Their parts stay, and so do negations and infinitives in a statement's order.
+    assert {"card payment", "app", "song", "currencies", "transfer", "pending"} <= a
+    assert {"card hasn't arrived", "card to be delivered", "card can't be activated"} <= a
+    assert not any(p.startswith("hasn't") or p.endswith("hasn't") for p in a)
+
+
+def test_a_phrase_after_how_is_a_fragment_of_the_question():
+    texts = {"a": ["how long do transfers take", "how long does a transfer take", "transfers take ages"],
+             "b": ["reset my password", "password reset", "forgot my password"]}
+    phrases = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_continuation=0.75)
+    a = {p.text for p in phrases["a"]}
+    assert not any(p.startswith("long") for p in a)  # "how long" is one unit
+    assert "transfers" in a
+    without = candidate_phrases(texts, spelling=Spelling.from_texts([]))["a"]
+    assert "long" in {p.text for p in without}  # only the fragment rule leaves it out
+
+
 def test_candidate_weights_favour_what_a_topic_holds_alone():
     texts = {
         "a": ["card delivery", "card delivery time", "card delivery status"],

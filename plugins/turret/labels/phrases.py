@@ -25,7 +25,9 @@ great cool awesome bye goodbye cheers
 need needs want wants wanted help helps like just know let lets tell trying try tried able really also
 does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shouldn't didn didn't i'm i've
 i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
+hasn't haven't hadn't aren't wasn't weren't mustn't needn't
 get gets got getting use using used way thing things stuff anyone someone guys question quick possible
+think mean means
 do doing done did does make makes made go going im ive dont cant wont whats hows youre
 """.split()
 _FOREIGN_WORDS = """
@@ -47,6 +49,21 @@ _PARTICLES = frozenset("up down off on out in back over".split())
 _FUNCTION_ONLY = frozenset(
     "a an the of to for and or but in on at by with from my your me i you it is are".split()
 )
+
+# Words inside a phrase that show it runs across two clauses or reads as a question's inverted word order
+# ("payment but the app", "song please save", "long do transfers", "currencies can i hold", "transfer be
+# pending"): such a phrase is no label, though its parts may be.
+_JOINERS = frozenset("but please pls plz because".split())
+_DO = frozenset("do does did".split())
+_AUXILIARIES = frozenset(
+    "can could will would should shall may might must is are was were am has have had".split()
+)
+_SUBJECTS = frozenset("i you we they he she".split())
+# What may come before "be" inside a phrase: "card to be delivered", "identity can't be verified".
+_BEFORE_BE = _AUXILIARIES | frozenset("to can't cannot won't wouldn't couldn't shouldn't mustn't".split())
+# "how" makes one unit of the word after it ("how long", "how often"): a phrase it mostly comes before is a
+# fragment, like one a content word mostly comes before.
+_UNIT_HEADS = frozenset({"how"})
 
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 # Where a phrase may not run on: "from China, how long" holds no phrase "china how long".
@@ -154,7 +171,8 @@ def _phrases_of(
     for i, first in enumerate(tokens):
         if first in stop or first in _FUNCTION_ONLY or len(first) < 2:  # "s" of "what s" is no word
             continue
-        before = tokens[i - 1] if i > 0 and tokens[i - 1] not in glue else None
+        previous = tokens[i - 1] if i > 0 else None
+        before = previous if previous not in glue or previous in _UNIT_HEADS else None
         for n in range(1, max_words + 1):
             if i + n > len(tokens):
                 break
@@ -163,10 +181,25 @@ def _phrases_of(
                 last in _FUNCTION_ONLY or len(last) < 2 or (last in stop and last not in _PARTICLES)
             ):
                 continue
+            if n > 2 and not _reads_as_one_phrase(tokens[i : i + n]):
+                continue
             nxt = tokens[i + n] if i + n < len(tokens) else None
             after = nxt if nxt is not None and (nxt not in glue or nxt in _PARTICLES) else None
             out.append((" ".join(tokens[i : i + n]), before, after))
     return out
+
+
+def _reads_as_one_phrase(words: Sequence[str]) -> bool:
+    """No word inside ``words`` joins two clauses ("but", "please"), and none inverts a question's order:
+    "do" inside, "be" without "to" or a modal before it ("transfer be pending"), or an auxiliary before its
+    subject ("can i")."""
+    for k in range(1, len(words) - 1):
+        word = words[k]
+        if word in _JOINERS or word in _DO or (word == "be" and words[k - 1] not in _BEFORE_BE):
+            return False
+        if word in _AUXILIARIES and words[k + 1] in _SUBJECTS:
+            return False
+    return True
 
 
 def candidate_phrases(
@@ -184,11 +217,13 @@ def candidate_phrases(
     bracket), starting and ending with a content word (a phrasal particle may end it: "top up"). It must
     occur in ``min_docs`` of the topic's texts (all of them when the topic has fewer). With
     ``max_continuation``, a phrase that one content word follows (or precedes) in more than that share of
-    its texts is a fragment and left out: "receive a physical" (then "card"), "american express to add"
-    (unless every phrase of the topic is). Its weight is the share of the topic's texts holding it times
-    ``log(1 + A / f)``, ``A`` the mean number of phrase occurrences per topic and ``f`` the phrase's
-    occurrences over all topics: a phrase every topic uses weighs little. Words ``spelling`` rejects are
-    left out. A topic whose texts hold only chat words ("thanks!", "ok") gets phrases of those.
+    its texts is a fragment and left out: "receive a physical" (then "card"), "american express to add",
+    "long do transfers" (after "how"; unless every phrase of the topic is). A phrase of 3 or more words
+    must read as one: no "but" or "please" inside, no question word order ("currencies can i hold"). Its
+    weight is the share of the topic's texts holding it times ``log(1 + A / f)``, ``A`` the mean number of
+    phrase occurrences per topic and ``f`` the phrase's occurrences over all topics: a phrase every topic
+    uses weighs little. Words ``spelling`` rejects are left out. A topic whose texts hold only chat words
+    ("thanks!", "ok") gets phrases of those.
     """
     spelling = spelling or Spelling.from_texts(t for texts in texts_by_topic.values() for t in texts)
     per_topic: dict[str, Counter[str]] = {}
