@@ -60,7 +60,7 @@ LABELS_VERSION = 2
 # 3: phrases stop at clause breaks, fragments of a longer phrase are left out, up to 4 words, contrast 0.5.
 # 4: "asap", "btw", "fyi", "ty", "tia", "thnx" are chat glue.
 # 5: a phrase reads as one (no "but"/"please" inside, no question word order; "long" after "how" is a
-#    fragment); "hasn't", "haven't", "aren't", "wasn't" and the like, "think" and "mean" are glue.
+#    fragment); "hasn't", "haven't", "aren't", "wasn't" and the like, "think", "mean" and "says" are glue.
 KEYWORD_LABELS_VERSION = 5
 
 

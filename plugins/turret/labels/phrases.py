@@ -27,7 +27,7 @@ does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shou
 i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
 hasn't haven't hadn't aren't wasn't weren't mustn't needn't
 get gets got getting use using used way thing things stuff anyone someone guys question quick possible
-think mean means
+think mean means says
 do doing done did does make makes made go going im ive dont cant wont whats hows youre
 """.split()
 _FOREIGN_WORDS = """
