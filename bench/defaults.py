@@ -57,7 +57,8 @@ def grid(name: str) -> list[dict]:
     import hdbscan
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
     from turret.topics.engine import TopicModel
-    from turret.topics.reduce import UMAPReducer, l2_normalize
+    from turret.topics.reduce import UMAPReducer
+    from turret.vectors import unit_rows
 
     rows_all = rows_of(name)
     X_all = embed([r["text"] for r in rows_all], RESULTS / f"quality_{name}_minilm.npy")
@@ -65,7 +66,7 @@ def grid(name: str) -> list[dict]:
     for size in SIZES:
         keep = {r["id"] for r in sample(rows_all, size)}
         idx = [i for i, r in enumerate(rows_all) if r["id"] in keep]
-        X = l2_normalize(X_all[idx])
+        X = unit_rows(X_all[idx])
         gold = [rows_all[i]["label"] for i in idx]
         Z = UMAPReducer().fit_transform(X)
         for selection in SELECTIONS:

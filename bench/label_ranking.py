@@ -2,16 +2,17 @@
 topics better, on data it was not chosen on?
 
 For 14 clusterings of banking77 and hwu64 (gold intents; KMeans told the true k, seeds 0-2; the product's
-own topics at 1k, 3k and all texts) it takes each topic's candidate phrases as the product makes them and
-seven signals per phrase: cosine to its topic's centroid (``own``), to the nearest (``oth1``) and the mean of
-the 3 nearest other centroids (``oth3``), the share of the topic's texts holding it (``share``), its c-TF-IDF
-weight against the topic's best (``w``), its extra words (``words``), how many other centroids it is closer
-to (``rank``) and how many of the topic's 3 best keywords it holds (``kw``). A phrase is a hit when its
-nearest gold intent name (all-MiniLM-L6-v2, as ``eval_labels.py`` embeds them) is its topic's majority
-intent. Each weighting of the grid scores ``own + sum(weight x signal)``, takes each topic's best phrase and
-counts the texts whose topic's phrase is a hit (match@1 before labels are made distinct). Printed: the
-product's ranking (``own - 0.5 x oth1``) per clustering, the ceiling (a hit among the candidates), and
-leave-one-set-out: the weighting chosen on one set's 7 clusterings, scored on the other set's.
+own topics at 1k, 3k and all texts) it takes each topic's candidate phrases as the product makes them
+(``KeywordLabeler.candidates_of``) and seven signals per phrase: cosine to its topic's centroid (``own``), to
+the nearest (``oth1``) and the mean of the 3 nearest other centroids (``oth3``), the share of the topic's
+texts holding it (``share``), its c-TF-IDF weight against the topic's best (``w``), its extra words
+(``words``), how many other centroids it is closer to (``rank``) and how many of the topic's 3 best keywords
+it holds (``kw``). A phrase is a hit when its nearest gold intent name (all-MiniLM-L6-v2, as
+``eval_labels.py`` embeds them) is its topic's majority intent. Each weighting of the grid scores
+``own + sum(weight x signal)``, takes each topic's best phrase and counts the texts whose topic's phrase is a
+hit (match@1 before labels are made distinct). Printed: the product's ranking (``KeywordLabeler.score``)
+per clustering, the ceiling (a hit among the candidates), and leave-one-set-out: the weighting chosen on one
+set's 7 clusterings, scored on the other set's.
 Reads ``$TURRET_SHARED_DATA`` (exits 0 with a message when it is absent); writes
 bench/results/label_ranking.json.
 """
@@ -29,7 +30,6 @@ from bench import options
 from bench.quality import RESULTS, data_dir, embed, load_intents, sample
 
 SETS = ("banking77", "hwu64")
-PRODUCT = {"oth1": -0.5}
 GRID = {
     "oth1": (0.0, -0.25, -0.5, -0.75, -1.0),
     "oth3": (0.0, -0.25, -0.5),
@@ -52,21 +52,12 @@ class _Recorder:
         return self.inner.label(docs, **kwargs)
 
 
-def _signals(labeler, encoder, docs, members: dict[str, list[str]], intents: list[str], G: np.ndarray):
+def _signals(labeler, docs, members: dict[str, list[str]], intents: list[str], G: np.ndarray):
     """Per topic: its size, and per candidate phrase the signals and whether it is a hit."""
-    from turret.labels.keywords import _unit
-    from turret.labels.phrases import Spelling, candidate_phrases, model_vocabulary
-
-    samples = {d.key: [str(x) for x in d.sample] for d in docs}
-    spelling = Spelling.from_texts((x for v in samples.values() for x in v), model_vocabulary())
-    phrases = candidate_phrases(samples, spelling=spelling, top_n=labeler.candidates,
-                                max_words=labeler.max_words, max_continuation=labeler.max_continuation)
-    C = labeler._centroids(docs)
-    texts = sorted({p.text for d in docs for p in phrases[d.key]})
-    P = _unit(np.asarray(encoder.encode(texts), dtype=np.float32))
-    row = {p: i for i, p in enumerate(texts)}
-    nearest_intent = (P @ G.T).argmax(axis=1)
-    S = P @ C.T
+    candidates = labeler.candidates_of(docs)
+    phrases, samples = candidates.phrases, {d.key: d.sample for d in docs}
+    nearest_intent = (candidates.vectors @ G.T).argmax(axis=1)
+    S = candidates.similarity()
     topics = []
     for j, d in enumerate(docs):
         cands = phrases[d.key]
@@ -74,7 +65,7 @@ def _signals(labeler, encoder, docs, members: dict[str, list[str]], intents: lis
         if not cands:
             topics.append((size, None, None))
             continue
-        idx = np.array([row[p.text] for p in cands])
+        idx = candidates.rows(d.key)
         own = S[idx, j]
         other = np.delete(S[idx], j, axis=1) if len(docs) > 1 else np.zeros((len(idx), 1))
         ranked = -np.sort(-other, axis=1)
@@ -99,15 +90,15 @@ def clusterings(name: str, encoder, labeler):
     """(case name, topics with signals) for the 7 clusterings of one set."""
     from sklearn.cluster import KMeans
     from turret.cli.cluster import cluster_texts
-    from turret.labels.keywords import _unit
     from turret.scrub import scrub
     from turret.settings import Settings
+    from turret.vectors import unit_rows
 
     import bench.labels as bench_labels
 
     rows_all = load_intents(name)
     intents = sorted({r["label"] for r in rows_all})
-    G = _unit(np.asarray(encoder.encode([s.replace("_", " ") for s in intents]), dtype=np.float32))
+    G = unit_rows(np.asarray(encoder.encode([s.replace("_", " ") for s in intents]), dtype=np.float32))
     settings = Settings.from_env()
     for size in ("all", "3000", "1000"):
         rows = sample(rows_all, size)
@@ -132,17 +123,27 @@ def clusterings(name: str, encoder, labeler):
                 docs = recorder.calls[0]
             else:
                 docs = bench_labels.topic_documents(X, texts, assign)
-            yield f"{name} {size} {cname}", _signals(labeler, encoder, docs, members, intents, G)
+            yield f"{name} {size} {cname}", _signals(labeler, docs, members, intents, G)
 
 
-def match_at_1(topics, weights: dict[str, float]) -> float:
+def match_at_1(topics, score) -> float:
+    """The share of texts whose topic's best phrase by ``score(signals)`` is a hit."""
     total = hits = 0.0
     for size, signals, hit in topics:
         total += size
         if signals is not None:
-            score = signals["own"] + sum(w * signals[k] for k, w in weights.items())
-            hits += size * hit[int(np.argmax(score))]
+            hits += size * hit[int(np.argmax(score(signals)))]
     return hits / total
+
+
+def weighted(weights: dict[str, float]):
+    """``own + sum(weight x signal)``: one point of the grid."""
+    return lambda signals: signals["own"] + sum(w * signals[k] for k, w in weights.items())
+
+
+def product_ranking(labeler):
+    """The labeler's own ranking of its candidates (``KeywordLabeler.score``)."""
+    return lambda signals: labeler.score(signals["own"], signals["oth1"], signals["words"])
 
 
 def ceiling(topics) -> float:
@@ -159,35 +160,39 @@ def main(argv: list[str] | None = None) -> int:
 
     encoder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
     labeler = KeywordLabeler(encoder)
+    product = product_ranking(labeler)
     cases = {}
     for name in SETS:
         for case, topics in clusterings(name, encoder, labeler):
             cases[case] = topics
             print(f"{case:24} ceiling {ceiling(topics):.3f}  "
-                  f"product ranking {match_at_1(topics, PRODUCT):.3f}", flush=True)
+                  f"product ranking {match_at_1(topics, product):.3f}", flush=True)
     names = list(cases)
     grid = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
-    table = np.array([[match_at_1(cases[n], w) for n in names] for w in grid])
-    product = grid.index({**dict.fromkeys(GRID, 0.0), **PRODUCT})
-    mean = {s: table[:, [i for i, n in enumerate(names) if n.startswith(s + " ")]].mean(axis=1) for s in SETS}
-    out = {"cases": {n: {"ceiling": round(ceiling(cases[n]), 3), "product": round(table[product, i], 3)}
+    table = np.array([[match_at_1(cases[n], weighted(w)) for n in names] for w in grid])
+    ours = np.array([match_at_1(cases[n], product) for n in names])
+    columns = {s: [i for i, n in enumerate(names) if n.startswith(s + " ")] for s in SETS}
+    mean = {s: table[:, columns[s]].mean(axis=1) for s in SETS}
+    ours_mean = {s: float(ours[columns[s]].mean()) for s in SETS}
+    out = {"cases": {n: {"ceiling": round(ceiling(cases[n]), 3), "product": round(float(ours[i]), 3)}
                      for i, n in enumerate(names)},
            "weightings": len(grid), "leave_one_set_out": []}
     print(f"\n{len(grid)} weightings; product ranking: "
-          + ", ".join(f"{s} {mean[s][product]:.3f}" for s in SETS))
+          + ", ".join(f"{s} {ours_mean[s]:.3f}" for s in SETS))
     for train, test in itertools.permutations(SETS, 2):
         best = int(np.argmax(mean[train]))
         entry = {"chosen_on": train, "weights": grid[best], "train": round(mean[train][best], 3),
                  "held_out": test, "held_out_score": round(mean[test][best], 3),
-                 "product_on_held_out": round(mean[test][product], 3)}
+                 "product_on_held_out": round(ours_mean[test], 3)}
         out["leave_one_set_out"].append(entry)
         print(f"chosen on {train}: {grid[best]}\n  {train} {entry['train']:.3f} -> {test} held out "
               f"{entry['held_out_score']:.3f} (product ranking {entry['product_on_held_out']:.3f})")
     both = sum(mean.values()) / len(SETS)
     best = int(np.argmax(both))
+    ours_both = sum(ours_mean.values()) / len(SETS)
     out["best_on_both"] = {"weights": grid[best], "score": round(both[best], 3),
-                           "product": round(both[product], 3)}
-    print(f"best on both sets: {grid[best]} {both[best]:.3f} (product ranking {both[product]:.3f})")
+                           "product": round(ours_both, 3)}
+    print(f"best on both sets: {grid[best]} {both[best]:.3f} (product ranking {ours_both:.3f})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "label_ranking.json").write_text(json.dumps(out, indent=1) + "\n")
     return 0

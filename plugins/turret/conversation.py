@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from turret.vectors import unit_rows
+
 TOPICAL = "topical"
 CONTINUATION = "continuation"
 GREETING = "greeting"
@@ -203,7 +205,7 @@ def prototypes_from_encoder(
             raise ValueError(
                 f"unknown conversational kind {kind!r}; expected one of {sorted(NON_TOPICAL_KINDS)}"
             )
-        out[kind] = _normalize(np.asarray(encode(list(texts)), dtype=np.float32))
+        out[kind] = unit_rows(np.asarray(encode(list(texts)), dtype=np.float32))
     return out
 
 
@@ -239,22 +241,13 @@ def conversational_kind_of_topics(
     names = [k for k in sorted(prototypes) if len(prototypes[k])]
     if C.ndim != 2 or C.shape[0] == 0 or not names:
         return [None] * (C.shape[0] if C.ndim == 2 else 0)
-    C = _normalize(C)
-    best = np.stack([(C @ _normalize(prototypes[k]).T).max(axis=1) for k in names], axis=1)
+    C = unit_rows(C)
+    best = np.stack([(C @ unit_rows(prototypes[k]).T).max(axis=1) for k in names], axis=1)
     winner = best.argmax(axis=1)
     return [names[w] if best[i, w] >= threshold else None for i, w in enumerate(winner)]
 
 
 # -- the model ----------------------------------------------------------------------------------------------
-
-
-def _normalize(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim == 1:
-        X = X[None, :]
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return X / norms
 
 
 @dataclass
@@ -278,12 +271,12 @@ def _prepare(centroids: Mapping[int, np.ndarray], params: ConversationParams) ->
         raise ValueError(f"unknown conversational kinds in prototypes: {sorted(unknown)}")
     ids = sorted(int(t) for t in centroids if int(t) != NO_TOPIC)
     if ids:
-        C = _normalize(np.stack([np.asarray(centroids[t], dtype=np.float32).ravel() for t in ids]))
+        C = unit_rows(np.stack([np.asarray(centroids[t], dtype=np.float32).ravel() for t in ids]))
     else:
         C = np.zeros((0, 1), dtype=np.float32)
     d = C.shape[1] if ids else None
     if kind_names:
-        P = _normalize(np.concatenate([np.asarray(protos[k], dtype=np.float32) for k in kind_names]))
+        P = unit_rows(np.concatenate([np.asarray(protos[k], dtype=np.float32) for k in kind_names]))
         P_kind = np.concatenate([np.full(len(protos[k]), i) for i, k in enumerate(kind_names)])
         if d is not None and P.shape[1] != d:
             raise ValueError(f"prototype dimension {P.shape[1]} does not match centroid dimension {d}")
@@ -509,7 +502,7 @@ def assign_session(
     """
     if not messages:
         return []
-    X = _normalize(np.stack([np.asarray(m.embedding, dtype=np.float32).ravel() for m in messages]))
+    X = unit_rows(np.stack([np.asarray(m.embedding, dtype=np.float32).ravel() for m in messages]))
     model = _prepare(centroids, params)
     if model.C.shape[0] and X.shape[1] != model.C.shape[1]:
         raise ValueError(
@@ -573,7 +566,7 @@ def assign_sessions_frame(
         X = np.asarray(embeddings, dtype=np.float32)
         if X.ndim != 2 or X.shape[0] != len(df):
             raise ValueError(f"assign_sessions_frame: embeddings must be ({len(df)} x d), got {X.shape}")
-    X = _normalize(X)
+    X = unit_rows(X)
     per_group = bool(centroids) and all(isinstance(k, tuple) for k in centroids)
 
     work = df.reset_index(drop=True).copy()

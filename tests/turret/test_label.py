@@ -304,6 +304,32 @@ def test_keyword_labels_by_meaning(encoder):
 
 
 @pytest.mark.slow
+def test_the_label_is_the_best_scored_candidate(encoder):
+    """``candidates_of`` and ``score`` are the labeler's own steps: ranking a topic's candidates by ``score``
+    gives the label ``label`` chose (no two topics here want one phrase)."""
+    import numpy as np
+
+    topics = _topics({k: SUBJECTS[k] for k in ("password", "delivery", "weather")})
+    labeler = KeywordLabeler(encoder)
+    candidates = labeler.candidates_of(topics)
+    assert candidates.vectors.shape == (len(candidates.texts), 384)
+    assert candidates.centroids.shape == (3, 384)
+    S = candidates.similarity()
+    labels = {lab.key: lab.label.lower() for lab in labeler.label(topics)}
+    for j, topic in enumerate(topics):
+        idx = candidates.rows(topic.key)
+        assert [candidates.texts[i] for i in idx] == [p.text for p in candidates.phrases[topic.key]]
+        own, other = S[idx, j], np.delete(S[idx], j, axis=1).max(axis=1)
+        words = np.array([len(p.text.split()) - 1 for p in candidates.phrases[topic.key]])
+        best = candidates.phrases[topic.key][int(np.argmax(labeler.score(own, other, words)))]
+        assert best.text == labels[topic.key]
+    without = KeywordLabeler().candidates_of(topics)
+    assert without.phrases == candidates.phrases and without.vectors is None
+    with pytest.raises(ValueError, match="without an encoder"):
+        without.similarity()
+
+
+@pytest.mark.slow
 def test_two_chit_chat_topics_of_one_kind_do_not_share_a_name(encoder):
     groups = {
         "yes": ["yes", "yes please", "yeah", "yes it is", "yep"],

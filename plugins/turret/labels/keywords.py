@@ -19,14 +19,17 @@ topics give the same labels.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from turret.labels.base import TopicDocuments, TopicLabel
 from turret.labels.phrases import Phrase, Spelling, candidate_phrases, model_vocabulary
+from turret.vectors import unit_rows
 
 # Names of chit-chat topics, by turret.conversation's kind.
 CONVERSATIONAL_LABELS = {
@@ -38,6 +41,32 @@ CONVERSATIONAL_LABELS = {
 
 class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate labels of one call: each topic's phrases (best c-TF-IDF weight first) and, with an
+    encoder, every topic's centroid and each distinct phrase's embedding (rows of ``vectors``, in the order
+    of ``texts``), all unit vectors."""
+
+    phrases: Mapping[str, list[Phrase]]
+    texts: list[str]
+    vectors: np.ndarray | None = None
+    centroids: np.ndarray | None = None
+
+    def similarity(self) -> np.ndarray:
+        """Cosine of each phrase (rows, as ``texts``) to each topic's centroid (columns, as the topics)."""
+        if self.vectors is None or self.centroids is None:
+            raise ValueError("candidates were made without an encoder")
+        return self.vectors @ self.centroids.T
+
+    def rows(self, key: str) -> np.ndarray:
+        """Rows of ``vectors`` (and of ``similarity()``) of topic ``key``'s phrases, in their order."""
+        return np.array([self._row[p.text] for p in self.phrases[key]], dtype=int)
+
+    @functools.cached_property
+    def _row(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.texts)}
 
 
 class KeywordLabeler:
@@ -95,18 +124,11 @@ class KeywordLabeler:
         keys = [t.key for t in topics]
         if len(set(keys)) != len(keys):
             raise ValueError("topic keys must be distinct")
-        samples = {t.key: [str(d) for d in t.sample] for t in topics}
-        spelling = Spelling.from_texts((d for docs in samples.values() for d in docs), self._vocabulary())
-        phrases = candidate_phrases(
-            samples,
-            spelling=spelling,
-            top_n=self.candidates,
-            max_words=self.max_words,
-            max_continuation=self.max_continuation,
-        )
-        ranked = self._rank(topics, phrases)
+        candidates = self.candidates_of(topics)
+        phrases = candidates.phrases
+        ranked = self._rank(topics, candidates)
         chosen = _distinct(ranked, reserved)
-        forms = _surface_forms(d for docs in samples.values() for d in docs)
+        forms = _surface_forms(str(d) for t in topics for d in t.sample)
         taken = {r.strip().lower() for r in reserved} | {c.lower() for c in chosen.values() if c}
         out = []
         for topic in topics:
@@ -123,6 +145,30 @@ class KeywordLabeler:
     def label_one(self, topic: TopicDocuments) -> TopicLabel:
         return self.label([topic])[0]
 
+    def candidates_of(self, topics: Sequence[TopicDocuments]) -> Candidates:
+        """Step 1 (and the embeddings step 2 scores): each topic's candidate phrases; with an encoder, the
+        topics' centroids and the phrases' embeddings."""
+        topics = list(topics)
+        samples = {t.key: [str(d) for d in t.sample] for t in topics}
+        spelling = Spelling.from_texts((d for docs in samples.values() for d in docs), self._vocabulary())
+        phrases = candidate_phrases(
+            samples,
+            spelling=spelling,
+            top_n=self.candidates,
+            max_words=self.max_words,
+            max_continuation=self.max_continuation,
+        )
+        texts = sorted({p.text for t in topics for p in phrases[t.key]})
+        if self.encoder is None:
+            return Candidates(phrases, texts)
+        vectors = unit_rows(np.asarray(self.encoder.encode(texts), dtype=np.float32)) if texts else None
+        return Candidates(phrases, texts, vectors, self._centroids(topics))
+
+    def score(self, own: np.ndarray, other: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """Step 2's ranking: closeness to the own centroid (``own``), less ``contrast`` times closeness to
+        the nearest other centroid (``other``), plus ``length_bonus`` per word after the first (``words``)."""
+        return own - self.contrast * other + self.length_bonus * words
+
     # ------------------------------------------------------------------------------------------ ranking
 
     def _vocabulary(self) -> Collection[str] | None:
@@ -131,35 +177,33 @@ class KeywordLabeler:
         return self.vocabulary  # type: ignore[return-value]
 
     def _rank(
-        self, topics: list[TopicDocuments], phrases: Mapping[str, list[Phrase]]
+        self, topics: list[TopicDocuments], candidates: Candidates
     ) -> dict[str, list[tuple[float, str]]]:
         """Candidate labels per topic as (score, phrase), best first."""
+        phrases = candidates.phrases
         if self.encoder is None:
             return {t.key: [(p.weight, p.text) for p in phrases[t.key]] for t in topics}
-        C = self._centroids(topics)
-        texts = sorted({p.text for t in topics for p in phrases[t.key]})
+        C = candidates.centroids
         kinds = list(CONVERSATIONAL_LABELS)
         from turret.conversation import PROTOTYPE_SENTENCES
 
         protos = [s for kind in kinds for s in PROTOTYPE_SENTENCES[kind]]
-        V = _unit(np.asarray(self.encoder.encode(texts + protos), dtype=np.float32))
-        P, Q = V[: len(texts)], V[len(texts) :]
+        Q = unit_rows(np.asarray(self.encoder.encode(protos), dtype=np.float32))
         proto_kind = [kind for kind in kinds for _ in PROTOTYPE_SENTENCES[kind]]
-        row = {p: i for i, p in enumerate(texts)}
-        S = P @ C.T  # phrase x topic cosine
+        S = candidates.similarity() if candidates.texts else None  # phrase x topic cosine
         out: dict[str, list[tuple[float, str]]] = {}
         for j, topic in enumerate(topics):
             cands = phrases[topic.key]
             scored: list[tuple[float, str]] = []
             if cands:
-                idx = np.array([row[p.text] for p in cands])
+                idx = candidates.rows(topic.key)
                 own = S[idx, j]
                 if len(topics) > 1:
                     others = np.delete(S[idx], j, axis=1).max(axis=1)
                 else:
                     others = np.zeros_like(own)
                 words = np.array([len(p.text.split()) - 1 for p in cands])
-                score = own - self.contrast * others + self.length_bonus * words
+                score = self.score(own, others, words)
                 pairs = zip(score.tolist(), (p.text for p in cands), strict=True)
                 scored = sorted(pairs, key=lambda x: (-x[0], x[1]))
             # Chit-chat: no content phrase is common in the topic, and its centroid reads like a prototype.
@@ -187,19 +231,12 @@ class KeywordLabeler:
             docs = [
                 [str(d) for d in topics[i].sample[: self.docs_per_topic]] or [topics[i].key] for i in missing
             ]
-            V = _unit(np.asarray(self.encoder.encode([d for ds in docs for d in ds]), dtype=np.float32))
+            V = unit_rows(np.asarray(self.encoder.encode([d for ds in docs for d in ds]), dtype=np.float32))
             start = 0
             for i, ds in zip(missing, docs, strict=True):
                 rows[i] = V[start : start + len(ds)].mean(axis=0)
                 start += len(ds)
-        return _unit(np.vstack(rows))
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.atleast_2d(X)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return X / norms
+        return unit_rows(np.vstack(rows))
 
 
 def _distinct(
@@ -277,5 +314,3 @@ def _join_english(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
-
-

@@ -31,7 +31,8 @@ from turret.topic_defaults import (  # noqa: F401  (re-exported: the engine's pu
     SUBJECT_SIZE_PROBES,
     SUBJECT_SIZE_PROMINENCE,
 )
-from turret.topics.reduce import UMAPReducer, l2_normalize
+from turret.topics.reduce import UMAPReducer
+from turret.vectors import unit_rows
 
 # Fewer points than this are not clustered at all (everything waits as unclustered). A dimension's first fit
 # waits for MIN_FIT_SIZE texts (turret.topics.store); this is the model's own floor (a small pending pool).
@@ -149,7 +150,7 @@ def compute_centroids(X: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     C = np.zeros((k, X.shape[1]), dtype=np.float64)
     mask = labels >= 0
     np.add.at(C, labels[mask], X[mask])
-    return l2_normalize(C)
+    return unit_rows(C)
 
 
 def compact_labels(labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +215,7 @@ class TopicModel:
 
     def fit(self, X: np.ndarray) -> TopicModel:
         """Learn topics from ``X`` (n x d embeddings). Returns self."""
-        X = l2_normalize(X)
+        X = unit_rows(X)
         n = X.shape[0]
         self.n_fit_ = n
         # The rows the reducer and the clusterer see: all of them, or a seeded sample of fit_sample.
@@ -265,7 +266,7 @@ class TopicModel:
 
     def assign(self, X: np.ndarray, threshold: float = ASSIGN_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
         """Nearest learned topic for new texts; -1 where cosine < ``threshold``."""
-        idx, sim = nearest_centroid(l2_normalize(X), self.centroids_)
+        idx, sim = nearest_centroid(unit_rows(X), self.centroids_)
         idx[sim < threshold] = -1
         return idx, sim
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from turret.topic_defaults import THEME_HYSTERESIS, TOPICS_PER_THEME
+from turret.vectors import unit_rows
 
 
 def n_themes_for(k: int, topics_per_theme: int = TOPICS_PER_THEME) -> int:
@@ -31,7 +32,10 @@ def assign_themes(
     if m > 1:
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        groups = fcluster(linkage(_unit_rows(centroids)[rest], method="ward"), m, criterion="maxclust") - 1
+        groups = (
+            fcluster(linkage(unit_rows(centroids, np.float64)[rest], method="ward"), m, criterion="maxclust")
+            - 1
+        )
         _, raw[rest] = np.unique(groups, return_inverse=True)
     if apart.any():
         raw[apart] = raw[rest].max() + 1 if len(rest) else 0
@@ -70,7 +74,7 @@ def keep_previous_themes(
     moved = np.flatnonzero((previous >= 0) & (previous != groups) & (apart_group[previous] == apart))
     if not len(moved):
         return groups, 0
-    C = _unit_rows(centroids)
+    C = unit_rows(centroids, np.float64)
     sums = np.zeros((int(groups.max()) + 1, C.shape[1]))
     np.add.at(sums, groups, C)
 
@@ -85,11 +89,6 @@ def keep_previous_themes(
     groups[moved[back]] = previous[moved[back]]
     _, groups = np.unique(groups, return_inverse=True)
     return groups.astype(np.int64), int(back.sum())
-
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
 def match_theme_ids(

@@ -13,14 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from turret.topic_defaults import REDUCER_COMPONENTS, REDUCER_NEIGHBORS, UMAP_MIN_TEXTS
-
-
-def l2_normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32."""
-    X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return X / norms
+from turret.vectors import unit_rows
 
 
 class PCAReducer:
@@ -40,7 +33,7 @@ class PCAReducer:
         solver = "full" if X.shape[0] <= 5000 else "randomized"
         self.pca_ = PCA(n_components=k, svd_solver=solver, random_state=self.random_state)
         Z = self.pca_.fit_transform(X).astype(np.float32)
-        return l2_normalize(Z) if self.normalize else Z
+        return unit_rows(Z) if self.normalize else Z
 
 
 class UMAPReducer:

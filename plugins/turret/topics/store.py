@@ -35,6 +35,7 @@ from turret.topics import engine as eng
 from turret.topics.hierarchy import assign_themes, keep_previous_themes, match_theme_ids
 from turret.topics.matching import match_topics
 from turret.topics.reduce import make_reducer
+from turret.vectors import unit_rows
 
 if TYPE_CHECKING:
     import duckdb
@@ -294,7 +295,7 @@ def _update_dimension(con, pid: str, field: str, *, run_id: str, mode: str, mode
         np.add.at(sums, idx[assigned], X[assigned])
         counts = np.bincount(idx[assigned], minlength=k)
         grown = np.flatnonzero(counts)
-        moved = eng.l2_normalize(C[grown] * n_members[grown, None] + sums[grown])
+        moved = unit_rows(C[grown] * n_members[grown, None] + sums[grown])
         import pandas as pd
 
         frame = pd.DataFrame({"topic_id": np.asarray(centroid_ids)[grown], "n": counts[grown],
@@ -390,7 +391,7 @@ def _refit(con, pid, field, *, run_id, model, config, state, reason) -> dict:
         cand = (prev >= 0) & (topic_of != np.where(prev >= 0, topic_ids[np.maximum(prev, 0)], -3))
         if cand.any():
             rows = np.flatnonzero(cand)
-            prev_sim = np.einsum("ij,ij->i", eng.l2_normalize(X[rows]), C[prev[rows]])
+            prev_sim = np.einsum("ij,ij->i", unit_rows(X[rows]), C[prev[rows]])
             stay = (prev_sim >= sims[rows] - config.hysteresis_margin) & (
                 prev_sim >= config.outlier_threshold
             )
@@ -883,7 +884,7 @@ def _load_vectors(con, pid, field, model, *, only_unassigned: bool = False, even
         ).fetchnumpy()
         ids = result["event_id"].tolist()
         vectors = np.stack(result["vector"]) if ids else None
-        return (ids, eng.l2_normalize(vectors)) if ids else ([], np.zeros((0, 1), dtype=np.float32))
+        return (ids, unit_rows(vectors)) if ids else ([], np.zeros((0, 1), dtype=np.float32))
 
     if event_ids is not None:
         con.register("_turret_topic_events", pd.DataFrame({"event_id": list(event_ids)}))
@@ -919,7 +920,7 @@ def _load_vectors(con, pid, field, model, *, only_unassigned: bool = False, even
     if not kept:
         return [], np.zeros((0, 1), dtype=np.float32)
     vectors = np.stack(found["vector"])
-    return [e for e, _ in kept], eng.l2_normalize(vectors[[i for _, i in kept]])
+    return [e for e, _ in kept], unit_rows(vectors[[i for _, i in kept]])
 
 
 def _load_centroids(con, pid, field) -> tuple[list[int], np.ndarray, np.ndarray]:
