@@ -102,7 +102,7 @@ def test_a_forked_child_sends_its_own_events_and_never_the_parents(shared_turret
         try:
             os.close(read_end)
             child_ids = [client.track("user_message", {"prompt": f"child {i}"}) for i in range(10)]
-            ok = client.flush(30)
+            ok = client.flush(120)
             stats = client.stats()
             report = {"ok": ok, "ids": child_ids, "delivered": stats.delivered}
             os.write(write_end, json.dumps(report).encode())
@@ -112,7 +112,7 @@ def test_a_forked_child_sends_its_own_events_and_never_the_parents(shared_turret
     with os.fdopen(read_end) as fh:
         child = json.loads(fh.read())
     os.waitpid(pid, 0)
-    assert client.flush(30)
+    assert client.flush(120)
     assert child["ok"] and child["delivered"] == 10  # not 60: the parent's queued events stayed the parent's
     assert client.stats().delivered == 50
     assert child["ids"][0][:24] != parent_ids[0][:24]  # a different id prefix in the child
