@@ -153,6 +153,23 @@ def test_a_phrase_after_how_is_a_fragment_of_the_question():
     assert "long" in {p.text for p in without}  # only the fragment rule leaves it out
 
 
+def test_the_verb_of_a_do_question_ends_no_phrase_and_does_not_cut_its_subject():
+    texts = {
+        "a": ["what does the enterprise plan include", "What does the Enterprise plan include?",
+              "what does the pro plan include", "how much does the pro plan cost asap"],
+        "b": ["how long does a transfer take to arrive", "how long does a transfer take"],
+        "c": ["does the app support dark mode", "does the app support dark mode?"],
+        "d": ["can i use webhooks instead of the slack integration", "use webhooks instead of teams"],
+    }
+    found = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_words=4, max_continuation=0.75)
+    a, b, c, d = ({p.text for p in found[k]} for k in "abcd")
+    assert not any(p.endswith(("include", "cost")) and " " in p for p in a)  # "plan include", "pro plan cost"
+    assert {"enterprise plan", "pro plan"} <= a  # not a fragment of "enterprise plan include"
+    assert "transfer" in b and "transfer take" not in b
+    assert any(p.endswith("dark mode") for p in c)  # a longer tail ends on its object: left alone
+    assert "webhooks" in d and not any(p.endswith("instead") for p in d)  # an adverb is glue
+
+
 def test_candidate_weights_favour_what_a_topic_holds_alone():
     texts = {
         "a": ["card delivery", "card delivery time", "card delivery status"],

@@ -28,6 +28,8 @@ i'd i'll it's that's there's what's how's you're we're they're can could would s
 hasn't haven't hadn't aren't wasn't weren't mustn't needn't
 get gets got getting use using used way thing things stuff anyone someone guys question quick possible
 think mean means says
+instead anymore actually maybe probably currently usually recently basically literally definitely certainly
+kinda sorta quite
 do doing done did does make makes made go going im ive dont cant wont whats hows youre
 """.split()
 _FOREIGN_WORDS = """
@@ -61,6 +63,10 @@ _AUXILIARIES = frozenset(
 _SUBJECTS = frozenset("i you we they he she".split())
 # What may come before "be" inside a phrase: "card to be delivered", "identity can't be verified".
 _BEFORE_BE = _AUXILIARIES | frozenset("to can't cannot won't wouldn't couldn't shouldn't mustn't".split())
+# Words between "do" and the subject of a question ("what does the plan include"): the subject comes next.
+_DETERMINERS = frozenset("the a an my your our their his her its this that these those".split())
+# Words that may close a message after its question: "how much does the pro plan cost asap".
+_CLOSERS = frozenset("asap please pls plz thanks thank thx thnx ty tia btw fyi ok okay now".split())
 # "how" makes one unit of the word after it ("how long", "how often"): a phrase it mostly comes before is a
 # fragment, like one a content word mostly comes before.
 _UNIT_HEADS = frozenset({"how"})
@@ -167,6 +173,7 @@ def _phrases_of(
     """Each phrase of ``tokens`` with the content words right before and after it (``None``: a function
     word, or the clause's edge)."""
     glue = stop_words()
+    verb_at = _do_question_verb(tokens)
     out = []
     for i, first in enumerate(tokens):
         if first in stop or first in _FUNCTION_ONLY or len(first) < 2:  # "s" of "what s" is no word
@@ -184,9 +191,28 @@ def _phrases_of(
             if n > 2 and not _reads_as_one_phrase(tokens[i : i + n]):
                 continue
             nxt = tokens[i + n] if i + n < len(tokens) else None
-            after = nxt if nxt is not None and (nxt not in glue or nxt in _PARTICLES) else None
+            if verb_at is not None and n > 1 and i + n - 1 == verb_at:
+                continue  # the subject and the question's verb: "plan include", "transfer take"
+            continues = nxt is not None and (nxt not in glue or nxt in _PARTICLES) and i + n != verb_at
+            after = nxt if continues else None
             out.append((" ".join(tokens[i : i + n]), before, after))
     return out
+
+
+def _do_question_verb(tokens: Sequence[str]) -> int | None:
+    """Where a short "do" question about a thing puts its verb: "what does the (enterprise plan) include",
+    "how long does a (transfer) take to arrive". A subject of one or two words after "do" (and a
+    determiner), then one word before the clause ends (closers like "asap" aside) or "to": that word is
+    the verb, and a phrase ending on it is no label ("plan include"); the subject's phrase is whole though
+    the verb follows it. Longer tails are left alone: "does the app support dark mode" ends on its object."""
+    do_at = next((d for d, w in enumerate(tokens[:-1]) if w in _DO and tokens[d + 1] not in _SUBJECTS), None)
+    if do_at is None:
+        return None
+    start = do_at + 1 + (tokens[do_at + 1] in _DETERMINERS)
+    end = next((k for k in range(start, len(tokens)) if tokens[k] == "to"), len(tokens))
+    while end > start and tokens[end - 1] in _CLOSERS:
+        end -= 1
+    return end - 1 if 2 <= end - start <= 3 else None
 
 
 def _reads_as_one_phrase(words: Sequence[str]) -> bool:
