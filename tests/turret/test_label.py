@@ -170,6 +170,32 @@ def test_the_verb_of_a_do_question_ends_no_phrase_and_does_not_cut_its_subject()
     assert "webhooks" in d and not any(p.endswith("instead") for p in d)  # an adverb is glue
 
 
+def test_a_phrase_does_not_end_on_when():
+    texts = {
+        "a": ["not receiving desktop notifications all day", "i get notifications all day",
+              "notifications all the time", "a one time payment", "my one time payment failed"],
+        "b": ["i see a 500 error every time i upload", "error every time i try"],
+    }
+    found = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_words=4)
+    a, b = ({p.text for p in found[k]} for k in "ab")
+    assert not {"notifications all day", "notifications all the time", "error every time"} & (a | b)
+    assert {"notifications", "time payment"} <= a and "error" in b
+
+
+def test_a_headline_drops_auxiliaries_but_never_a_negation_or_a_clause_of_its_own():
+    texts = {
+        "a": ["reset password link says it expired", "the reset password link says it expired?"],
+        "b": ["my card has been stolen", "i think my card was stolen"],
+        "c": ["the password reset email never arrives", "password reset email never arrives"],
+        "d": ["can i get a new card before it expires", "a new card before it expires please"],
+    }
+    found = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_words=4)
+    a, b, c, d = ({p.text for p in found[k]} for k in "abcd")
+    assert "reset password link expired" in a and "card stolen" in b
+    assert not any(p.endswith("arrives") and "never" not in p for p in c if " " in p)  # no "email arrives"
+    assert not any("before expires" in p for p in d)
+
+
 def test_candidate_weights_favour_what_a_topic_holds_alone():
     texts = {
         "a": ["card delivery", "card delivery time", "card delivery status"],

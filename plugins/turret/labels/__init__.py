@@ -61,8 +61,9 @@ LABELS_VERSION = 2
 # 4: "asap", "btw", "fyi", "ty", "tia", "thnx" are chat glue.
 # 5: a phrase reads as one (no "but"/"please" inside, no question word order; "long" after "how" is a
 #    fragment); "hasn't", "haven't", "aren't", "wasn't" and the like, "think", "mean" and "says" are glue.
-# 6: no phrase ends on the verb of a short "do" question ("plan include"); "instead", "maybe", "actually"
-#    and other sentence adverbs are glue.
+# 6: no phrase ends on the verb of a short "do" question ("plan include") or on a time adverbial ("error
+#    every time"); "goes", "keeps", "instead", "maybe", "actually" and the like are glue; clauses are also
+#    read as headlines, without auxiliaries ("card has been stolen" -> "card stolen").
 KEYWORD_LABELS_VERSION = 6
 
 

@@ -27,7 +27,7 @@ does doesn doesn't don don't isn isn't can't cannot won't wouldn't couldn't shou
 i'd i'll it's that's there's what's how's you're we're they're can could would should will shall may might
 hasn't haven't hadn't aren't wasn't weren't mustn't needn't
 get gets got getting use using used way thing things stuff anyone someone guys question quick possible
-think mean means says
+think mean means says said goes went keeps kept
 instead anymore actually maybe probably currently usually recently basically literally definitely certainly
 kinda sorta quite
 do doing done did does make makes made go going im ive dont cant wont whats hows youre
@@ -65,6 +65,19 @@ _SUBJECTS = frozenset("i you we they he she".split())
 _BEFORE_BE = _AUXILIARIES | frozenset("to can't cannot won't wouldn't couldn't shouldn't mustn't".split())
 # Words between "do" and the subject of a question ("what does the plan include"): the subject comes next.
 _DETERMINERS = frozenset("the a an my your our their his her its this that these those".split())
+# A phrase ending on a time adverbial says when, not what: "notifications all day", "error every time".
+_TIME_QUANTIFIERS = frozenset("all every each this last next per".split())
+_TIME_NOUNS = frozenset(
+    "time times day days week weeks month months year years morning mornings night nights evening hour hours"
+    " minute minutes".split()
+)
+# Words a headline drops ("link says it expired" -> "link expired"): auxiliaries, "it", reporting verbs.
+_HEADLINE_DROP = frozenset("is are was were been has have had got gets it says said keeps kept".split())
+# After these a clause of its own starts, which a headline keeps whole: "card before it expires".
+_SUBORDINATORS = frozenset(
+    "that which who whom whose before after when whenever while if unless because since until though as"
+    .split()
+)
 # Words that may close a message after its question: "how much does the pro plan cost asap".
 _CLOSERS = frozenset("asap please pls plz thanks thank thx thnx ty tia btw fyi ok okay now".split())
 # "how" makes one unit of the word after it ("how long", "how often"): a phrase it mostly comes before is a
@@ -193,9 +206,27 @@ def _phrases_of(
             nxt = tokens[i + n] if i + n < len(tokens) else None
             if verb_at is not None and n > 1 and i + n - 1 == verb_at:
                 continue  # the subject and the question's verb: "plan include", "transfer take"
+            if n > 2 and last in _TIME_NOUNS and _TIME_QUANTIFIERS & set(tokens[i + 1 : i + n - 1][-2:]):
+                continue  # ends on when, not what: "notifications all day", "error every time"
             continues = nxt is not None and (nxt not in glue or nxt in _PARTICLES) and i + n != verb_at
             after = nxt if continues else None
             out.append((" ".join(tokens[i : i + n]), before, after))
+    return out
+
+
+def _with_headlines(clauses: list[list[str]]) -> list[list[str]]:
+    """Each clause, and where it has any, the clause without auxiliaries and "it", as a headline drops them:
+    "reset password link says it expired" also reads "reset password link expired", "my card has been
+    charged twice" also "my card charged twice". Negations stay where they are; right after "that",
+    "before", "when"... nothing is dropped ("a new card before it expires")."""
+    out = list(clauses)
+    for tokens in clauses:
+        short: list[str] = []
+        for w in tokens:  # after "that", "before", "when"... a clause of its own starts: kept whole
+            if w not in _HEADLINE_DROP or (short and short[-1] in _SUBORDINATORS):
+                short.append(w)
+        if len(short) < len(tokens):
+            out.append(short)
     return out
 
 
@@ -257,7 +288,7 @@ def candidate_phrases(
     total: Counter[str] = Counter()
     chat_only: dict[str, bool] = {}
     for key, texts in texts_by_topic.items():
-        token_lists = [[tokenize(part) for part in _CLAUSE_BREAK.split(str(t))] for t in texts]
+        token_lists = [_with_headlines([tokenize(c) for c in _CLAUSE_BREAK.split(str(t))]) for t in texts]
         sizes[key] = max(1, len(texts))
         need = min(min_docs, sizes[key])
         # Chit-chat only ("thanks!", "ok"): when no content phrase is common enough, let its words speak.
