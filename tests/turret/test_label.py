@@ -160,14 +160,16 @@ def test_the_verb_of_a_do_question_ends_no_phrase_and_does_not_cut_its_subject()
         "b": ["how long does a transfer take to arrive", "how long does a transfer take"],
         "c": ["does the app support dark mode", "does the app support dark mode?"],
         "d": ["can i use webhooks instead of the slack integration", "use webhooks instead of teams"],
+        "e": ["why isn't my top up working", "why isnt top up working for me"],
     }
     found = candidate_phrases(texts, spelling=Spelling.from_texts([]), max_words=4, max_continuation=0.75)
-    a, b, c, d = ({p.text for p in found[k]} for k in "abcd")
+    a, b, c, d, e = ({p.text for p in found[k]} for k in "abcde")
     assert not any(p.endswith(("include", "cost")) and " " in p for p in a)  # "plan include", "pro plan cost"
     assert {"enterprise plan", "pro plan"} <= a  # not a fragment of "enterprise plan include"
     assert "transfer" in b and "transfer take" not in b
     assert any(p.endswith("dark mode") for p in c)  # a longer tail ends on its object: left alone
     assert "webhooks" in d and not any(p.endswith("instead") for p in d)  # an adverb is glue
+    assert "top up" in e and "top up working" not in e  # a negated question: not "working"
 
 
 def test_a_phrase_does_not_end_on_when():

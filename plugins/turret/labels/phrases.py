@@ -57,6 +57,14 @@ _FUNCTION_ONLY = frozenset(
 # pending"): such a phrase is no label, though its parts may be.
 _JOINERS = frozenset("but please pls plz because".split())
 _DO = frozenset("do does did".split())
+# A question's head before its subject, as "do" is: "why isn't my (top up) working" (negated, so a phrase
+# running into its verb would say the opposite: "top up working").
+_INVERSION_HEADS = _DO | frozenset(
+    "don't doesn't didn't isn't aren't wasn't weren't hasn't haven't won't can't couldn't wouldn't"
+    " dont doesnt didnt isnt arent wasnt hasnt havent wont cant".split()
+)
+# Where the tail of such a question ends, before what follows its verb: "take (to arrive)", "working (for)".
+_TAIL_STOPS = frozenset("to for with in on at from by using when if because so".split())
 _AUXILIARIES = frozenset(
     "can could will would should shall may might must is are was were am has have had".split()
 )
@@ -232,15 +240,24 @@ def _with_headlines(clauses: list[list[str]]) -> list[list[str]]:
 
 def _do_question_verb(tokens: Sequence[str]) -> int | None:
     """Where a short "do" question about a thing puts its verb: "what does the (enterprise plan) include",
-    "how long does a (transfer) take to arrive". A subject of one or two words after "do" (and a
-    determiner), then one word before the clause ends (closers like "asap" aside) or "to": that word is
-    the verb, and a phrase ending on it is no label ("plan include"); the subject's phrase is whole though
-    the verb follows it. Longer tails are left alone: "does the app support dark mode" ends on its object."""
-    do_at = next((d for d, w in enumerate(tokens[:-1]) if w in _DO and tokens[d + 1] not in _SUBJECTS), None)
+    "how long does a (transfer) take to arrive", "why isn't my (top up) working". "do" or a negated
+    auxiliary heads the clause (after question words at most), a subject of one or two words follows (after
+    a determiner), then one word before the clause ends (closers like "asap" aside) or a preposition: that
+    word is the verb, and a phrase ending on it is no label ("plan include", "top up working"); the
+    subject's phrase is whole though the verb follows it. Longer tails are left alone: "does the app
+    support dark mode" ends on its object."""
+    glue = stop_words()
+    do_at = None
+    for d, w in enumerate(tokens[:-1]):
+        if w in _INVERSION_HEADS and tokens[d + 1] not in _SUBJECTS:
+            do_at = d
+            break
+        if w not in glue and not (d and tokens[d - 1] in _UNIT_HEADS):
+            return None  # a content word first: a statement ("my card can't be activated")
     if do_at is None:
         return None
     start = do_at + 1 + (tokens[do_at + 1] in _DETERMINERS)
-    end = next((k for k in range(start, len(tokens)) if tokens[k] == "to"), len(tokens))
+    end = next((k for k in range(start, len(tokens)) if tokens[k] in _TAIL_STOPS), len(tokens))
     while end > start and tokens[end - 1] in _CLOSERS:
         end -= 1
     return end - 1 if 2 <= end - start <= 3 else None
