@@ -293,7 +293,10 @@ def candidate_phrases(
     ``max_continuation``, a phrase that one content word follows (or precedes) in more than that share of
     its texts is a fragment and left out: "receive a physical" (then "card"), "american express to add",
     "long do transfers" (after "how"; unless every phrase of the topic is). A phrase of 3 or more words
-    must read as one: no "but" or "please" inside, no question word order ("currencies can i hold"). Its
+    must read as one: no "but" or "please" inside, no question word order ("currencies can i hold"); no
+    phrase ends on the verb of a short question ("plan include" of "what does the enterprise plan
+    include") or on a time adverbial ("notifications all day"). Each clause is also read as a headline,
+    without auxiliaries ("reset password link says it expired": "reset password link expired"). Its
     weight is the share of the topic's texts holding it times ``log(1 + A / f)``, ``A`` the mean number of
     phrase occurrences per topic and ``f`` the phrase's occurrences over all topics: a phrase every topic
     uses weighs little. Words ``spelling`` rejects are left out. A topic whose texts hold only chat words
