@@ -29,7 +29,7 @@ hasn't haven't hadn't aren't wasn't weren't mustn't needn't
 get gets got getting use using used way thing things stuff anyone someone guys question quick possible
 think mean means says said goes went keeps kept
 instead anymore actually maybe probably currently usually recently basically literally definitely certainly
-kinda sorta quite
+kinda sorta quite um umm uh uhh hmm hm er erm ah oh
 do doing done did does make makes made go going im ive dont cant wont whats hows youre
 """.split()
 _FOREIGN_WORDS = """
@@ -240,20 +240,20 @@ def _with_headlines(clauses: list[list[str]]) -> list[list[str]]:
 
 def _do_question_verb(tokens: Sequence[str]) -> int | None:
     """Where a short "do" question about a thing puts its verb: "what does the (enterprise plan) include",
-    "how long does a (transfer) take to arrive", "why isn't my (top up) working". "do" or a negated
-    auxiliary heads the clause (after question words at most), a subject of one or two words follows (after
+    "how long does a (transfer) take to arrive", "why isn't my (top up) working". "do", or a negated
+    auxiliary heading the clause (after question words at most), then a subject of one or two words (after
     a determiner), then one word before the clause ends (closers like "asap" aside) or a preposition: that
     word is the verb, and a phrase ending on it is no label ("plan include", "top up working"); the
     subject's phrase is whole though the verb follows it. Longer tails are left alone: "does the app
     support dark mode" ends on its object."""
     glue = stop_words()
-    do_at = None
+    do_at, statement = None, False
     for d, w in enumerate(tokens[:-1]):
-        if w in _INVERSION_HEADS and tokens[d + 1] not in _SUBJECTS:
+        # A negated auxiliary after a content word is a statement's ("my card can't be activated").
+        if w in _INVERSION_HEADS and tokens[d + 1] not in _SUBJECTS and (w in _DO or not statement):
             do_at = d
             break
-        if w not in glue and not (d and tokens[d - 1] in _UNIT_HEADS):
-            return None  # a content word first: a statement ("my card can't be activated")
+        statement = statement or (w not in glue and not (d and tokens[d - 1] in _UNIT_HEADS))
     if do_at is None:
         return None
     start = do_at + 1 + (tokens[do_at + 1] in _DETERMINERS)
