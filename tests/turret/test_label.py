@@ -156,7 +156,8 @@ def test_a_phrase_after_how_is_a_fragment_of_the_question():
 def test_the_verb_of_a_do_question_ends_no_phrase_and_does_not_cut_its_subject():
     texts = {
         "a": ["what does the enterprise plan include", "What does the Enterprise plan include?",
-              "um what does the pro plan include", "how much does the pro plan cost asap"],
+              "um what does the pro plan include", "how much does the pro plan cost asap",
+              "whaat does the pro plan include", "um whaat does the pro plan include"],  # typo before "does"
         "b": ["how long does a transfer take to arrive", "how long does a transfer take"],
         "c": ["does the app support dark mode", "does the app support dark mode?"],
         "d": ["can i use webhooks instead of the slack integration", "use webhooks instead of teams"],
