@@ -98,6 +98,7 @@ _CLAUSE_BREAK = re.compile(r"[,.;:!?()\[\]{}\"\u201c\u201d]+|\s[-\u2013\u2014]+\
 
 
 @functools.lru_cache(maxsize=2)
+@functools.cache
 def stop_words(keep_chat: bool = False) -> frozenset[str]:
     """Words never taken as keywords. With ``keep_chat`` the chat glue is allowed (for a topic made only of
     "thanks!" and "ok"), while pure function words ("the", "of", "de") still are not."""
@@ -194,7 +195,7 @@ def _phrases_of(
     """Each phrase of ``tokens`` with the content words right before and after it (``None``: a function
     word, or the clause's edge)."""
     glue = stop_words()
-    verb_at = _do_question_verb(tokens)
+    verb_at = _do_question_verb(tokens, glue)
     out = []
     for i, first in enumerate(tokens):
         if first in stop or first in _FUNCTION_ONLY or len(first) < 2:  # "s" of "what s" is no word
@@ -238,15 +239,14 @@ def _with_headlines(clauses: list[list[str]]) -> list[list[str]]:
     return out
 
 
-def _do_question_verb(tokens: Sequence[str]) -> int | None:
+def _do_question_verb(tokens: Sequence[str], glue: frozenset[str]) -> int | None:
     """Where a short "do" question about a thing puts its verb: "what does the (enterprise plan) include",
     "how long does a (transfer) take to arrive", "why isn't my (top up) working". "do", or a negated
     auxiliary heading the clause (after question words at most), then a subject of one or two words (after
     a determiner), then one word before the clause ends (closers like "asap" aside) or a preposition: that
     word is the verb, and a phrase ending on it is no label ("plan include", "top up working"); the
     subject's phrase is whole though the verb follows it. Longer tails are left alone: "does the app
-    support dark mode" ends on its object."""
-    glue = stop_words()
+    support dark mode" ends on its object. ``glue``: ``stop_words()``."""
     do_at, statement = None, False
     for d, w in enumerate(tokens[:-1]):
         # A negated auxiliary after a content word is a statement's ("my card can't be activated").

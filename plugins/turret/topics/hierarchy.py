@@ -32,10 +32,8 @@ def assign_themes(
     if m > 1:
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        groups = (
-            fcluster(linkage(unit_rows(centroids, np.float64)[rest], method="ward"), m, criterion="maxclust")
-            - 1
-        )
+        unit = unit_rows(centroids, np.float64)[rest]
+        groups = fcluster(linkage(unit, method="ward"), m, criterion="maxclust") - 1
         _, raw[rest] = np.unique(groups, return_inverse=True)
     if apart.any():
         raw[apart] = raw[rest].max() + 1 if len(rest) else 0
